@@ -1,0 +1,433 @@
+"""The ``bdbench`` command line: list, datagen, run.
+
+Imports no engine: ``bdbench --help`` and ``bdbench list`` stay fast; engines load only inside
+the measured child processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from harness.errors import UserError
+
+PROG = "bdbench"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print one error line and exit 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
+
+def _int_at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}: {text!r}")
+        return value
+
+    return parse
+
+
+def _csv_list(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _scales_help() -> str:
+    from harness import registry
+    from harness.datasets import SCALES
+
+    lines = ["named scales (items per workload; --factor multiplies them):"]
+    for workload in registry.workloads_by_name().values():
+        sizes = ", ".join(f"{s}={workload.scale_sizes[s]:,}" for s in SCALES)
+        lines.append(f"  {workload.name} ({workload.unit}): {sizes}")
+    return "\n".join(lines)
+
+
+def _add_data_options(parser: argparse.ArgumentParser, many_scales: bool = True) -> None:
+    parser.add_argument(
+        "-w", "--workload", action="append", metavar="NAME",
+        help="workload(s) to use (repeat or comma-separate; default: all)",
+    )
+    parser.add_argument(
+        "-s", "--scale", action="append", metavar="SCALE",
+        help="named scale(s): tiny, small, medium, large (repeat or comma-separate; "
+        "default: small)",
+    )
+    parser.add_argument(
+        "--factor", type=_positive_float, default=1.0,
+        help="multiply the scale's size by this factor (default 1)",
+    )
+    parser.add_argument("--seed", type=int, default=42, help="data generator seed (default 42)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None,
+        help="data cache folder (default $BDBENCH_DATA_DIR or ./.bdbench/data)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every sub-command."""
+    parser = _Parser(
+        prog=PROG,
+        description="Run identical big-data workloads on mrjob (Hadoop Streaming), PySpark and "
+        "NumPy; check every engine's answer; record wall time, CPU and peak memory.",
+    )
+    from harness import __version__
+
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p_list = sub.add_parser("list", help="show the workload x engine x variant matrix")
+    p_list.add_argument("--json", action="store_true", help="machine-readable output")
+
+    p_gen = sub.add_parser(
+        "datagen",
+        help="generate (and cache) input data and reference answers",
+        description="Generate seeded input data and its reference answer, cached by "
+        "(workload, scale, factor, seed).",
+        epilog=_LazyScalesHelp(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_data_options(p_gen)
+
+    p_run = sub.add_parser(
+        "run",
+        help="measure the selected cells and append results",
+        description="Measure every selected workload x engine x variant x scale cell: each run "
+        "in a fresh process, warm-ups recorded and flagged, answers checked.",
+        epilog=_LazyScalesHelp(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_data_options(p_run)
+    p_run.add_argument(
+        "-e", "--engine", action="append", metavar="ENGINE[/VARIANT]",
+        help="engine(s), optionally with a variant: numpy, mrjob/local, spark/df ... "
+        "(repeat or comma-separate; default: all)",
+    )
+    p_run.add_argument(
+        "--rules", choices=("off", "on", "both"), default="off",
+        help="Spark with our optimizer rules off, on, or both (default off)",
+    )
+    p_run.add_argument("--input", type=Path, metavar="PATH", help="run on this file instead")
+    p_run.add_argument("-r", "--repeats", type=_int_at_least(1), default=3,
+                       help="measured runs per cell (default 3)")
+    p_run.add_argument("--warmups", type=_int_at_least(0), default=1,
+                       help="recorded, flagged warm-up runs per cell (default 1)")
+    p_run.add_argument("--timeout", type=_positive_float, default=1800.0,
+                       help="seconds per run before its process tree is killed (default 1800)")
+    p_run.add_argument("--results", type=Path, default=Path("results"),
+                       help="results folder (default ./results)")
+    p_run.add_argument("--keep-answers", action="store_true",
+                       help="write each run's answer as JSON next to the results")
+    p_run.add_argument("--sample-interval", type=_positive_float, default=0.05,
+                       help="first probe sampling interval in seconds; it then backs off "
+                       "(default 0.05)")
+    p_run.add_argument("--probe-budget", type=_positive_float, default=0.01,
+                       help="max share of one core the probe may use (default 0.01)")
+    p_run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    spark = p_run.add_argument_group("spark")
+    spark.add_argument("--spark-master", default="local[*]",
+                       help="master URL: local[N], spark://host:port, yarn (default local[*])")
+    spark.add_argument("--spark-driver-memory", default="2g", help="default 2g")
+    spark.add_argument("--spark-partitions", type=_int_at_least(1), default=None,
+                       help="shuffle/default partitions (default: sized to the data)")
+    spark.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                       help="extra Spark conf (repeatable)")
+    spark.add_argument("--spark-ui", action="store_true",
+                       help="enable the Spark UI (bound to 127.0.0.1 for local masters)")
+    mr = p_run.add_argument_group("mrjob")
+    mr.add_argument("--mrjob-num-cores", type=_int_at_least(1), default=None,
+                    help="local runner parallelism (default: all cores)")
+    mr.add_argument("--hadoop-streaming-jar", default=None,
+                    help="Hadoop streaming jar for the hadoop runner")
+    mr.add_argument("--mrjob-arg", action="append", default=[], metavar="ARG",
+                    help="extra mrjob option passed through, e.g. --mrjob-arg=--hadoop-bin=/x "
+                    "(repeatable)")
+    return parser
+
+
+class _LazyScalesHelp(str):
+    """Epilog computed only when help is printed (it imports the workload registry)."""
+
+    def __new__(cls) -> _LazyScalesHelp:
+        return super().__new__(cls, "")
+
+    def __str__(self) -> str:
+        return _scales_help()
+
+    def expandtabs(self, tabsize: int = 8) -> str:  # argparse formats the epilog through this
+        """The scales help text."""
+        return _scales_help().expandtabs(tabsize)
+
+    def __bool__(self) -> bool:
+        return True
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print the matrix with what is missing or unavailable and why."""
+    from harness.matrix import matrix_rows
+
+    rows = matrix_rows()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="bdbench matrix (workload x engine x variant)")
+    for col in ("workload", "engine", "variant", "rules", "status"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        rules = "" if row["rules"] is None else ("on" if row["rules"] else "off")
+        style = {"ready": "green", "missing": "yellow"}.get(row["state"], "red")
+        status = row["state"] if not row["reason"] else f"{row['state']}: {row['reason']}"
+        table.add_row(row["workload"], row["engine"], row["variant"], rules,
+                      f"[{style}]{status}[/{style}]")
+    Console().print(table)
+    for row in rows:
+        if row.get("note"):
+            print(f"note: {row['engine']}/{row['variant']}: {row['note']}")
+            break
+    return 0
+
+
+def cmd_datagen(args: argparse.Namespace) -> int:
+    """Generate and cache data and reference answers."""
+    from harness import datasets, registry
+
+    names = _csv_list(args.workload) or list(registry.workloads_by_name())
+    scales = [datasets.validate_scale(s) for s in (_csv_list(args.scale) or ["small"])]
+    for name in names:
+        workload = registry.get_workload(name)
+        for scale in scales:
+            data = datasets.generated(workload, scale, args.factor, args.seed, args.data_dir)
+            datasets.reference_answer(workload, data, dict(workload.params))
+            print(f"{name} {scale} x{args.factor:g} seed={args.seed}: "
+                  f"{data.input_bytes:,} bytes in {data.root}")
+    return 0
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from harness.engines import EngineOptions
+
+    conf = {}
+    for item in args.spark_conf:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--spark-conf needs KEY=VALUE, got {item!r}")
+        conf[key.strip()] = value
+    return EngineOptions(
+        spark_master=args.spark_master,
+        spark_driver_memory=args.spark_driver_memory,
+        spark_partitions=args.spark_partitions,
+        spark_conf=conf,
+        spark_ui=args.spark_ui,
+        mrjob_num_cores=args.mrjob_num_cores,
+        hadoop_streaming_jar=args.hadoop_streaming_jar,
+        mrjob_args=list(args.mrjob_arg),
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Measure the selected cells; print a summary table and where the results are."""
+    from harness import datasets, runner
+    from harness.engines import get_engine_class
+    from harness.results import ResultsWriter, capture_environment, new_batch_id
+
+    workloads = _csv_list(args.workload)
+    if args.input is not None and not workloads:
+        raise UserError("--input needs --workload (which workload reads the file?)")
+    scales = [datasets.validate_scale(s) for s in (_csv_list(args.scale) or ["small"])]
+    if args.input is not None:
+        scales = ["input"]
+    options = _options(args)
+    cells = runner.expand_cells(workloads, _csv_list(args.engine), args.rules)
+    reasons = {
+        c: get_engine_class(c.engine)(options).unavailable(c.variant, c.rules) for c in cells
+    }
+    if all(reasons.values()):
+        # Nothing can run: one error line, no half-empty batch.
+        unique = dict.fromkeys(r for r in reasons.values() if r)
+        raise UserError("no selected cell can run here: " + "; ".join(unique))
+    if args.input is not None:
+        for name in workloads or []:
+            from harness import registry
+
+            datasets.user_input(registry.get_workload(name), args.input, args.data_dir)
+    config = runner.RunConfig(
+        scales=scales,
+        factor=args.factor,
+        seed=args.seed,
+        repeats=args.repeats,
+        warmups=args.warmups,
+        timeout=args.timeout,
+        input_path=args.input,
+        data_dir=args.data_dir,
+        keep_answers=args.keep_answers,
+        options=options,
+        sample_interval=args.sample_interval,
+        probe_budget=args.probe_budget,
+    )
+    batch_id = new_batch_id()
+    writer = ResultsWriter(args.results, batch_id)
+    writer.ensure_writable()
+    command = " ".join([PROG, *(sys.argv[1:] if sys.argv and sys.argv[0].endswith(PROG) else [])])
+    writer.write_env(
+        capture_environment(
+            {
+                "batch_id": batch_id,
+                "command": command,
+                "argv": sys.argv,
+                "engine_options": options.to_json(),
+                "engines": _engine_versions(cells, options),
+            }
+        )
+    )
+    records = _run_with_progress(cells, config, writer, scales, args.no_progress)
+    _print_summary(records)
+    print(f"results: {writer.path}")
+    print(f"environment: {writer.env_path}")
+    if args.keep_answers and writer.answers_dir.exists():
+        print(f"answers: {writer.answers_dir}")
+    bad = [r for r in records if r.status in ("failed", "timeout")]
+    return 1 if bad else 0
+
+
+def _engine_versions(cells: Sequence[Any], options: Any) -> dict[str, Any]:
+    from harness.engines import get_engine_class
+
+    out: dict[str, Any] = {}
+    for cell in cells:
+        if cell.engine not in out:
+            engine = get_engine_class(cell.engine)(options)
+            out[cell.engine] = {"versions": engine.versions()}
+        note = get_engine_class(cell.engine)(options).simulation_note(cell.variant)
+        if note:
+            out[cell.engine].setdefault("notes", {})[cell.variant] = note
+    return out
+
+
+def _run_with_progress(
+    cells: list[Any], config: Any, writer: Any, scales: list[str], no_progress: bool
+) -> list[Any]:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from harness import runner
+
+    total = len(cells) * len(scales) * (config.repeats + config.warmups)
+    progress = Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        disable=no_progress or not sys.stderr.isatty(), transient=True,
+    )
+    with progress:
+        task = progress.add_task("starting", total=total)
+
+        def on_record(record: Any) -> None:
+            step = 1 if record.status != "skipped" else config.repeats + config.warmups
+            progress.advance(task, step)
+            if record.status not in ("ok", "skipped"):
+                progress.console.print(
+                    f"[red]{record.workload} {record.engine}/{record.variant}: "
+                    f"{record.status}: {record.error}[/red]"
+                )
+
+        return runner.run_batch(
+            cells, config, writer, on_record=on_record,
+            on_start=lambda text: progress.update(task, description=text),
+        )
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.{digits}g}{unit}"
+
+
+def _print_summary(records: list[Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="bdbench run summary (measured repeats; warm-ups excluded)")
+    for col in ("workload", "engine/variant", "rules", "scale", "ok", "median wall", "min wall",
+                "median cpu", "peak rss", "startup", "throughput", "check", "note"):
+        table.add_column(col, overflow="fold")
+    cells: dict[tuple[Any, ...], list[Any]] = {}
+    for record in records:
+        cells.setdefault((*record.cell, record.factor), []).append(record)
+    for (workload, engine, variant, rules, scale, factor), group in cells.items():
+        measured = [r for r in group if not r.is_warmup]
+        ok = [r for r in measured if r.status == "ok"]
+
+        def med(key: str, rows: list[Any] = ok) -> float | None:
+            values = [getattr(r, key) for r in rows if getattr(r, key) is not None]
+            return statistics.median(values) if values else None
+
+        walls = [r.wall_s for r in ok if r.wall_s is not None]
+        rates = [r.metrics.get("items_per_s") for r in ok if r.metrics.get("items_per_s")]
+        unit = next((r.metrics.get("unit") for r in ok if r.metrics.get("unit")), "items")
+        checks = {r.check for r in measured}
+        check = "pass" if checks == {"pass"} else ("fail" if "fail" in checks else "na")
+        problems = [r for r in measured if r.status != "ok"]
+        note = f"{problems[0].status}: {problems[0].error}" if problems else ""
+        rss = med("peak_rss_bytes")
+        table.add_row(
+            workload,
+            f"{engine}/{variant}",
+            "" if rules is None else ("on" if rules else "off"),
+            scale if factor == 1 else f"{scale} x{factor:g}",
+            f"{len(ok)}/{len(measured)}",
+            _fmt(med("wall_s"), " s"),
+            _fmt(min(walls) if walls else None, " s"),
+            _fmt(med("cpu_s"), " s"),
+            "-" if rss is None else f"{rss / 2**20:,.0f} MiB",
+            _fmt(med("startup_s"), " s"),
+            "-" if not rates else f"{statistics.median(rates):,.0f} {unit}/s",
+            check,
+            note,
+        )
+    Console(width=max(160, Console().width)).print(table)
+
+
+COMMANDS = {"list": cmd_list, "datagen": cmd_datagen, "run": cmd_run}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``bdbench`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

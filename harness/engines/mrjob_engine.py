@@ -1,0 +1,100 @@
+"""Hadoop Streaming through mrjob: ``local`` (simulated on one machine), ``inline``, ``hadoop``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.engines.base import Engine, cpu_count
+
+if TYPE_CHECKING:
+    from mrjob.job import MRJob
+
+    from harness.datasets import Dataset
+
+LOCAL_NOTE = (
+    "mrjob 'local' simulates Hadoop Streaming on one machine "
+    "(separate map, combine and reduce processes with a sort between them; no HDFS, no cluster)"
+)
+
+
+def find_hadoop() -> str | None:
+    """Path of the ``hadoop`` binary: ``$HADOOP_HOME/bin/hadoop`` or PATH."""
+    home = os.environ.get("HADOOP_HOME")
+    if home:
+        candidate = Path(home) / "bin" / "hadoop"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("hadoop")
+
+
+class MrjobEngine(Engine):
+    """mrjob jobs (mapper/combiner/reducer scripts) on one of its runners."""
+
+    name = "mrjob"
+    variants = ("local", "inline", "hadoop")
+    description = "Hadoop Streaming via mrjob"
+    distributions = ("mrjob",)
+
+    def unavailable(self, variant: str, rules: bool | None) -> str | None:
+        """Reason the runner cannot work here: mrjob missing, or no hadoop binary."""
+        reason = super().unavailable(variant, rules)
+        if reason is None and variant == "hadoop" and find_hadoop() is None:
+            return "mrjob/hadoop: no hadoop binary on PATH or in $HADOOP_HOME/bin"
+        return reason
+
+    def start(self, variant: str, rules: bool | None, data: Dataset) -> None:
+        """Import mrjob (tasks start per job; nothing long-lived to start)."""
+        import mrjob
+
+        self.variant = variant
+        self._mrjob_version = mrjob.__version__
+
+    def num_cores(self) -> int:
+        """Task parallelism for the local runner."""
+        return self.options.mrjob_num_cores or cpu_count()
+
+    def job_args(self, inputs: Iterable[Path], scratch: Path) -> list[str]:
+        """Command-line arguments for one job on this engine's runner."""
+        assert self.variant is not None, "start() first"
+        args = ["-r", self.variant]
+        if self.variant in ("local", "inline"):
+            tmp = scratch / "mrjob-tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            # No user mrjob.conf: local results must not depend on a file outside the batch.
+            args += ["--no-conf", "--local-tmp-dir", str(tmp), "--python-bin", sys.executable]
+            if self.variant == "local":
+                args += ["--num-cores", str(self.num_cores()), "--no-bootstrap-mrjob"]
+        elif self.options.hadoop_streaming_jar:
+            args += ["--hadoop-streaming-jar", self.options.hadoop_streaming_jar]
+        args += list(self.options.mrjob_args)
+        return args + [str(p) for p in inputs]
+
+    def run_job(
+        self, job_class: type[MRJob], inputs: Iterable[Path], scratch: Path
+    ) -> list[tuple[Any, Any]]:
+        """Run ``job_class`` over ``inputs``; return its parsed output pairs."""
+        job = job_class(self.job_args(inputs, scratch))
+        with job.make_runner() as runner:
+            runner.run()
+            return list(job.parse_output(runner.cat_output()))
+
+    def info(self) -> dict[str, Any]:
+        """Runner and parallelism."""
+        info: dict[str, Any] = {"runner": self.variant, "mrjob": self._mrjob_version}
+        if self.variant == "local":
+            info["num_cores"] = self.num_cores()
+        if self.variant == "hadoop":
+            info["hadoop_bin"] = find_hadoop()
+            info["hadoop_streaming_jar"] = self.options.hadoop_streaming_jar
+        if self.options.mrjob_args:
+            info["extra_args"] = list(self.options.mrjob_args)
+        return info
+
+    def simulation_note(self, variant: str) -> str | None:
+        """The local runner is a simulation of Hadoop Streaming."""
+        return LOCAL_NOTE if variant == "local" else None

@@ -1,0 +1,30 @@
+"""The single-node NumPy baseline engine."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from harness.engines.base import Engine
+
+if TYPE_CHECKING:
+    from harness.datasets import Dataset
+
+
+class NumpyEngine(Engine):
+    """Vectorised single-process NumPy: the 'COST' baseline every cluster engine must beat."""
+
+    name = "numpy"
+    variants = ("default",)
+    description = "single node, vectorised NumPy"
+    distributions = ("numpy",)
+
+    def start(self, variant: str, rules: bool | None, data: Dataset) -> None:
+        """Import NumPy (its import time is start-up, not workload time)."""
+        import numpy
+
+        self.variant = variant
+        self._numpy_version = numpy.__version__
+
+    def info(self) -> dict[str, Any]:
+        """NumPy's version."""
+        return {"numpy": self._numpy_version}

@@ -1,0 +1,136 @@
+"""PySpark: variants by API (``rdd``, ``df``) and a separate switch for our optimizer rules."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.engines.base import Engine, cpu_count
+from harness.results import find_java
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from harness.datasets import Dataset
+
+LOG4J_CONF = Path(__file__).with_name("log4j2.properties")
+#: Input bytes per partition when sizing partitions to the data.
+BYTES_PER_PARTITION = 64 * 1024 * 1024
+
+
+def master_cores(master: str) -> int:
+    """Cores a ``local[N]`` master uses; the machine's cores for anything else."""
+    match = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\s*\d+)?\])?", master)
+    if match is None:
+        return cpu_count()
+    if match.group(1) is None:
+        return 1
+    return cpu_count() if match.group(1) == "*" else int(match.group(1))
+
+
+def data_partitions(input_bytes: int, cores: int) -> int:
+    """Partitions sized to the data: at least one per core, one per 64 MiB of input."""
+    return max(cores, math.ceil(input_bytes / BYTES_PER_PARTITION))
+
+
+class SparkEngine(Engine):
+    """A SparkSession per run; start-up includes one trivial job so workers are warm."""
+
+    name = "spark"
+    variants = ("rdd", "df")
+    description = "PySpark (RDD or DataFrame API), optionally with our Catalyst rules"
+    has_rules = True
+    distributions = ("pyspark",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.spark: SparkSession | None = None
+        self.partitions = 0
+        self._conf: dict[str, str] = {}
+
+    def unavailable(self, variant: str, rules: bool | None) -> str | None:
+        """Reason Spark cannot run: pyspark or Java missing, or the rules jar unavailable."""
+        reason = super().unavailable(variant, rules)
+        if reason is None and find_java() is None:
+            reason = "spark: no Java found (install a JDK 17+ or set JAVA_HOME)"
+        if reason is None and rules:
+            from harness import spark_rules
+
+            reason = spark_rules.unavailable_reason()
+        return reason
+
+    def is_local(self) -> bool:
+        """Whether the master runs everything in this machine's driver JVM."""
+        return self.options.spark_master.startswith("local")
+
+    def session_conf(self, input_bytes: int) -> dict[str, str]:
+        """The Spark configuration for a run over ``input_bytes`` of input."""
+        opts = self.options
+        self.partitions = opts.spark_partitions or data_partitions(
+            input_bytes, master_cores(opts.spark_master)
+        )
+        conf = {
+            "spark.driver.memory": opts.spark_driver_memory,
+            "spark.sql.shuffle.partitions": str(self.partitions),
+            "spark.default.parallelism": str(self.partitions),
+            "spark.ui.enabled": "true" if opts.spark_ui else "false",
+            "spark.ui.showConsoleProgress": "false",
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}",
+            "spark.executorEnv.PYTHONHASHSEED": "0",
+        }
+        if self.is_local():
+            # Nothing of a benchmark run should listen beyond this machine.
+            conf["spark.driver.host"] = "127.0.0.1"
+            conf["spark.driver.bindAddress"] = "127.0.0.1"
+        conf.update(opts.spark_conf)
+        return conf
+
+    def start(self, variant: str, rules: bool | None, data: Dataset) -> None:
+        """Create the SparkSession and run one trivial Python job (outside the timed region)."""
+        from pyspark.sql import SparkSession
+
+        self.variant, self.rules = variant, rules
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        if self.is_local():
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the UI binds here, if on
+        self._conf = self.session_conf(data.input_bytes)
+        builder = SparkSession.builder.appName(f"bdbench-{data.workload}").master(
+            self.options.spark_master
+        )
+        for key, value in self._conf.items():
+            builder = builder.config(key, value)
+        if rules:
+            from harness import spark_rules
+
+            builder = spark_rules.configure(builder)
+        self.spark = builder.getOrCreate()
+        self.spark.sparkContext.setLogLevel("ERROR")
+        # The first Python job forks the pyspark.daemon workers: start-up, not workload.
+        self.spark.sparkContext.parallelize(range(self.partitions), self.partitions).map(
+            lambda x: x + 1
+        ).sum()
+
+    def stop(self) -> None:
+        """Stop the session (the JVM exits with this process)."""
+        if self.spark is not None:
+            self.spark.stop()
+            self.spark = None
+
+    def info(self) -> dict[str, Any]:
+        """Master, versions, parallelism and the conf this run used."""
+        info: dict[str, Any] = {"master": self.options.spark_master, "conf": dict(self._conf)}
+        if self.spark is not None:
+            sc = self.spark.sparkContext
+            info.update(
+                spark_version=self.spark.version,
+                default_parallelism=sc.defaultParallelism,
+                partitions=self.partitions,
+                app_id=sc.applicationId,
+            )
+        info["rules"] = bool(self.rules)
+        return info

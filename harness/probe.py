@@ -1,0 +1,187 @@
+"""psutil sampler of a whole process tree: peak RSS (summed), CPU user+sys, sampling cost.
+
+The sampler runs in the *parent* (the runner), so its own CPU never counts against the measured
+tree. The measured child announces the start and end of its timed region over a socket; the
+sampler takes an exact snapshot at both edges and samples adaptively in between, so that its
+own cost stays under ``budget`` (default 1%) of one core.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+import psutil
+
+#: First sampling interval; it then grows by ``GROWTH`` up to ``max_interval``.
+DEFAULT_INTERVAL = 0.05
+DEFAULT_MAX_INTERVAL = 1.0
+DEFAULT_BUDGET = 0.01
+GROWTH = 1.5
+
+ProcKey = tuple[int, float]
+
+
+@dataclass
+class ProbeResult:
+    """What the probe saw inside the timed window."""
+
+    peak_rss_bytes: int
+    cpu_s: float
+    samples: int
+    max_procs: int
+    probe_cpu_s: float
+    seen: set[ProcKey] = field(default_factory=set)
+
+
+class TreeSampler:
+    """Samples RSS and CPU times of ``root_pid`` and all its descendants in a thread."""
+
+    def __init__(
+        self,
+        root_pid: int,
+        interval: float = DEFAULT_INTERVAL,
+        max_interval: float = DEFAULT_MAX_INTERVAL,
+        budget: float = DEFAULT_BUDGET,
+    ) -> None:
+        self.root_pid = root_pid
+        self.interval = interval
+        self.max_interval = max(max_interval, interval)
+        self.budget = budget
+        self._procs: dict[ProcKey, psutil.Process] = {}
+        self._last_cpu: dict[ProcKey, float] = {}
+        self._baseline: dict[ProcKey, float] = {}
+        self._in_window = False
+        self._window_keys: set[ProcKey] = set()
+        self._peak = 0
+        self._max_procs = 0
+        self._samples = 0
+        self._probe_cpu = 0.0
+        self._all_seen: set[ProcKey] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bdbench-probe", daemon=True)
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            root = psutil.Process(self.root_pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def _snapshot(self) -> None:
+        """One sample of the tree; caller holds the lock."""
+        start = time.thread_time()
+        rss_total = 0
+        count = 0
+        for proc in self._tree():
+            try:
+                with proc.oneshot():
+                    key = (proc.pid, proc.create_time())
+                    cpu = proc.cpu_times()
+                    rss = proc.memory_info().rss
+            except psutil.Error:
+                continue  # exited between listing and reading: its CPU is in rusage
+            rss_total += rss
+            count += 1
+            self._last_cpu[key] = cpu.user + cpu.system
+            self._procs.setdefault(key, proc)
+            self._all_seen.add(key)
+            if self._in_window:
+                self._window_keys.add(key)
+        if self._in_window:
+            self._peak = max(self._peak, rss_total)
+            self._max_procs = max(self._max_procs, count)
+        self._samples += 1
+        self._probe_cpu += time.thread_time() - start
+
+    def _loop(self) -> None:
+        wait = self.interval
+        while not self._stop.wait(wait):
+            before = time.thread_time()
+            with self._lock:
+                self._snapshot()
+            cost = time.thread_time() - before
+            # Back off geometrically, and never sample faster than the CPU budget allows.
+            wait = min(self.max_interval, wait * GROWTH)
+            wait = max(wait, cost / self.budget - cost)
+
+    def start(self) -> None:
+        """Start the sampling thread."""
+        self._thread.start()
+
+    def mark_start(self) -> None:
+        """The timed region begins: snapshot now and take it as the CPU baseline."""
+        with self._lock:
+            self._in_window = True
+            self._snapshot()
+            self._baseline = dict(self._last_cpu)
+            self._window_keys = set(self._baseline)
+
+    def mark_end(self) -> None:
+        """The timed region ends: a last snapshot, then stop accounting."""
+        with self._lock:
+            self._snapshot()
+            self._in_window = False
+
+    def stop(self) -> None:
+        """Stop the sampling thread."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def result(self) -> ProbeResult:
+        """CPU used and peak RSS inside the window (processes that died count up to their last sample)."""
+        with self._lock:
+            cpu = sum(
+                self._last_cpu[k] - self._baseline.get(k, 0.0)
+                for k in self._window_keys
+                if k in self._last_cpu
+            )
+            return ProbeResult(
+                peak_rss_bytes=self._peak,
+                cpu_s=max(cpu, 0.0),
+                samples=self._samples,
+                max_procs=self._max_procs,
+                probe_cpu_s=self._probe_cpu,
+                seen=set(self._all_seen),
+            )
+
+
+def rusage_cpu() -> float:
+    """User+system CPU of this process and its reaped children (the child's own figure)."""
+    import resource
+
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def session_processes(sid: int) -> list[psutil.Process]:
+    """All live processes whose session id is ``sid`` (a run's whole tree, orphans included)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if os.getsid(proc.pid) == sid:
+                found.append(proc)
+        except (OSError, psutil.Error):
+            continue
+    return found
+
+
+def kill_processes(procs: list[psutil.Process], grace: float = 0.0) -> int:
+    """Wait up to ``grace`` seconds for ``procs`` to exit by themselves, then SIGKILL the rest."""
+    if not procs:
+        return 0
+    _, alive = psutil.wait_procs(procs, timeout=grace) if grace > 0 else ([], procs)
+    killed = 0
+    for proc in alive:
+        try:
+            proc.kill()
+            killed += 1
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=10)
+    return killed

@@ -1,0 +1,161 @@
+"""Workload specs and the ``@implements`` registry of engine implementations.
+
+Registration is explicit: ``workloads/__init__.py`` lists the workload packages, each package
+imports its own implementation modules, and ``BDBENCH_PLUGINS`` names extra modules to import.
+Nothing here imports an engine, so ``bdbench list`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import UserError
+
+if TYPE_CHECKING:
+    from harness.datasets import Dataset
+    from harness.engines.base import Engine
+
+#: Environment variable naming extra modules (comma separated) that register workloads.
+PLUGINS_ENV = "BDBENCH_PLUGINS"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of comparing an engine's answer with the reference answer."""
+
+    passed: bool
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One benchmark workload: how to make its data, its reference answer, and how to check."""
+
+    name: str
+    version: str
+    description: str
+    #: Items per unit of the named scales (e.g. words); multiplied by the scale factor.
+    scale_sizes: Mapping[str, int]
+    #: Unit of ``scale_sizes`` and of the throughput metric, e.g. "words".
+    unit: str
+    #: Writes the generated input for ``size`` items into a folder; returns metadata.
+    make_data: Callable[[Path, int, int], dict[str, Any]]
+    #: Computes the reference answer from a dataset (never timed, cached).
+    reference: Callable[[Dataset, Mapping[str, Any]], Any]
+    #: Compares an answer with the reference.
+    check: Callable[[Any, Any], CheckResult]
+    #: Stable hex digest of an answer, equal for equal answers.
+    digest: Callable[[Any], str]
+    #: Converts an answer to JSON-compatible data (for ``--keep-answers`` and the cache).
+    to_json: Callable[[Any], Any]
+    #: Inverse of ``to_json``.
+    from_json: Callable[[Any], Any]
+    #: Number of ``unit`` items in the input, from the reference answer (for throughput).
+    items: Callable[[Any], int]
+    #: Default parameters, recorded with every run.
+    params: Mapping[str, Any] = field(default_factory=dict)
+    #: Whether ``--input PATH`` is accepted (user-supplied data).
+    accepts_input: bool = True
+
+
+@dataclass
+class RunContext:
+    """What an implementation gets: the started engine, the data, parameters and a scratch dir."""
+
+    engine: Engine
+    variant: str
+    data: Dataset
+    params: dict[str, Any]
+    scratch: Path
+    #: Implementations may add workload-specific figures here (they land in ``metrics``).
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+Implementation = Callable[[RunContext], Any]
+
+
+@dataclass(frozen=True)
+class ImplSpec:
+    """A registered implementation of one workload on one engine (all variants when None)."""
+
+    workload: str
+    engine: str
+    variant: str | None
+    func: Implementation
+
+
+_WORKLOADS: dict[str, Workload] = {}
+_IMPLS: list[ImplSpec] = []
+_loaded = False
+
+
+def register_workload(workload: Workload) -> Workload:
+    """Register a workload spec; names are unique."""
+    existing = _WORKLOADS.get(workload.name)
+    if existing is not None and existing is not workload:
+        raise ValueError(f"workload {workload.name!r} registered twice")
+    _WORKLOADS[workload.name] = workload
+    return workload
+
+
+def implements(
+    workload: str, engine: str, variant: str | None = None
+) -> Callable[[Implementation], Implementation]:
+    """Register the decorated function as ``workload`` on ``engine`` (``variant`` None = all)."""
+
+    def deco(func: Implementation) -> Implementation:
+        for spec in _IMPLS:
+            if (spec.workload, spec.engine, spec.variant) == (workload, engine, variant):
+                if spec.func is func:
+                    return func
+                raise ValueError(f"{workload}/{engine}/{variant} implemented twice")
+        _IMPLS.append(ImplSpec(workload, engine, variant, func))
+        return func
+
+    return deco
+
+
+def load_all() -> None:
+    """Import the built-in workloads and any ``BDBENCH_PLUGINS`` modules (once)."""
+    global _loaded
+    if _loaded:
+        return
+    import workloads
+
+    modules = list(workloads.WORKLOAD_MODULES)
+    modules += [m.strip() for m in os.environ.get(PLUGINS_ENV, "").split(",") if m.strip()]
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise UserError(f"cannot import workload module {name!r}: {exc}") from exc
+    _loaded = True
+
+
+def workloads_by_name() -> dict[str, Workload]:
+    """All registered workloads, by name, in registration order."""
+    load_all()
+    return dict(_WORKLOADS)
+
+
+def get_workload(name: str) -> Workload:
+    """The workload called ``name``, or a UserError listing the known ones."""
+    known = workloads_by_name()
+    if name not in known:
+        raise UserError(f"unknown workload {name!r} (known: {', '.join(known) or 'none'})")
+    return known[name]
+
+
+def find_impl(workload: str, engine: str, variant: str) -> ImplSpec | None:
+    """The implementation for a cell: an exact variant match wins over an all-variants one."""
+    load_all()
+    exact = [s for s in _IMPLS if (s.workload, s.engine, s.variant) == (workload, engine, variant)]
+    if exact:
+        return exact[0]
+    generic = [s for s in _IMPLS if (s.workload, s.engine, s.variant) == (workload, engine, None)]
+    return generic[0] if generic else None

@@ -1,0 +1,235 @@
+"""RunRecord schema (versioned), append-only JSONL results, and per-batch environment capture.
+
+A batch writes ``<results>/<batch_id>.jsonl`` (one record per line, appended and flushed as each
+run ends, never rewritten) and ``<results>/<batch_id>.env.json`` (the environment, once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.errors import UserError
+
+SCHEMA_VERSION = 1
+Status = Literal["ok", "failed", "timeout", "skipped"]
+Check = Literal["pass", "fail", "na"]
+
+
+@dataclass
+class RunRecord:
+    """One measured (or warm-up, or skipped) run of one cell of the matrix."""
+
+    batch_id: str
+    workload: str
+    engine: str
+    variant: str
+    #: Our Catalyst optimizer rules on/off; None where the engine has no such switch.
+    rules: bool | None
+    scale: str
+    params: dict[str, Any]
+    repeat: int
+    is_warmup: bool
+    status: Status
+    error: str | None = None
+    wall_s: float | None = None
+    cpu_s: float | None = None
+    peak_rss_bytes: int | None = None
+    startup_s: float | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    answer_digest: str | None = None
+    check: Check = "na"
+    check_detail: str | None = None
+    workload_version: str = ""
+    factor: float = 1.0
+    seed: int | None = None
+    input: dict[str, Any] = field(default_factory=dict)
+    engine_info: dict[str, Any] = field(default_factory=dict)
+    timeout_s: float | None = None
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    started_at: str = field(default_factory=lambda: now_iso())
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunRecord:
+        """Build a record from a parsed JSON line; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown fields {sorted(unknown)}")
+        return cls(**data)
+
+    @property
+    def cell(self) -> tuple[str, str, str, bool | None, str]:
+        """Identity of the matrix cell (repeats of one cell share it)."""
+        return (self.workload, self.engine, self.variant, self.rules, self.scale)
+
+
+def now_iso() -> str:
+    """Current UTC time, ISO 8601, second precision."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def new_batch_id() -> str:
+    """A sortable, unique batch id: UTC timestamp plus a random suffix."""
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+class ResultsWriter:
+    """Appends records of one batch to its JSONL file, one flushed line each."""
+
+    def __init__(self, results_dir: Path, batch_id: str) -> None:
+        self.dir = results_dir
+        self.batch_id = batch_id
+        self.path = results_dir / f"{batch_id}.jsonl"
+        self.env_path = results_dir / f"{batch_id}.env.json"
+        self.answers_dir = results_dir / f"{batch_id}.answers"
+
+    def ensure_writable(self) -> None:
+        """Create the results folder and prove it is writable, before any run starts."""
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            probe = self.dir / f".write-test-{os.getpid()}"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise UserError(f"results folder {self.dir} is not writable: {reason}") from exc
+        if self.path.exists():
+            raise UserError(f"results file {self.path} already exists; batches never overwrite")
+
+    def write_env(self, env: dict[str, Any]) -> None:
+        """Write the batch's environment file (once)."""
+        self.env_path.write_text(json.dumps(env, indent=1, sort_keys=True))
+
+    def append(self, record: RunRecord) -> None:
+        """Append one record as one line, flushed to disk, so a crash loses at most this run."""
+        line = json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True) + "\n"
+        with self.path.open("a", encoding="utf-8") as fh:
+            fh.write(line)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def load_records(path: Path) -> list[RunRecord]:
+    """Read a results JSONL file; a malformed line or schema is a UserError naming the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise UserError(f"results file not found: {path}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"cannot read results file {path}: {exc}") from exc
+    records = []
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            version = data.get("schema_version")
+            if version != SCHEMA_VERSION:
+                raise ValueError(f"schema_version {version!r}, expected {SCHEMA_VERSION}")
+            records.append(RunRecord.from_json(data))
+        except (ValueError, TypeError) as exc:
+            raise UserError(f"{path}:{lineno}: malformed record: {exc}") from exc
+    return records
+
+
+def _run(cmd: list[str], timeout: float = 10) -> str | None:
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (out.stdout + out.stderr).strip() or None
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def java_version() -> str | None:
+    """First line of ``java -version`` (None when there is no Java)."""
+    java = find_java()
+    if java is None:
+        return None
+    out = _run([java, "-version"])
+    return out.splitlines()[0] if out else None
+
+
+def find_java() -> str | None:
+    """Path of the ``java`` binary Spark would use: ``$JAVA_HOME/bin/java`` or PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        candidate = Path(home) / "bin" / "java"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("java")
+
+
+def git_commit(cwd: Path | None = None) -> dict[str, Any]:
+    """The project's git commit and whether the work tree has uncommitted changes."""
+    where = str(cwd or Path(__file__).resolve().parent.parent)
+    commit = _run(["git", "-C", where, "rev-parse", "HEAD"])
+    if commit is None or not re.fullmatch(r"[0-9a-f]{40}", commit):
+        return {"commit": None, "dirty": None}
+    status = _run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"])
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def capture_environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Machine, OS, toolchain and library versions, and the git commit, for one batch."""
+    import psutil
+
+    uname = platform.uname()
+    env: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "captured_at": now_iso(),
+        "hostname": uname.node,
+        "cpu_model": _cpu_model(),
+        "cpu_count_logical": os.cpu_count(),
+        "cpu_count_physical": psutil.cpu_count(logical=False),
+        "memory_bytes": psutil.virtual_memory().total,
+        "os": f"{uname.system} {uname.release}",
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "java": java_version(),
+        "versions": {
+            name: _version(name)
+            for name in ("bdbench", "pyspark", "mrjob", "numpy", "pandas", "pyarrow", "psutil")
+        },
+        "git": git_commit(),
+    }
+    if extra:
+        env.update(extra)
+    return env

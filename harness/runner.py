@@ -1,0 +1,350 @@
+"""Expand the workload x engine x variant x rules x scale matrix and measure every cell.
+
+Each measured run (warm-ups included, flagged) is a fresh child process (``harness.worker``)
+sampled by ``probe.TreeSampler``; a run past its timeout has its whole process tree killed.
+A cell that cannot run becomes a ``skipped`` record with the reason, and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from harness import datasets, probe, registry
+from harness.engines import ENGINES, EngineOptions, get_engine_class
+from harness.errors import UserError
+from harness.results import ResultsWriter, RunRecord
+
+DEFAULT_TIMEOUT = 1800.0
+#: How long the runner lets a finished run's processes (e.g. the JVM) exit by themselves.
+EXIT_GRACE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell of the matrix."""
+
+    workload: str
+    engine: str
+    variant: str
+    rules: bool | None
+
+    @property
+    def label(self) -> str:
+        """Human label, e.g. ``wordcount spark/df rules=off``."""
+        base = f"{self.workload} {self.engine}/{self.variant}"
+        if self.rules is None:
+            return base
+        return f"{base} rules={'on' if self.rules else 'off'}"
+
+
+@dataclass
+class RunConfig:
+    """Everything ``run_batch`` needs besides the cells."""
+
+    scales: list[str]
+    factor: float = 1.0
+    seed: int = datasets.DEFAULT_SEED
+    repeats: int = 3
+    warmups: int = 1
+    timeout: float = DEFAULT_TIMEOUT
+    input_path: Path | None = None
+    data_dir: Path | None = None
+    keep_answers: bool = False
+    options: EngineOptions = field(default_factory=EngineOptions)
+    sample_interval: float = probe.DEFAULT_INTERVAL
+    probe_budget: float = probe.DEFAULT_BUDGET
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def parse_engine_selector(text: str) -> tuple[str, str | None]:
+    """``spark`` -> (spark, None); ``spark/df`` or ``spark:df`` -> (spark, df), validated."""
+    name, _, variant = text.replace(":", "/").partition("/")
+    cls = get_engine_class(name)
+    if variant and variant not in cls.variants:
+        known = ", ".join(cls.variants)
+        raise UserError(f"unknown variant {variant!r} of engine {name!r} (known: {known})")
+    return name, variant or None
+
+
+def expand_cells(
+    workloads: list[str] | None, engines: list[str] | None, rules: str = "off"
+) -> list[Cell]:
+    """The matrix cells selected by workload names, engine selectors and the rules mode."""
+    if rules not in ("off", "on", "both"):
+        raise UserError(f"--rules must be off, on or both, not {rules!r}")
+    known = registry.workloads_by_name()
+    names = workloads or list(known)
+    for name in names:
+        registry.get_workload(name)
+    selectors = [parse_engine_selector(e) for e in engines] if engines else None
+    rule_values = {"off": [False], "on": [True], "both": [False, True]}[rules]
+    cells: list[Cell] = []
+    for name in names:
+        for engine_name, cls in ENGINES.items():
+            for variant in cls.variants:
+                if selectors is not None and not any(
+                    e == engine_name and v in (None, variant) for e, v in selectors
+                ):
+                    continue
+                if registry.find_impl(name, engine_name, variant) is None:
+                    continue
+                for rule in rule_values if cls.has_rules else [None]:
+                    cells.append(Cell(name, engine_name, variant, rule))
+    if not cells:
+        raise UserError("no implemented cell matches the selected workloads and engines")
+    return cells
+
+
+def _record(cell: Cell, batch_id: str, data_keys: dict[str, Any], **fields: Any) -> RunRecord:
+    return RunRecord(
+        batch_id=batch_id,
+        workload=cell.workload,
+        engine=cell.engine,
+        variant=cell.variant,
+        rules=cell.rules,
+        **data_keys,
+        **fields,
+    )
+
+
+def _read_control(sock: socket.socket, deadline: float) -> Iterator[str]:
+    """Lines from the child's control socket until EOF; TimeoutError past ``deadline``."""
+    buf = b""
+    while True:
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield line.decode()
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError
+        sock.settimeout(remaining)
+        try:
+            chunk = sock.recv(256)
+        except TimeoutError:
+            raise
+        except OSError:
+            return
+        if not chunk:
+            return
+        buf += chunk
+
+
+def measure(
+    spec: dict[str, Any],
+    timeout: float,
+    sample_interval: float = probe.DEFAULT_INTERVAL,
+    probe_budget: float = probe.DEFAULT_BUDGET,
+) -> dict[str, Any]:
+    """Run one spec in a fresh child process under the probe; return the merged result fields."""
+    scratch = Path(spec["scratch"])
+    spec_path = scratch / "spec.json"
+    spec["result_path"] = str(scratch / "result.json")
+    spec_path.write_text(json.dumps(spec))
+    log_path = scratch / "child.log"
+    parent_sock, child_sock = socket.socketpair()
+    env = dict(os.environ)
+    env.setdefault("PYTHONHASHSEED", "0")
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "harness.worker", str(spec_path), str(child_sock.fileno())],
+            pass_fds=[child_sock.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the run's whole tree shares one session id: easy to kill
+            env=env,
+            cwd=scratch,
+        )
+    child_sock.close()
+    sampler = probe.TreeSampler(proc.pid, interval=sample_interval, budget=probe_budget)
+    sampler.start()
+    deadline = time.monotonic() + timeout
+    timed_out = False
+    try:
+        for word in _read_control(parent_sock, deadline):
+            if word == "start":
+                sampler.mark_start()
+            elif word == "end":
+                sampler.mark_end()
+            parent_sock.sendall(b"ok\n")
+        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except (TimeoutError, subprocess.TimeoutExpired):
+        timed_out = True
+    finally:
+        parent_sock.close()
+        sampler.stop()
+    seen = sampler.result()
+    # Kill what is left of the run: everything in its session, plus anything the probe saw.
+    leftovers = probe.session_processes(proc.pid)
+    for pid, created in seen.seen:
+        try:
+            p = psutil.Process(pid)
+            if p.create_time() == created and p not in leftovers:
+                leftovers.append(p)
+        except psutil.Error:
+            continue
+    if timed_out:
+        killed = probe.kill_processes(leftovers, grace=0)
+    else:
+        killed = probe.kill_processes(leftovers, grace=EXIT_GRACE_S)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+
+    result_path = Path(spec["result_path"])
+    if timed_out:
+        result: dict[str, Any] = {
+            "status": "timeout",
+            "error": f"timed out after {timeout:g} s; killed {killed} processes of the run",
+        }
+    elif result_path.is_file():
+        result = json.loads(result_path.read_text())
+    else:
+        result = {"status": "failed", "error": f"worker exited with code {proc.returncode} "
+                  f"and no result: {_log_tail(log_path)}"}
+    result.setdefault("metrics", {})
+    if seen.samples and result.get("wall_s") is not None:
+        rusage = result.pop("cpu_s_rusage", 0.0)
+        # Sampling misses short-lived processes; rusage misses unreaped ones: take the larger.
+        result["cpu_s"] = max(seen.cpu_s, rusage)
+        result["peak_rss_bytes"] = max(seen.peak_rss_bytes, result.pop("max_rss_single", 0))
+        result["metrics"].update(
+            cpu_s_sampled=seen.cpu_s,
+            cpu_s_rusage=rusage,
+            peak_procs=seen.max_procs,
+        )
+    result["metrics"].update(probe_samples=seen.samples, probe_cpu_s=seen.probe_cpu_s)
+    if killed and not timed_out:
+        result["metrics"]["leftover_processes_killed"] = killed
+    if result.get("status") != "ok" and "traceback" in result:
+        result["metrics"]["traceback"] = result.pop("traceback")
+    result.pop("traceback", None)
+    return result
+
+
+def _log_tail(path: Path, lines: int = 1) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) if text else "(empty log)"
+
+
+RECORD_FIELDS = (
+    "status error wall_s cpu_s peak_rss_bytes startup_s metrics answer_digest check "
+    "check_detail engine_info"
+).split()
+
+
+def run_batch(
+    cells: list[Cell],
+    config: RunConfig,
+    writer: ResultsWriter,
+    on_record: Callable[[RunRecord], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> list[RunRecord]:
+    """Measure every cell at every scale; append each record as soon as it exists."""
+    records: list[RunRecord] = []
+    scratch_root = Path(tempfile.mkdtemp(prefix="bdbench-"))
+
+    def emit(record: RunRecord) -> None:
+        writer.append(record)
+        records.append(record)
+        if on_record is not None:
+            on_record(record)
+
+    try:
+        for scale in config.scales:
+            for workload_name in dict.fromkeys(c.workload for c in cells):
+                workload = registry.get_workload(workload_name)
+                params = {**workload.params, **config.params}
+                if config.input_path is not None:
+                    data = datasets.user_input(workload, config.input_path, config.data_dir)
+                else:
+                    data = datasets.generated(
+                        workload, scale, config.factor, config.seed, config.data_dir
+                    )
+                # The reference answer is computed (and cached) before any timed run.
+                datasets.reference_answer(workload, data, params)
+                data_keys = {
+                    "scale": data.scale,
+                    "factor": data.factor,
+                    "seed": data.seed,
+                    "params": params,
+                    "workload_version": workload.version,
+                    "input": {
+                        "bytes": data.input_bytes,
+                        "files": [str(p) for p in data.inputs],
+                        "source": data.meta.get("source"),
+                    },
+                }
+                for cell in (c for c in cells if c.workload == workload_name):
+                    _run_cell(cell, data, data_keys, config, writer, scratch_root, emit, on_start)
+    finally:
+        shutil.rmtree(scratch_root, ignore_errors=True)
+    return records
+
+
+def _run_cell(
+    cell: Cell,
+    data: datasets.Dataset,
+    data_keys: dict[str, Any],
+    config: RunConfig,
+    writer: ResultsWriter,
+    scratch_root: Path,
+    emit: Callable[[RunRecord], None],
+    on_start: Callable[[str], None] | None,
+) -> None:
+    engine = get_engine_class(cell.engine)(config.options)
+    reason = engine.unavailable(cell.variant, cell.rules)
+    plan = [(i, True) for i in range(config.warmups)] + [(i, False) for i in range(config.repeats)]
+    if reason is not None:
+        # One record says why the cell cannot run; its repeats would only repeat it.
+        if on_start is not None:
+            on_start(f"{cell.label} (skipped)")
+        emit(_record(cell, writer.batch_id, data_keys, repeat=0, is_warmup=False,
+                     status="skipped", error=reason, timeout_s=config.timeout))
+        return
+    for repeat, warm in plan:
+        if on_start is not None:
+            kind = "warm-up" if warm else f"repeat {repeat + 1}/{config.repeats}"
+            on_start(f"{cell.label} {data.scale} {kind}")
+        record = _record(cell, writer.batch_id, data_keys, repeat=repeat, is_warmup=warm,
+                         status="failed", timeout_s=config.timeout)
+        scratch = Path(tempfile.mkdtemp(prefix=f"run-{record.run_id}-", dir=scratch_root))
+        spec = {
+            "workload": cell.workload,
+            "engine": cell.engine,
+            "variant": cell.variant,
+            "rules": cell.rules,
+            "params": data_keys["params"],
+            "dataset": data.to_json(),
+            "options": config.options.to_json(),
+            "scratch": str(scratch),
+            "answer_path": str(writer.answers_dir / f"{record.run_id}.json")
+            if config.keep_answers
+            else None,
+        }
+        try:
+            result = measure(spec, config.timeout, config.sample_interval, config.probe_budget)
+        except Exception as exc:  # the runner itself failed: still a record, batch goes on
+            result = {"status": "failed", "error": f"runner error: {type(exc).__name__}: {exc}"}
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        for key in RECORD_FIELDS:
+            if key in result and result[key] is not None:
+                setattr(record, key, result[key])
+        emit(record)

@@ -1,0 +1,6 @@
+"""The built-in workloads; each package registers its spec and its implementations."""
+
+from __future__ import annotations
+
+#: Imported in this order by ``harness.registry.load_all`` (explicit, never by file pattern).
+WORKLOAD_MODULES: tuple[str, ...] = ("workloads.wordcount",)
