@@ -393,6 +393,8 @@ def _print_summary(records: list[Any]) -> None:
         check = "pass" if checks == {"pass"} else ("fail" if "fail" in checks else "na")
         problems = [r for r in measured if r.status != "ok"]
         note = f"{problems[0].status}: {problems[0].error}" if problems else ""
+        if len(note) > 90:
+            note = note[:89] + "…"
         rss = med("peak_rss_bytes")
         table.add_row(
             workload,

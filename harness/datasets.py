@@ -113,7 +113,7 @@ def generated(
 ) -> Dataset:
     """The generated dataset for these keys, generating it first if it is not cached."""
     size = scale_size(workload, scale, factor)
-    base = (data_dir or default_data_dir()) / workload.name
+    base = (data_dir or default_data_dir()).resolve() / workload.name
     root = base / f"{scale}-x{_factor_tag(factor)}-s{seed}-v{workload.version}"
     meta_path = root / META_FILE
     if not meta_path.is_file():
@@ -169,7 +169,7 @@ def user_input(workload: Workload, path: Path, data_dir: Path | None = None) -> 
         sha = _sha256(path)
     except OSError as exc:
         raise UserError(f"cannot read input file {path}: {exc.strerror}") from exc
-    root = (data_dir or default_data_dir()) / workload.name / f"input-{sha[:16]}"
+    root = (data_dir or default_data_dir()).resolve() / workload.name / f"input-{sha[:16]}"
     meta = {
         "workload": workload.name,
         "source": "user",

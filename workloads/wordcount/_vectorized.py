@@ -15,13 +15,14 @@ import numpy as np
 
 # Text is processed in pieces of about this many bytes so that the per-word index arrays
 # (several int64/uint64 arrays per word) stay small even for inputs of hundreds of MB.
-CHUNK_BYTES = 8 << 20
+CHUNK_BYTES = 1 << 20
 
 # Words needing more than this many uint64 keys (len >= 8 * MAX_KEYS) are rare; they go
 # through a plain Counter instead of ever wider key tuples.
 MAX_KEYS = 3
 
-_U8 = np.uint64(8)
+# Per-chunk tables are folded together once they hold this many rows in total.
+_MERGE_ROWS = 1 << 20
 _U56 = np.uint64(56)
 # _LOW_BYTES[r] keeps the low r bytes of a little-endian uint64; index 8 is used as a marker
 # for "not a single-key word" and must wipe the key so that all such words collapse together.
@@ -68,44 +69,51 @@ def _chunk_ends(arr: np.ndarray, size: int) -> list[int]:
     return ends
 
 
-def _group_multi(keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Group rows of equal key tuples; return (unique rows as an (u, k) matrix, counts)."""
+def _group(
+    keys: list[np.ndarray], weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Group equal key tuples; return (unique rows as a (u, k) matrix, summed weights)."""
     m = keys[0].size
-    # Sorting a hash with the row number packed into its low bits is a SIMD single-key sort
-    # that also yields the permutation; np.lexsort/argsort are several times slower.
-    bits = max(int(m).bit_length(), 1)
-    h = keys[0] * _MIX[0]
-    for j in range(1, len(keys)):
-        h ^= keys[j] * _MIX[j]
-    h ^= h >> np.uint64(31)
-    h *= _MIX[3]
-    low = np.uint64((1 << bits) - 1)
-    h &= ~low
-    h |= np.arange(m, dtype=np.uint64)
-    h.sort()
-    perm = (h & low).astype(np.intp)
-    hs = h >> np.uint64(bits)
-    cols = [k[perm] for k in keys]
-    same_key = cols[0][1:] == cols[0][:-1]
+    if len(keys) == 1:
+        # Argsort of one uint64 column is a SIMD sort; only needed when weights must follow.
+        perm = np.argsort(keys[0])
+        cols = [keys[0][perm]]
+        same = cols[0][1:] == cols[0][:-1]
+    else:
+        # Sorting a hash with the row number packed into its low bits is a SIMD single-key
+        # sort that also yields the permutation; np.lexsort is several times slower.
+        bits = max(m.bit_length(), 1)
+        h = keys[0] * _MIX[0]
+        for j in range(1, len(keys)):
+            h ^= keys[j] * _MIX[j]
+        h ^= h >> np.uint64(31)
+        h *= _MIX[3]
+        low = np.uint64((1 << bits) - 1)
+        h &= ~low
+        h |= np.arange(m, dtype=np.uint64)
+        h.sort()
+        perm = (h & low).astype(np.intp)
+        cols = [k[perm] for k in keys]
+        same = _same_as_prev(cols)
+        if np.any(~same & (h[1:] >> np.uint64(bits) == h[:-1] >> np.uint64(bits))):
+            # Hash collision between different words: they may interleave, so regroup
+            # exactly (astronomically rare, but exactness must not depend on luck).
+            perm = np.lexsort(keys[::-1])
+            cols = [k[perm] for k in keys]
+            same = _same_as_prev(cols)
+    first = np.concatenate(([0], np.flatnonzero(~same) + 1))
+    rows = np.stack([c[first] for c in cols], axis=1)
+    if weights is None:
+        return rows, np.diff(np.append(first, m))
+    return rows, np.add.reduceat(weights[perm], first)
+
+
+def _same_as_prev(cols: list[np.ndarray]) -> np.ndarray:
+    """Flag rows (from the second on) whose key tuple equals the previous row's."""
+    same = cols[0][1:] == cols[0][:-1]
     for c in cols[1:]:
-        same_key &= c[1:] == c[:-1]
-    same_hash = hs[1:] == hs[:-1]
-    if np.any(same_hash & ~same_key):
-        # Hash collision between different words: they may interleave, so regroup exactly.
-        order = np.lexsort(keys[::-1])
-        cols = [k[order] for k in keys]
-        same_key = cols[0][1:] == cols[0][:-1]
-        for c in cols[1:]:
-            same_key &= c[1:] == c[:-1]
-    return _runs(np.stack(cols, axis=1), same_key)
-
-
-def _runs(sorted_rows: np.ndarray, same_as_prev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Collapse runs of equal sorted rows given the 'equal to previous row' flags."""
-    first = np.flatnonzero(~same_as_prev) + 1
-    first = np.concatenate(([0], first))
-    counts = np.diff(np.append(first, sorted_rows.shape[0]))
-    return sorted_rows[first], counts
+        same &= c[1:] == c[:-1]
+    return same
 
 
 def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -114,12 +122,7 @@ def _merge(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
         return parts[0]
     rows = np.concatenate([p[0] for p in parts])
     counts = np.concatenate([p[1] for p in parts])
-    order = np.lexsort(rows.T[::-1])
-    rows = rows[order]
-    counts = counts[order]
-    same = np.all(rows[1:] == rows[:-1], axis=1)
-    first = np.concatenate(([0], np.flatnonzero(~same) + 1))
-    return rows[first], np.add.reduceat(counts, first)
+    return _group([np.ascontiguousarray(c) for c in rows.T], counts)
 
 
 def _count_chunk(
@@ -156,7 +159,8 @@ def _count_chunk(
     long_idx = np.flatnonzero(lengths > 7)
     short = key[: key.size - long_idx.size]
     if short.size:
-        buckets[0].append(_runs(short[:, None], short[1:] == short[:-1]))
+        first = np.concatenate(([0], np.flatnonzero(short[1:] != short[:-1]) + 1))
+        buckets[0].append((short[first, None], np.diff(np.append(first, short.size))))
 
     if long_idx.size == 0:
         return
@@ -173,7 +177,7 @@ def _count_chunk(
         last = cols[-1]
         last &= _LOW_BYTES[ln - 8 * (k - 1)]
         last |= ln.view(np.uint64) << _U56
-        buckets[k - 1].append(_group_multi(cols))
+        buckets[k - 1].append(_group(cols))
 
     big = long_idx[nkeys > MAX_KEYS]
     if big.size:
@@ -213,6 +217,12 @@ def count_words(raw: bytes) -> dict[str, int]:
                 text = np.frombuffer(fixed, dtype=np.uint8)
         _count_chunk(text, buckets, huge)
         begin = end
+        for i, parts in enumerate(buckets):
+            # Fold the per-chunk tables together once they outgrow the last merge, so memory
+            # stays proportional to the vocabulary while merging stays amortised linear.
+            pending = sum(p[0].shape[0] for p in parts)
+            if len(parts) > 1 and pending > max(_MERGE_ROWS, 2 * parts[0][0].shape[0]):
+                buckets[i] = [_merge(parts)]
 
     pieces: list[np.ndarray] = []
     counts: list[np.ndarray] = []

@@ -1,0 +1,38 @@
+# bdbench: `make run` (main job) and `make test` (tests). Both set up .venv first, idempotently.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.bdbench-installed
+SCALE ?= small
+RUN_ARGS ?=
+
+.PHONY: setup run test lint format clean
+
+setup: $(STAMP)
+
+# Reinstall only when the dependency list changes; the editable install picks up code changes.
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "bdbench needs Python 3.11+: run make PYTHON=/path/to/python3.11")'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,lint]'
+	@command -v java >/dev/null 2>&1 || [ -x "$$JAVA_HOME/bin/java" ] || echo "note: no Java found; Spark cells will be recorded as skipped (install a JDK 17+)"
+	@touch $@
+
+run: setup
+	$(BIN)/bdbench datagen --scale $(SCALE)
+	$(BIN)/bdbench run --scale $(SCALE) $(RUN_ARGS)
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .bdbench build *.egg-info .pytest_cache .ruff_cache

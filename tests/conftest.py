@@ -1,0 +1,82 @@
+"""Shared fixtures: an isolated data cache, one SparkSession per test session, helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness import datasets, registry
+from harness.engines import EngineOptions
+from harness.results import find_java
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+
+needs_java = pytest.mark.skipif(find_java() is None, reason="no Java (JDK 17+) found for Spark")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Data cache in a temp folder; test plugins importable by the measured child processes."""
+    data_dir = tmp_path_factory.mktemp("data")
+    old = {k: os.environ.get(k) for k in ("BDBENCH_DATA_DIR", "BDBENCH_PLUGINS", "PYTHONPATH")}
+    os.environ["BDBENCH_DATA_DIR"] = str(data_dir)
+    os.environ["BDBENCH_PLUGINS"] = "plugin_workloads"
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(TESTS), str(ROOT), old["PYTHONPATH"]) if p
+    )
+    sys.path.insert(0, str(TESTS))
+    import plugin_workloads  # noqa: F401  (register in this process too)
+
+    registry.load_all()
+    yield data_dir
+    for key, value in old.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def tiny_wordcount(isolated_env: Path) -> datasets.Dataset:
+    """The generated tiny word-count dataset."""
+    return datasets.generated(registry.get_workload("wordcount"), "tiny")
+
+
+@pytest.fixture(scope="session")
+def spark_engine(tiny_wordcount: datasets.Dataset) -> Iterator[object]:
+    """One started Spark engine (local[2]) shared by every test of the session."""
+    if find_java() is None:
+        pytest.skip("no Java (JDK 17+) found for Spark")
+    from harness.engines.spark_engine import SparkEngine
+
+    engine = SparkEngine(EngineOptions(spark_master="local[2]", spark_driver_memory="1g"))
+    engine.start("df", False, tiny_wordcount)
+    yield engine
+    engine.stop()
+
+
+def spark_jvms() -> set[int]:
+    """PIDs of Spark JVMs and pyspark daemons running now."""
+    found = set()
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = " ".join(proc.info["cmdline"] or [])
+        if "org.apache.spark" in cmd or "pyspark.daemon" in cmd:
+            found.add(proc.pid)
+    return found
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """Run the bdbench CLI in a fresh interpreter."""
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        capture_output=True, text=True, cwd=cwd, env=env or dict(os.environ), timeout=timeout,
+        check=False,
+    )

@@ -1,0 +1,82 @@
+"""Test-only workloads (loaded through BDBENCH_PLUGINS) that misbehave on purpose."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.registry import CheckResult, RunContext, Workload, implements, register_workload
+
+PIDFILE_ENV = "BDBENCH_TEST_PIDFILE"
+
+ALLOCATE = "b = bytearray({n}); b[::4096] = b'x' * len(b[::4096]); import time; time.sleep({t})"
+BURN = "import time\nend = time.process_time() + {t}\nwhile time.process_time() < end: pass"
+
+
+def _make(folder: Path, size: int, seed: int) -> dict[str, Any]:
+    (folder / "in.txt").write_text(f"{size} {seed}\n")
+    return {"files": ["in.txt"], "bytes": (folder / "in.txt").stat().st_size}
+
+
+def _spec(name: str) -> Workload:
+    return register_workload(
+        Workload(
+            name=name,
+            version="1",
+            description=f"test workload {name}",
+            scale_sizes={"tiny": 1, "small": 2, "medium": 3, "large": 4},
+            unit="items",
+            make_data=_make,
+            reference=lambda data, params: 42,
+            check=lambda answer, expected: CheckResult(answer == expected, f"{answer}"),
+            digest=lambda answer: hashlib.sha256(repr(answer).encode()).hexdigest(),
+            to_json=lambda answer: answer,
+            from_json=lambda data: data,
+            items=lambda expected: 1,
+        )
+    )
+
+
+for _name in ("t_sleepy", "t_crashy", "t_hog", "t_liar", "t_burner"):
+    _spec(_name)
+
+
+@implements("t_sleepy", "numpy")
+def sleepy(ctx: RunContext) -> int:
+    """Start a grandchild that would outlive us, then sleep past any test timeout."""
+    child = subprocess.Popen(["sleep", "600"])
+    Path(os.environ[PIDFILE_ENV]).write_text(f"{child.pid}\n{os.getpid()}\n")
+    time.sleep(600)
+    return 42
+
+
+@implements("t_crashy", "numpy")
+def crashy(ctx: RunContext) -> int:
+    """Fail inside the timed region."""
+    raise ValueError("boom: deliberate failure")
+
+
+@implements("t_hog", "numpy")
+def hog(ctx: RunContext) -> int:
+    """A child process that holds about 200 MB for a while."""
+    code = ALLOCATE.format(n=200 * 2**20, t=1.5)
+    subprocess.run([sys.executable, "-c", code], check=True)
+    return 42
+
+
+@implements("t_burner", "numpy")
+def burner(ctx: RunContext) -> int:
+    """A short-lived child that burns about one CPU second."""
+    subprocess.run([sys.executable, "-c", BURN.format(t=1.0)], check=True)
+    return 42
+
+
+@implements("t_liar", "numpy")
+def liar(ctx: RunContext) -> int:
+    """Fast and wrong."""
+    return 41
