@@ -69,21 +69,31 @@ def _scales_help() -> str:
 
 def _add_data_options(parser: argparse.ArgumentParser, many_scales: bool = True) -> None:
     parser.add_argument(
-        "-w", "--workload", action="append", metavar="NAME",
+        "-w",
+        "--workload",
+        action="append",
+        metavar="NAME",
         help="workload(s) to use (repeat or comma-separate; default: all)",
     )
     parser.add_argument(
-        "-s", "--scale", action="append", metavar="SCALE",
+        "-s",
+        "--scale",
+        action="append",
+        metavar="SCALE",
         help="named scale(s): tiny, small, medium, large (repeat or comma-separate; "
         "default: small)",
     )
     parser.add_argument(
-        "--factor", type=_positive_float, default=1.0,
+        "--factor",
+        type=_positive_float,
+        default=1.0,
         help="multiply the scale's size by this factor (default 1)",
     )
     parser.add_argument("--seed", type=int, default=42, help="data generator seed (default 42)")
     parser.add_argument(
-        "--data-dir", type=Path, default=None,
+        "--data-dir",
+        type=Path,
+        default=None,
         help="data cache folder (default $BDBENCH_DATA_DIR or ./.bdbench/data)",
     )
 
@@ -99,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    scales = _scales_help()
     sub.required = True
 
     p_list = sub.add_parser("list", help="show the workload x engine x variant matrix")
@@ -109,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="generate (and cache) input data and reference answers",
         description="Generate seeded input data and its reference answer, cached by "
         "(workload, scale, factor, seed).",
-        epilog=_LazyScalesHelp(),
+        epilog=scales,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_options(p_gen)
@@ -119,72 +130,108 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure the selected cells and append results",
         description="Measure every selected workload x engine x variant x scale cell: each run "
         "in a fresh process, warm-ups recorded and flagged, answers checked.",
-        epilog=_LazyScalesHelp(),
+        epilog=scales,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_options(p_run)
     p_run.add_argument(
-        "-e", "--engine", action="append", metavar="ENGINE[/VARIANT]",
+        "-e",
+        "--engine",
+        action="append",
+        metavar="ENGINE[/VARIANT]",
         help="engine(s), optionally with a variant: numpy, mrjob/local, spark/df ... "
         "(repeat or comma-separate; default: all)",
     )
     p_run.add_argument(
-        "--rules", choices=("off", "on", "both"), default="off",
+        "--rules",
+        choices=("off", "on", "both"),
+        default="off",
         help="Spark with our optimizer rules off, on, or both (default off)",
     )
     p_run.add_argument("--input", type=Path, metavar="PATH", help="run on this file instead")
-    p_run.add_argument("-r", "--repeats", type=_int_at_least(1), default=3,
-                       help="measured runs per cell (default 3)")
-    p_run.add_argument("--warmups", type=_int_at_least(0), default=1,
-                       help="recorded, flagged warm-up runs per cell (default 1)")
-    p_run.add_argument("--timeout", type=_positive_float, default=1800.0,
-                       help="seconds per run before its process tree is killed (default 1800)")
-    p_run.add_argument("--results", type=Path, default=Path("results"),
-                       help="results folder (default ./results)")
-    p_run.add_argument("--keep-answers", action="store_true",
-                       help="write each run's answer as JSON next to the results")
-    p_run.add_argument("--sample-interval", type=_positive_float, default=0.05,
-                       help="first probe sampling interval in seconds; it then backs off "
-                       "(default 0.05)")
-    p_run.add_argument("--probe-budget", type=_positive_float, default=0.01,
-                       help="max share of one core the probe may use (default 0.01)")
+    p_run.add_argument(
+        "-r",
+        "--repeats",
+        type=_int_at_least(1),
+        default=3,
+        help="measured runs per cell (default 3)",
+    )
+    p_run.add_argument(
+        "--warmups",
+        type=_int_at_least(0),
+        default=1,
+        help="recorded, flagged warm-up runs per cell (default 1)",
+    )
+    p_run.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=1800.0,
+        help="seconds per run before its process tree is killed (default 1800)",
+    )
+    p_run.add_argument(
+        "--results", type=Path, default=Path("results"), help="results folder (default ./results)"
+    )
+    p_run.add_argument(
+        "--keep-answers",
+        action="store_true",
+        help="write each run's answer as JSON next to the results",
+    )
+    p_run.add_argument(
+        "--sample-interval",
+        type=_positive_float,
+        default=0.05,
+        help="first probe sampling interval in seconds; it then backs off (default 0.05)",
+    )
+    p_run.add_argument(
+        "--probe-budget",
+        type=_positive_float,
+        default=0.01,
+        help="max share of one core the probe may use (default 0.01)",
+    )
     p_run.add_argument("--no-progress", action="store_true", help="no progress bar")
     spark = p_run.add_argument_group("spark")
-    spark.add_argument("--spark-master", default="local[*]",
-                       help="master URL: local[N], spark://host:port, yarn (default local[*])")
+    spark.add_argument(
+        "--spark-master",
+        default="local[*]",
+        help="master URL: local[N], spark://host:port, yarn (default local[*])",
+    )
     spark.add_argument("--spark-driver-memory", default="2g", help="default 2g")
-    spark.add_argument("--spark-partitions", type=_int_at_least(1), default=None,
-                       help="shuffle/default partitions (default: sized to the data)")
-    spark.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
-                       help="extra Spark conf (repeatable)")
-    spark.add_argument("--spark-ui", action="store_true",
-                       help="enable the Spark UI (bound to 127.0.0.1 for local masters)")
+    spark.add_argument(
+        "--spark-partitions",
+        type=_int_at_least(1),
+        default=None,
+        help="shuffle/default partitions (default: sized to the data)",
+    )
+    spark.add_argument(
+        "--spark-conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra Spark conf (repeatable)",
+    )
+    spark.add_argument(
+        "--spark-ui",
+        action="store_true",
+        help="enable the Spark UI (bound to 127.0.0.1 for local masters)",
+    )
     mr = p_run.add_argument_group("mrjob")
-    mr.add_argument("--mrjob-num-cores", type=_int_at_least(1), default=None,
-                    help="local runner parallelism (default: all cores)")
-    mr.add_argument("--hadoop-streaming-jar", default=None,
-                    help="Hadoop streaming jar for the hadoop runner")
-    mr.add_argument("--mrjob-arg", action="append", default=[], metavar="ARG",
-                    help="extra mrjob option passed through, e.g. --mrjob-arg=--hadoop-bin=/x "
-                    "(repeatable)")
+    mr.add_argument(
+        "--mrjob-num-cores",
+        type=_int_at_least(1),
+        default=None,
+        help="local runner parallelism (default: all cores)",
+    )
+    mr.add_argument(
+        "--hadoop-streaming-jar", default=None, help="Hadoop streaming jar for the hadoop runner"
+    )
+    mr.add_argument(
+        "--mrjob-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="extra mrjob option passed through, e.g. --mrjob-arg=--hadoop-bin=/x (repeatable)",
+    )
     return parser
-
-
-class _LazyScalesHelp(str):
-    """Epilog computed only when help is printed (it imports the workload registry)."""
-
-    def __new__(cls) -> _LazyScalesHelp:
-        return super().__new__(cls, "")
-
-    def __str__(self) -> str:
-        return _scales_help()
-
-    def expandtabs(self, tabsize: int = 8) -> str:  # argparse formats the epilog through this
-        """The scales help text."""
-        return _scales_help().expandtabs(tabsize)
-
-    def __bool__(self) -> bool:
-        return True
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -205,8 +252,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         rules = "" if row["rules"] is None else ("on" if row["rules"] else "off")
         style = {"ready": "green", "missing": "yellow"}.get(row["state"], "red")
         status = row["state"] if not row["reason"] else f"{row['state']}: {row['reason']}"
-        table.add_row(row["workload"], row["engine"], row["variant"], rules,
-                      f"[{style}]{status}[/{style}]")
+        table.add_row(
+            row["workload"], row["engine"], row["variant"], rules, f"[{style}]{status}[/{style}]"
+        )
     Console().print(table)
     for row in rows:
         if row.get("note"):
@@ -226,8 +274,10 @@ def cmd_datagen(args: argparse.Namespace) -> int:
         for scale in scales:
             data = datasets.generated(workload, scale, args.factor, args.seed, args.data_dir)
             datasets.reference_answer(workload, data, dict(workload.params))
-            print(f"{name} {scale} x{args.factor:g} seed={args.seed}: "
-                  f"{data.input_bytes:,} bytes in {data.root}")
+            print(
+                f"{name} {scale} x{args.factor:g} seed={args.seed}: "
+                f"{data.input_bytes:,} bytes in {data.root}"
+            )
     return 0
 
 
@@ -340,8 +390,12 @@ def _run_with_progress(
 
     total = len(cells) * len(scales) * (config.repeats + config.warmups)
     progress = Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        disable=no_progress or not sys.stderr.isatty(), transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=no_progress or not sys.stderr.isatty(),
+        transient=True,
     )
     with progress:
         task = progress.add_task("starting", total=total)
@@ -356,7 +410,10 @@ def _run_with_progress(
                 )
 
         return runner.run_batch(
-            cells, config, writer, on_record=on_record,
+            cells,
+            config,
+            writer,
+            on_record=on_record,
             on_start=lambda text: progress.update(task, description=text),
         )
 
@@ -372,8 +429,21 @@ def _print_summary(records: list[Any]) -> None:
     from rich.table import Table
 
     table = Table(title="bdbench run summary (measured repeats; warm-ups excluded)")
-    for col in ("workload", "engine/variant", "rules", "scale", "ok", "median wall", "min wall",
-                "median cpu", "peak rss", "startup", "throughput", "check", "note"):
+    for col in (
+        "workload",
+        "engine/variant",
+        "rules",
+        "scale",
+        "ok",
+        "median wall",
+        "min wall",
+        "median cpu",
+        "peak rss",
+        "startup",
+        "throughput",
+        "check",
+        "note",
+    ):
         table.add_column(col, overflow="fold")
     cells: dict[tuple[Any, ...], list[Any]] = {}
     for record in records:

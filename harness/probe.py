@@ -133,7 +133,7 @@ class TreeSampler:
             self._thread.join()
 
     def result(self) -> ProbeResult:
-        """CPU used and peak RSS inside the window (processes that died count up to their last sample)."""
+        """CPU and peak RSS inside the window (dead processes count up to their last sample)."""
         with self._lock:
             cpu = sum(
                 self._last_cpu[k] - self._baseline.get(k, 0.0)

@@ -213,8 +213,11 @@ def measure(
     elif result_path.is_file():
         result = json.loads(result_path.read_text())
     else:
-        result = {"status": "failed", "error": f"worker exited with code {proc.returncode} "
-                  f"and no result: {_log_tail(log_path)}"}
+        result = {
+            "status": "failed",
+            "error": f"worker exited with code {proc.returncode} "
+            f"and no result: {_log_tail(log_path)}",
+        }
     result.setdefault("metrics", {})
     if seen.samples and result.get("wall_s") is not None:
         rusage = result.pop("cpu_s_rusage", 0.0)
@@ -315,15 +318,32 @@ def _run_cell(
         # One record says why the cell cannot run; its repeats would only repeat it.
         if on_start is not None:
             on_start(f"{cell.label} (skipped)")
-        emit(_record(cell, writer.batch_id, data_keys, repeat=0, is_warmup=False,
-                     status="skipped", error=reason, timeout_s=config.timeout))
+        emit(
+            _record(
+                cell,
+                writer.batch_id,
+                data_keys,
+                repeat=0,
+                is_warmup=False,
+                status="skipped",
+                error=reason,
+                timeout_s=config.timeout,
+            )
+        )
         return
     for repeat, warm in plan:
         if on_start is not None:
             kind = "warm-up" if warm else f"repeat {repeat + 1}/{config.repeats}"
             on_start(f"{cell.label} {data.scale} {kind}")
-        record = _record(cell, writer.batch_id, data_keys, repeat=repeat, is_warmup=warm,
-                         status="failed", timeout_s=config.timeout)
+        record = _record(
+            cell,
+            writer.batch_id,
+            data_keys,
+            repeat=repeat,
+            is_warmup=warm,
+            status="failed",
+            timeout_s=config.timeout,
+        )
         scratch = Path(tempfile.mkdtemp(prefix=f"run-{record.run_id}-", dir=scratch_root))
         spec = {
             "workload": cell.workload,

@@ -72,11 +72,16 @@ def spark_jvms() -> set[int]:
     return found
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run the bdbench CLI in a fresh interpreter."""
     return subprocess.run(
         [sys.executable, "-m", "harness.cli", *args],
-        capture_output=True, text=True, cwd=cwd, env=env or dict(os.environ), timeout=timeout,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env or dict(os.environ),
+        timeout=timeout,
         check=False,
     )

@@ -33,16 +33,22 @@ HAND_CHECKED = {
     "crlf": {"one": 1, "two": 2, "three": 3},
     "nul_and_prefixes": {"ab": 2, "ab\x00": 1, "abc": 1, "a\x00b": 1},
     "unicode_spaces_are_not_separators": {"a\u00a0b": 2, "a\u2003b\u3000": 1},
-    "invalid_utf8": {"ok": 1, "\ufffd\ufffd": 1, "bad\ufffd": 1, "café": 1, "\ufffd": 2,
-                     "tail€": 1},
+    "invalid_utf8": {
+        "ok": 1,
+        "\ufffd\ufffd": 1,
+        "bad\ufffd": 1,
+        "café": 1,
+        "\ufffd": 2,
+        "tail€": 1,
+    },
     "only_whitespace": {},
 }
 
 
 @pytest.fixture(scope="module", params=sorted(EDGE_CASES))
-def edge_case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[
-    datasets.Dataset, dict[str, int]
-]:
+def edge_case(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[datasets.Dataset, dict[str, int]]:
     """A user-input dataset holding one edge case, with its reference answer."""
     path = tmp_path_factory.mktemp("edge") / f"{request.param}.txt"
     path.write_bytes(EDGE_CASES[request.param])
@@ -81,16 +87,18 @@ def test_mrjob_script_uses_the_workload_word_pattern() -> None:
     assert mr_wordcount.WORD_RE.pattern == wordcount.WORD_RE.pattern
 
 
-def test_numpy_equals_reference(edge_case: tuple[datasets.Dataset, dict[str, int]],
-                                tmp_path: Path) -> None:
+def test_numpy_equals_reference(
+    edge_case: tuple[datasets.Dataset, dict[str, int]], tmp_path: Path
+) -> None:
     data, expected = edge_case
     from workloads.wordcount import impl_numpy
 
     assert impl_numpy.run(_ctx(None, "default", data, tmp_path)) == expected
 
 
-def test_mrjob_inline_equals_reference(edge_case: tuple[datasets.Dataset, dict[str, int]],
-                                       tmp_path: Path) -> None:
+def test_mrjob_inline_equals_reference(
+    edge_case: tuple[datasets.Dataset, dict[str, int]], tmp_path: Path
+) -> None:
     data, expected = edge_case
     from workloads.wordcount import impl_mrjob
 
@@ -100,8 +108,12 @@ def test_mrjob_inline_equals_reference(edge_case: tuple[datasets.Dataset, dict[s
 
 
 @pytest.mark.parametrize("variant", ["rdd", "df"])
-def test_spark_equals_reference(edge_case: tuple[datasets.Dataset, dict[str, int]],
-                                variant: str, spark_engine: object, tmp_path: Path) -> None:
+def test_spark_equals_reference(
+    edge_case: tuple[datasets.Dataset, dict[str, int]],
+    variant: str,
+    spark_engine: object,
+    tmp_path: Path,
+) -> None:
     data, expected = edge_case
     from workloads.wordcount import impl_spark
 
@@ -109,8 +121,9 @@ def test_spark_equals_reference(edge_case: tuple[datasets.Dataset, dict[str, int
     assert run(_ctx(spark_engine, variant, data, tmp_path)) == expected
 
 
-def test_mrjob_local_runner_really_runs_tasks(tiny_wordcount: datasets.Dataset,
-                                             tmp_path: Path) -> None:
+def test_mrjob_local_runner_really_runs_tasks(
+    tiny_wordcount: datasets.Dataset, tmp_path: Path
+) -> None:
     """The real local runner (separate task processes) agrees and cleans its temp folder."""
     from workloads.wordcount import impl_mrjob
 

@@ -40,7 +40,7 @@ CHUNK_WORDS = 1_000_000
 _SEPARATORS = (b" ", b"\n", b"\t", b"\r\n", b"  ")
 _SEPARATOR_P = (0.904, 0.08, 0.006, 0.006, 0.004)
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
-_EXTRA = ("é", "ü", "ß", "ñ", "ø", "ç", "日本", "語", "ю", "ж", "π", "’")
+_EXTRA = ("é", "ü", "ß", "ñ", "ø", "ç", "日本", "語", "ю", "ж", "π", "\u2019")
 
 
 def decode_canonical(raw: bytes) -> bytes:
@@ -163,7 +163,12 @@ WORDCOUNT = register_workload(
         name="wordcount",
         version="1",
         description="full word -> count map of a UTF-8 text (ASCII-whitespace words)",
-        scale_sizes={"tiny": 20_000, "small": 1_000_000, "medium": 10_000_000, "large": 100_000_000},
+        scale_sizes={
+            "tiny": 20_000,
+            "small": 1_000_000,
+            "medium": 10_000_000,
+            "large": 100_000_000,
+        },
         unit="words",
         make_data=make_data,
         reference=reference,
