@@ -18,17 +18,18 @@ import numpy as np
 CHUNK_BYTES = 1 << 20
 
 # Words needing more than this many uint64 keys (len >= 8 * MAX_KEYS) are rare; they go
-# through a plain Counter instead of ever wider key tuples.
+# through a plain Counter instead of ever wider key tuples.  Must stay <= 32 so that the
+# word length fits in the top byte of the last key.
 MAX_KEYS = 3
 
 # Per-chunk tables are folded together once they hold this many rows in total.
 _MERGE_ROWS = 1 << 20
 _U56 = np.uint64(56)
-# _LOW_BYTES[r] keeps the low r bytes of a little-endian uint64; index 8 is used as a marker
-# for "not a single-key word" and must wipe the key so that all such words collapse together.
+# _LOW_BYTES[r] keeps the low r bytes of a little-endian uint64 (the word's first r bytes).
+# Index 8 stands for "8 bytes or more": those words are keyed separately, so wipe them.
 _LOW_BYTES = np.array([(1 << (8 * r)) - 1 for r in range(8)] + [0], dtype=np.uint64)
-# Odd multipliers for the hash that orders multi-key words (any odd constants work; these
-# are the usual splitmix/xxhash ones, which spread every input bit into the high bits).
+# Odd multipliers for the hash that orders multi-key words (any odd constants work, since
+# collisions are detected; these splitmix/xxhash ones spread every input bit upwards).
 _MIX = np.array(
     [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xBF58476D1CE4E5B9],
     dtype=np.uint64,
@@ -75,7 +76,7 @@ def _group(
     """Group equal key tuples; return (unique rows as a (u, k) matrix, summed weights)."""
     m = keys[0].size
     if len(keys) == 1:
-        # Argsort of one uint64 column is a SIMD sort; only needed when weights must follow.
+        # Exact single keys: a plain (SIMD) argsort, since the weights must follow the keys.
         perm = np.argsort(keys[0])
         cols = [keys[0][perm]]
         same = cols[0][1:] == cols[0][:-1]
@@ -85,7 +86,8 @@ def _group(
         bits = max(m.bit_length(), 1)
         h = keys[0] * _MIX[0]
         for j in range(1, len(keys)):
-            h ^= keys[j] * _MIX[j]
+            h ^= keys[j] * _MIX[j % 3]
+        # Final avalanche: the sort only looks at the high bits left above the row number.
         h ^= h >> np.uint64(31)
         h *= _MIX[3]
         low = np.uint64((1 << bits) - 1)
@@ -149,8 +151,9 @@ def _count_chunk(
     at = np.ndarray((n + 1,), dtype="<u8", buffer=buf, strides=(1,))
     first8 = at[starts]
 
-    # Single-key words (<= 7 bytes): key = bytes | length << 56, exact.  Longer words get the
-    # top byte 8 so that they all sort after the short ones and can be sliced off.
+    # Single-key words (<= 7 bytes): key = bytes | length << 56, exact even with NUL bytes.
+    # Longer words get the top byte 8, so they all sort after the short ones and are sliced
+    # off; one full sort is cheaper than compressing every per-word array first.
     capped = np.minimum(lengths, 8)
     key = _LOW_BYTES[capped]
     key &= first8
@@ -173,7 +176,7 @@ def _count_chunk(
         idx = long_idx[sel]
         s = starts[idx]
         ln = long_len[sel]
-        cols = [first8[idx]] + [at[s + 8 * j] for j in range(1, k)]
+        cols = [first8[idx], *(at[s + 8 * j] for j in range(1, k))]
         last = cols[-1]
         last &= _LOW_BYTES[ln - 8 * (k - 1)]
         last |= ln.view(np.uint64) << _U56
@@ -181,9 +184,9 @@ def _count_chunk(
 
     big = long_idx[nkeys > MAX_KEYS]
     if big.size:
-        raw = buf.data
-        huge.update(bytes(raw[s : s + ln]) for s, ln in zip(starts[big].tolist(),
-                                                             lengths[big].tolist()))
+        mem = buf.data
+        spans = zip(starts[big].tolist(), lengths[big].tolist(), strict=True)
+        huge.update(bytes(mem[s : s + ln]) for s, ln in spans)
 
 
 def _spell(rows: np.ndarray) -> np.ndarray:
@@ -238,7 +241,7 @@ def count_words(raw: bytes) -> dict[str, int]:
         joined = np.concatenate(pieces).tobytes().decode("utf-8")
         words = joined.split(" ")
         words.pop()
-        result = dict(zip(words, np.concatenate(counts).tolist()))
+        result = dict(zip(words, np.concatenate(counts).tolist(), strict=True))
     for word, c in huge.items():
         result[word.decode("utf-8")] = c
     return result
