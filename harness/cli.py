@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
 import sys
 from collections.abc import Sequence
@@ -484,6 +485,10 @@ def _print_summary(records: list[Any]) -> None:
     Console(width=max(160, Console().width)).print(table)
 
 
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 COMMANDS = {"list": cmd_list, "datagen": cmd_datagen, "run": cmd_run}
 
 
@@ -491,6 +496,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bdbench`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so runs in flight are killed and the
+    # scratch folder removed; records already written stay intact.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return COMMANDS[args.command](args)
     except UserError as exc:

@@ -184,6 +184,10 @@ def measure(
         proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     except (TimeoutError, subprocess.TimeoutExpired):
         timed_out = True
+    except BaseException:
+        # Interrupted (Ctrl-C, SIGTERM): the run's own session did not get the signal.
+        probe.kill_processes(probe.session_processes(proc.pid))
+        raise
     finally:
         parent_sock.close()
         sampler.stop()

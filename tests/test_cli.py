@@ -204,3 +204,24 @@ def test_main_returns_2_on_user_error(capsys: pytest.CaptureFixture[str]) -> Non
     err = capsys.readouterr().err.strip()
     assert err.startswith("bdbench: error: unknown workload 'nope' (known: ")
     assert "wordcount" in err and "\n" not in err
+
+
+def test_run_on_user_input_checks_against_its_reference(tmp_path: Path) -> None:
+    text = tmp_path / "mine.txt"
+    text.write_bytes("to be or not to be\r\nthat is the question — ça va\n".encode())
+    results = tmp_path / "results"
+    out = run_cli(
+        "run", "-w", "wordcount", "--input", str(text), "-e", "numpy,mrjob/inline",
+        "-r", "1", "--warmups", "0", "--keep-answers", "--results", str(results),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    (path,) = results.glob("*.jsonl")
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(r["engine"], r["scale"], r["check"]) for r in records] == [
+        ("numpy", "input", "pass"),
+        ("mrjob", "input", "pass"),
+    ]
+    assert records[0]["input"]["source"] == "user"
+    assert records[0]["input"]["files"] == [str(text.resolve())]
+    answer = json.loads(next((results / f"{path.stem}.answers").glob("*.json")).read_text())
+    assert answer["to"] == 2 and answer["be"] == 2 and answer["ça"] == 1 and answer["—"] == 1

@@ -149,3 +149,48 @@ def test_expand_cells_rejects_unknown_names() -> None:
 def test_no_test_leaves_worker_processes() -> None:
     mine = [p for p in psutil.Process(os.getpid()).children(recursive=True)]
     assert mine == []
+
+
+def test_interrupted_batch_kills_its_run_and_keeps_written_records(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    env = dict(os.environ, **{PIDFILE_ENV: str(pidfile)})
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "-w",
+            "wordcount,t_sleepy",
+            "-e",
+            "numpy",
+            "-s",
+            "tiny",
+            "-r",
+            "1",
+            "--warmups",
+            "0",
+            "--results",
+            str(results),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert pidfile.exists()
+    time.sleep(0.3)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "bdbench: interrupted"
+    grandchild, worker = (int(x) for x in pidfile.read_text().split())
+    for pid in (grandchild, worker):
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    (path,) = results.glob("*.jsonl")
+    records = load_records(path)
+    assert [(r.workload, r.status) for r in records] == [("wordcount", "ok")]

@@ -48,9 +48,14 @@ class MrjobEngine(Engine):
         return reason
 
     def start(self, variant: str, rules: bool | None, data: Dataset) -> None:
-        """Import mrjob (tasks start per job; nothing long-lived to start)."""
-        import mrjob
+        """Import mrjob and the runner (tasks start per job; nothing long-lived to start)."""
+        import importlib
 
+        import mrjob
+        import mrjob.job
+
+        # Import the runner's module now so its import time is start-up, not workload time.
+        importlib.import_module(f"mrjob.{variant}")
         self.variant = variant
         self._mrjob_version = mrjob.__version__
 
