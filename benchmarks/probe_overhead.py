@@ -18,10 +18,11 @@ from harness import probe
 from harness.results import find_java
 
 TREE = (
-    "import subprocess, sys, time\n"
+    "import subprocess, sys\n"
     "kids = [subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])"
     " for _ in range(6)]\n"
-    "time.sleep(600)\n"
+    "sys.stdin.read()\n"
+    "for k in kids: k.kill()\n"
 )
 SPARK = (
     "from pyspark.sql import SparkSession\n"
@@ -30,7 +31,8 @@ SPARK = (
     ".getOrCreate()\n"
     "s.sparkContext.parallelize(range(4), 2).map(lambda x: x).count()\n"
     "print('ready', flush=True)\n"
-    "time.sleep(600)\n"
+    "sys.stdin.read()\n"
+    "s.stop()\n"
 )
 
 
@@ -38,6 +40,7 @@ def measure(code: str, seconds: float, label: str, wait_ready: bool = False) -> 
     """Sample the tree started by ``code`` for ``seconds`` and print the probe's cost."""
     proc = subprocess.Popen(
         [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -59,8 +62,13 @@ def measure(code: str, seconds: float, label: str, wait_ready: bool = False) -> 
         sampler.stop()
         seen = sampler.result()
     finally:
-        probe.kill_processes(probe.session_processes(proc.pid))
-        proc.wait()
+        # Closing stdin lets the tree exit cleanly (Spark removes its temp folders on stop).
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=60)
+        finally:
+            probe.kill_processes(probe.session_processes(proc.pid), grace=10)
     per_sample = seen.probe_cpu_s / max(seen.samples, 1)
     print(
         f"{label:34s} processes {seen.max_procs:2d}  samples {seen.samples:4d}  "

@@ -63,7 +63,7 @@ def execute(spec: dict[str, Any], ctl: socket.socket | None) -> dict[str, Any]:
         ctx = registry.RunContext(engine, spec["variant"], data, dict(spec["params"]), scratch)
 
         t0 = time.perf_counter()
-        engine.start(spec["variant"], spec["rules"], data)
+        engine.start(spec["variant"], spec["rules"], data, scratch)
         result["startup_s"] = time.perf_counter() - t0
 
         cpu0 = rusage_cpu()

@@ -50,14 +50,16 @@ def tiny_wordcount(isolated_env: Path) -> datasets.Dataset:
 
 
 @pytest.fixture(scope="session")
-def spark_engine(tiny_wordcount: datasets.Dataset) -> Iterator[object]:
+def spark_engine(
+    tiny_wordcount: datasets.Dataset, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[object]:
     """One started Spark engine (local[2]) shared by every test of the session."""
     if find_java() is None:
         pytest.skip("no Java (JDK 17+) found for Spark")
     from harness.engines.spark_engine import SparkEngine
 
     engine = SparkEngine(EngineOptions(spark_master="local[2]", spark_driver_memory="1g"))
-    engine.start("df", False, tiny_wordcount)
+    engine.start("df", False, tiny_wordcount, tmp_path_factory.mktemp("spark"))
     yield engine
     engine.stop()
 

@@ -103,7 +103,7 @@ def test_mrjob_inline_equals_reference(
     from workloads.wordcount import impl_mrjob
 
     engine = MrjobEngine(EngineOptions())
-    engine.start("inline", None, data)
+    engine.start("inline", None, data, tmp_path)
     assert impl_mrjob.run(_ctx(engine, "inline", data, tmp_path)) == expected
 
 
@@ -128,7 +128,7 @@ def test_mrjob_local_runner_really_runs_tasks(
     from workloads.wordcount import impl_mrjob
 
     engine = MrjobEngine(EngineOptions(mrjob_num_cores=2))
-    engine.start("local", None, tiny_wordcount)
+    engine.start("local", None, tiny_wordcount, tmp_path)
     answer = impl_mrjob.run(_ctx(engine, "local", tiny_wordcount, tmp_path))
     workload = registry.get_workload("wordcount")
     assert answer == datasets.reference_answer(workload, tiny_wordcount, {})

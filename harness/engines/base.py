@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from importlib.util import find_spec
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -63,8 +64,8 @@ class Engine(ABC):
         return None
 
     @abstractmethod
-    def start(self, variant: str, rules: bool | None, data: Dataset) -> None:
-        """Start the engine for one run (outside the timed region)."""
+    def start(self, variant: str, rules: bool | None, data: Dataset, scratch: Path) -> None:
+        """Start the engine for one run (outside the timed region); temp files go in ``scratch``."""
 
     def stop(self) -> None:  # noqa: B027 - engines without resources need no stop
         """Release the engine (outside the timed region)."""

@@ -47,7 +47,7 @@ class MrjobEngine(Engine):
             return "mrjob/hadoop: no hadoop binary on PATH or in $HADOOP_HOME/bin"
         return reason
 
-    def start(self, variant: str, rules: bool | None, data: Dataset) -> None:
+    def start(self, variant: str, rules: bool | None, data: Dataset, scratch: Path) -> None:
         """Import mrjob and the runner (tasks start per job; nothing long-lived to start)."""
         import importlib
 

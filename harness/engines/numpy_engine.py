@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.engines.base import Engine
@@ -18,7 +19,7 @@ class NumpyEngine(Engine):
     description = "single node, vectorised NumPy"
     distributions = ("numpy",)
 
-    def start(self, variant: str, rules: bool | None, data: Dataset) -> None:
+    def start(self, variant: str, rules: bool | None, data: Dataset, scratch: Path) -> None:
         """Import NumPy (its import time is start-up, not workload time)."""
         import numpy
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
 LOG4J_CONF = Path(__file__).with_name("log4j2.properties")
 #: Input bytes per partition when sizing partitions to the data.
 BYTES_PER_PARTITION = 64 * 1024 * 1024
+#: How long ``stop`` waits for the driver JVM to exit before killing it.
+STOP_TIMEOUT_S = 30
 
 
 def master_cores(master: str) -> int:
@@ -67,9 +70,14 @@ class SparkEngine(Engine):
         """Whether the master runs everything in this machine's driver JVM."""
         return self.options.spark_master.startswith("local")
 
-    def session_conf(self, input_bytes: int) -> dict[str, str]:
+    def session_conf(self, input_bytes: int, scratch: Path | None = None) -> dict[str, str]:
         """The Spark configuration for a run over ``input_bytes`` of input."""
         opts = self.options
+        java_opts = [f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}", "-XX:-UsePerfData"]
+        if scratch is not None:
+            # Spill files, block managers and extracted native libraries land in the run's
+            # scratch folder, which the runner removes even after a killed (timed-out) JVM.
+            java_opts.append(f"-Djava.io.tmpdir={scratch}")
         self.partitions = opts.spark_partitions or data_partitions(
             input_bytes, master_cores(opts.spark_master)
         )
@@ -79,9 +87,11 @@ class SparkEngine(Engine):
             "spark.default.parallelism": str(self.partitions),
             "spark.ui.enabled": "true" if opts.spark_ui else "false",
             "spark.ui.showConsoleProgress": "false",
-            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}",
+            "spark.driver.extraJavaOptions": " ".join(java_opts),
             "spark.executorEnv.PYTHONHASHSEED": "0",
         }
+        if scratch is not None:
+            conf["spark.local.dir"] = str(scratch / "spark-local")
         if self.is_local():
             # Nothing of a benchmark run should listen beyond this machine.
             conf["spark.driver.host"] = "127.0.0.1"
@@ -89,7 +99,7 @@ class SparkEngine(Engine):
         conf.update(opts.spark_conf)
         return conf
 
-    def start(self, variant: str, rules: bool | None, data: Dataset) -> None:
+    def start(self, variant: str, rules: bool | None, data: Dataset, scratch: Path) -> None:
         """Create the SparkSession and run one trivial Python job (outside the timed region)."""
         from pyspark.sql import SparkSession
 
@@ -98,7 +108,7 @@ class SparkEngine(Engine):
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         if self.is_local():
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the UI binds here, if on
-        self._conf = self.session_conf(data.input_bytes)
+        self._conf = self.session_conf(data.input_bytes, scratch)
         builder = SparkSession.builder.appName(f"bdbench-{data.workload}").master(
             self.options.spark_master
         )
@@ -116,10 +126,29 @@ class SparkEngine(Engine):
         ).sum()
 
     def stop(self) -> None:
-        """Stop the session (the JVM exits with this process)."""
-        if self.spark is not None:
-            self.spark.stop()
-            self.spark = None
+        """Stop the session and wait for the driver JVM to exit (no orphan JVM, temp cleaned)."""
+        if self.spark is None:
+            return
+        from pyspark import SparkContext
+
+        self.spark.stop()
+        self.spark = None
+        gateway = SparkContext._gateway
+        if gateway is None:
+            return
+        proc = getattr(gateway, "proc", None)
+        gateway.shutdown()
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+        if proc is not None:
+            # The gateway JVM exits (running its shutdown hooks) when its stdin closes.
+            if proc.stdin is not None:
+                proc.stdin.close()
+            try:
+                proc.wait(timeout=STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
     def info(self) -> dict[str, Any]:
         """Master, versions, parallelism and the conf this run used."""
