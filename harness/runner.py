@@ -278,31 +278,59 @@ def run_batch(
             for workload_name in dict.fromkeys(c.workload for c in cells):
                 workload = registry.get_workload(workload_name)
                 params = {**workload.params, **config.params}
-                if config.input_path is not None:
-                    data = datasets.user_input(workload, config.input_path, config.data_dir)
-                else:
-                    data = datasets.generated(
-                        workload, scale, config.factor, config.seed, config.data_dir
-                    )
-                # The reference answer is computed (and cached) before any timed run.
-                datasets.reference_answer(workload, data, params)
-                data_keys = {
-                    "scale": data.scale,
-                    "factor": data.factor,
-                    "seed": data.seed,
+                data_keys: dict[str, Any] = {
+                    "scale": "input" if config.input_path is not None else scale,
+                    "factor": config.factor,
+                    "seed": config.seed,
                     "params": params,
                     "workload_version": workload.version,
-                    "input": {
+                }
+                its_cells = [c for c in cells if c.workload == workload_name]
+                try:
+                    data = _prepare(workload, scale, params, config)
+                except UserError:
+                    raise
+                except Exception as exc:  # a broken generator fails its cells, not the batch
+                    error = f"data preparation failed: {type(exc).__name__}: {exc}"
+                    for cell in its_cells:
+                        emit(
+                            _record(
+                                cell,
+                                writer.batch_id,
+                                data_keys,
+                                repeat=0,
+                                is_warmup=False,
+                                status="failed",
+                                error=error,
+                            )
+                        )
+                    continue
+                data_keys.update(
+                    factor=data.factor,
+                    seed=data.seed,
+                    input={
                         "bytes": data.input_bytes,
                         "files": [str(p) for p in data.inputs],
                         "source": data.meta.get("source"),
                     },
-                }
-                for cell in (c for c in cells if c.workload == workload_name):
+                )
+                for cell in its_cells:
                     _run_cell(cell, data, data_keys, config, writer, scratch_root, emit, on_start)
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
     return records
+
+
+def _prepare(
+    workload: registry.Workload, scale: str, params: dict[str, Any], config: RunConfig
+) -> datasets.Dataset:
+    """Generate (or locate) the input and its reference answer, before any timed run."""
+    if config.input_path is not None:
+        data = datasets.user_input(workload, config.input_path, config.data_dir)
+    else:
+        data = datasets.generated(workload, scale, config.factor, config.seed, config.data_dir)
+    datasets.reference_answer(workload, data, params)
+    return data
 
 
 def _run_cell(

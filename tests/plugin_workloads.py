@@ -23,7 +23,11 @@ def _make(folder: Path, size: int, seed: int) -> dict[str, Any]:
     return {"files": ["in.txt"], "bytes": (folder / "in.txt").stat().st_size}
 
 
-def _spec(name: str) -> Workload:
+def _broken_generator(folder: Path, size: int, seed: int) -> dict[str, Any]:
+    raise RuntimeError("generator exploded")
+
+
+def _spec(name: str, make_data: Any = _make) -> Workload:
     return register_workload(
         Workload(
             name=name,
@@ -31,7 +35,7 @@ def _spec(name: str) -> Workload:
             description=f"test workload {name}",
             scale_sizes={"tiny": 1, "small": 2, "medium": 3, "large": 4},
             unit="items",
-            make_data=_make,
+            make_data=make_data,
             reference=lambda data, params: 42,
             check=lambda answer, expected: CheckResult(answer == expected, f"{answer}"),
             digest=lambda answer: hashlib.sha256(repr(answer).encode()).hexdigest(),
@@ -44,6 +48,13 @@ def _spec(name: str) -> Workload:
 
 for _name in ("t_sleepy", "t_crashy", "t_hog", "t_liar", "t_burner"):
     _spec(_name)
+_spec("t_baddata", make_data=_broken_generator)
+
+
+@implements("t_baddata", "numpy")
+def never_runs(ctx: RunContext) -> int:
+    """Its data cannot be made, so this never runs."""
+    raise AssertionError("unreachable")
 
 
 @implements("t_sleepy", "numpy")

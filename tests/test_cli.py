@@ -46,6 +46,9 @@ def test_list_shows_the_matrix_with_reasons() -> None:
     assert hadoop["state"] == "unavailable"
     assert "no hadoop binary on PATH or in $HADOOP_HOME" in hadoop["reason"]
     assert rows[("wordcount", "spark", "df", True)]["state"] == "unavailable"
+    # the test plugins implement numpy only: their other cells are listed as missing
+    assert rows[("t_crashy", "spark", "rdd", False)]["state"] == "missing"
+    assert rows[("t_crashy", "spark", "rdd", False)]["reason"] == "no implementation registered"
     assert "simulates Hadoop Streaming" in rows[("wordcount", "mrjob", "local", None)]["note"]
     table = run_cli("list")
     assert table.returncode == 0 and "wordcount" in table.stdout and "simulates" in table.stdout

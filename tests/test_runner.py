@@ -47,7 +47,7 @@ def test_warmups_are_recorded_and_flagged(tmp_path: Path) -> None:
 
 
 def test_crash_is_a_failed_record_and_the_batch_goes_on(tmp_path: Path) -> None:
-    records = _batch(tmp_path, ["t_crashy", "t_liar", "wordcount"])
+    records = _batch(tmp_path, ["t_crashy", "t_liar", "t_baddata", "wordcount"])
     by_name = {r.workload: r for r in records}
     assert by_name["t_crashy"].status == "failed"
     assert by_name["t_crashy"].error == "ValueError: boom: deliberate failure"
@@ -55,6 +55,10 @@ def test_crash_is_a_failed_record_and_the_batch_goes_on(tmp_path: Path) -> None:
     assert by_name["t_liar"].status == "failed"
     assert by_name["t_liar"].check == "fail"
     assert "answer check failed" in (by_name["t_liar"].error or "")
+    assert by_name["t_baddata"].status == "failed"
+    assert by_name["t_baddata"].error == (
+        "data preparation failed: RuntimeError: generator exploded"
+    )
     assert by_name["wordcount"].status == "ok"
 
 
