@@ -17,6 +17,7 @@ def matrix_rows(options: EngineOptions | None = None) -> list[dict[str, Any]]:
             for variant in cls.variants:
                 for rules in (False, True) if cls.has_rules else (None,):
                     impl = registry.find_impl(workload.name, engine_name, variant)
+                    reason: str | None
                     if impl is None:
                         state, reason = "missing", "no implementation registered"
                     else:

@@ -19,6 +19,9 @@ from typing import Any
 
 from harness.probe import rusage_cpu
 
+#: Longest wait for the engine to go idle after start-up, before the timed region.
+SETTLE_MAX_S = 3.0
+
 
 def _handshake(ctl: socket.socket | None, word: str) -> None:
     """Tell the parent we reach ``word`` ('start'/'end') and wait for its snapshot."""
@@ -28,6 +31,38 @@ def _handshake(ctl: socket.socket | None, word: str) -> None:
     reply = ctl.recv(16)
     if not reply:
         raise RuntimeError("runner went away")
+
+
+def settle(max_s: float = SETTLE_MAX_S, step: float = 0.05, quiet: float = 0.1) -> float:
+    """Wait until this process tree is idle (< ``quiet`` of a core) or ``max_s`` passes.
+
+    Engines keep working for a moment after start-up (OpenBLAS threads spin after import,
+    the JVM compiles and collects after its first job); that CPU belongs to start-up, not to
+    the workload that follows.
+    """
+    import psutil
+
+    me = psutil.Process()
+
+    def tree_cpu() -> float:
+        total = 0.0
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.Error:
+                continue
+            total += times.user + times.system
+        return total
+
+    began = time.perf_counter()
+    before = tree_cpu()
+    while time.perf_counter() - began < max_s:
+        time.sleep(step)
+        now = tree_cpu()
+        if now - before < quiet * step:
+            break
+        before = now
+    return time.perf_counter() - began
 
 
 def _max_rss_bytes() -> int:
@@ -65,6 +100,7 @@ def execute(spec: dict[str, Any], ctl: socket.socket | None) -> dict[str, Any]:
         t0 = time.perf_counter()
         engine.start(spec["variant"], spec["rules"], data, scratch)
         result["startup_s"] = time.perf_counter() - t0
+        result["metrics"]["settle_s"] = settle()
 
         cpu0 = rusage_cpu()
         _handshake(ctl, "start")

@@ -191,6 +191,9 @@ def test_run_end_to_end_on_every_local_engine(tmp_path: Path) -> None:
     # session start-up is its own figure, never inside wall_s
     assert all(r["startup_s"] > 1.0 and r["wall_s"] < r["startup_s"] + 60 for r in spark)
     assert all(r["engine_info"]["partitions"] == 2 for r in spark)
+    for r in spark:
+        phases = r["engine_info"]["startup_phases"]
+        assert 0 < phases["session_s"] + phases["first_job_s"] <= r["startup_s"]
     assert all(r["engine_info"]["conf"]["spark.ui.enabled"] == "false" for r in spark)
     local = next(r for r in records if r["variant"] == "local")
     assert local["metrics"]["peak_procs"] >= 2  # separate task processes were seen

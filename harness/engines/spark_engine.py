@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,7 @@ class SparkEngine(Engine):
         self.spark: SparkSession | None = None
         self.partitions = 0
         self._conf: dict[str, str] = {}
+        self._phases: dict[str, float] = {}
 
     def unavailable(self, variant: str, rules: bool | None) -> str | None:
         """Reason Spark cannot run: pyspark or Java missing, or the rules jar unavailable."""
@@ -118,12 +120,18 @@ class SparkEngine(Engine):
             from harness import spark_rules
 
             builder = spark_rules.configure(builder)
+        began = time.perf_counter()
         self.spark = builder.getOrCreate()
         self.spark.sparkContext.setLogLevel("ERROR")
+        session_ready = time.perf_counter()
         # The first Python job forks the pyspark.daemon workers: start-up, not workload.
         self.spark.sparkContext.parallelize(range(self.partitions), self.partitions).map(
             lambda x: x + 1
         ).sum()
+        self._phases = {
+            "session_s": session_ready - began,
+            "first_job_s": time.perf_counter() - session_ready,
+        }
 
     def stop(self) -> None:
         """Stop the session and wait for the driver JVM to exit (no orphan JVM, temp cleaned)."""
@@ -160,6 +168,7 @@ class SparkEngine(Engine):
                 default_parallelism=sc.defaultParallelism,
                 partitions=self.partitions,
                 app_id=sc.applicationId,
+                startup_phases=dict(self._phases),
             )
         info["rules"] = bool(self.rules)
         return info
