@@ -373,10 +373,9 @@ def _engine_versions(cells: Sequence[Any], options: Any) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for cell in cells:
-        if cell.engine not in out:
-            engine = get_engine_class(cell.engine)(options)
-            out[cell.engine] = {"versions": engine.versions()}
-        note = get_engine_class(cell.engine)(options).simulation_note(cell.variant)
+        engine = get_engine_class(cell.engine)(options)
+        out.setdefault(cell.engine, {"versions": engine.versions()})
+        note = engine.simulation_note(cell.variant)
         if note:
             out[cell.engine].setdefault("notes", {})[cell.variant] = note
     return out

@@ -136,7 +136,7 @@ def _read_control(sock: socket.socket, deadline: float) -> Iterator[str]:
             chunk = sock.recv(256)
         except TimeoutError:
             raise
-        except OSError:
+        except OSError:  # the child died mid-message: treat like EOF
             return
         if not chunk:
             return
