@@ -18,6 +18,13 @@ from harness.results import find_java
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Create the parent of ``--basetemp`` (inside ``.bdbench/``, absent in a fresh clone)."""
+    basetemp = config.option.basetemp
+    if basetemp:
+        Path(basetemp).resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
 needs_java = pytest.mark.skipif(find_java() is None, reason="no Java (JDK 17+) found for Spark")
 
 
