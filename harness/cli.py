@@ -154,8 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-r",
         "--repeats",
         type=_int_at_least(1),
-        default=3,
-        help="measured runs per cell (default 3)",
+        default=5,
+        help="measured runs per cell (default 5: enough for bdbench compare's test)",
     )
     p_run.add_argument(
         "--warmups",
@@ -232,7 +232,88 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ARG",
         help="extra mrjob option passed through, e.g. --mrjob-arg=--hadoop-bin=/x (repeatable)",
     )
+    p_report = sub.add_parser(
+        "report",
+        help="build the HTML report, summary.md and results.csv from results",
+        description="Read results (files or folders of *.jsonl) and write a self-contained "
+        "DIR/index.html, DIR/summary.md and DIR/results.csv. Runs no engine.",
+    )
+    p_report.add_argument(
+        "results",
+        nargs="+",
+        type=Path,
+        metavar="RESULTS",
+        help="results .jsonl files or folders holding them",
+    )
+    p_report.add_argument(
+        "--out", type=Path, default=Path("report"), help="output folder (default ./report)"
+    )
+
+    p_cmp = sub.add_parser(
+        "compare",
+        help="compare two sets of results; exit 1 on a significant regression",
+        description="Pair cells of BASE and NEW; a cell regresses when NEW's median wall time is "
+        "more than --threshold times BASE's and the difference is significant at --alpha. "
+        "Exit 0 = no regression, 1 = regression, 2 = usage or input error.",
+    )
+    p_cmp.add_argument("base", type=Path, help="baseline results (.jsonl file or folder)")
+    p_cmp.add_argument("new", type=Path, help="new results (.jsonl file or folder)")
+    p_cmp.add_argument(
+        "--threshold",
+        type=_positive_float,
+        default=1.10,
+        help="slowdown ratio of medians that counts (default 1.10)",
+    )
+    p_cmp.add_argument(
+        "--alpha",
+        type=_positive_float,
+        default=0.05,
+        help="significance level of the test over repeats (default 0.05)",
+    )
+    p_cmp.add_argument(
+        "--memory-threshold",
+        type=_positive_float,
+        default=1.20,
+        help="peak-RSS ratio of medians that counts as a memory regression (default 1.20)",
+    )
+    p_cmp.add_argument(
+        "--markdown", action="store_true", help="print a Markdown table (for CI job summaries)"
+    )
     return parser
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the HTML report, summary.md and results.csv."""
+    from reports.html import build_report
+
+    index = build_report(args.results, args.out, command=_command_line())
+    print(f"report: {index}")
+    print(f"summary: {index.with_name('summary.md')}")
+    print(f"csv: {index.with_name('results.csv')}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    """Compare two result sets; the exit code says whether anything regressed."""
+    from reports.compare import run_compare
+
+    if args.alpha >= 1:
+        raise UserError(f"--alpha must be below 1, got {args.alpha:g}")
+    return run_compare(
+        args.base,
+        args.new,
+        threshold=args.threshold,
+        alpha=args.alpha,
+        memory_threshold=args.memory_threshold,
+        markdown=args.markdown,
+    )
+
+
+def _command_line() -> str:
+    """The command as the user typed it (``bdbench ...``)."""
+    import shlex
+
+    return shlex.join([PROG, *sys.argv[1:]])
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -346,7 +427,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     batch_id = new_batch_id()
     writer = ResultsWriter(args.results, batch_id)
     writer.ensure_writable()
-    command = " ".join([PROG, *(sys.argv[1:] if sys.argv and sys.argv[0].endswith(PROG) else [])])
+    command = _command_line()
     writer.write_env(
         capture_environment(
             {
@@ -488,7 +569,13 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-COMMANDS = {"list": cmd_list, "datagen": cmd_datagen, "run": cmd_run}
+COMMANDS = {
+    "list": cmd_list,
+    "datagen": cmd_datagen,
+    "run": cmd_run,
+    "report": cmd_report,
+    "compare": cmd_compare,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,1 +1,1 @@
-"""Reports read results only: tables, figures, HTML and comparisons (built in a later issue)."""
+"""Reports read results only (never run engines): HTML report, Markdown summary, CSV, compare."""

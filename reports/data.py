@@ -1,0 +1,106 @@
+"""Loading results for reports and comparisons: records, environments, one tidy DataFrame.
+
+A path may be a results JSONL file or a folder of them; each batch's ``.env.json`` is read
+when present. Errors are ``UserError``: one clear line from the CLI.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import UserError
+from harness.results import RunRecord, load_records
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Fields that identify one cell across batches (repeats of a cell share them).
+CELL_FIELDS = ("workload", "engine", "variant", "rules", "scale", "factor", "params")
+
+
+@dataclass
+class Results:
+    """Records from one or more results files, with their batches' environments."""
+
+    records: list[RunRecord] = field(default_factory=list)
+    #: batch_id -> environment dict (from ``<batch>.env.json``)
+    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    files: list[Path] = field(default_factory=list)
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.jsonl"))
+            if not found:
+                raise UserError(f"no results files (*.jsonl) in folder {path}")
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            raise UserError(f"results file not found: {path}")
+    return files
+
+
+def load_results(paths: list[Path]) -> Results:
+    """Load every record and environment from ``paths`` (files or folders)."""
+    results = Results()
+    for path in _expand(paths):
+        results.files.append(path)
+        results.records.extend(load_records(path))
+        env_path = path.with_name(path.name.removesuffix(".jsonl") + ".env.json")
+        if env_path.is_file():
+            try:
+                env = json.loads(env_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise UserError(f"cannot read environment file {env_path}: {exc}") from exc
+            if not isinstance(env, dict):
+                raise UserError(f"environment file {env_path} is not a JSON object")
+            results.environments[str(env.get("batch_id") or path.stem)] = env
+    if not results.records:
+        raise UserError("no records in " + ", ".join(str(p) for p in paths))
+    return results
+
+
+def cell_key(record: RunRecord) -> tuple[Any, ...]:
+    """Hashable identity of a record's cell: (workload, engine, variant, rules, scale, factor,
+    params)."""
+    params = json.dumps(record.params, sort_keys=True, default=str)
+    return (
+        record.workload,
+        record.engine,
+        record.variant,
+        record.rules,
+        record.scale,
+        record.factor,
+        params,
+    )
+
+
+def engine_label(engine: str, variant: str, rules: bool | None) -> str:
+    """Display label of an engine cell, e.g. ``spark/df`` or ``spark/df +rules``."""
+    label = f"{engine}/{variant}"
+    return f"{label} +rules" if rules else label
+
+
+def records_frame(records: list[RunRecord]) -> pd.DataFrame:
+    """One row per run; metrics flattened into ``m_<name>`` columns; ``label`` for display."""
+    import pandas as pd
+
+    rows = []
+    for record in records:
+        row = record.to_json()
+        metrics = row.pop("metrics") or {}
+        row.pop("engine_info", None)
+        row["params"] = json.dumps(row["params"], sort_keys=True, default=str)
+        row["input_bytes"] = (row.pop("input") or {}).get("bytes")
+        row["label"] = engine_label(record.engine, record.variant, record.rules)
+        for key, value in metrics.items():
+            if isinstance(value, (int, float, str, bool)) or value is None:
+                row[f"m_{key}"] = value
+        rows.append(row)
+    return pd.DataFrame(rows)
