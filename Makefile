@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/bdbench datagen --scale $(SCALE)
-	$(BIN)/bdbench run --scale $(SCALE) $(RUN_ARGS)
+	$(BIN)/bdbench run --scale $(SCALE) --report report $(RUN_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest

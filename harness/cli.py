@@ -190,6 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="max share of one core the probe may use (default 0.01)",
     )
     p_run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_run.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write this batch's HTML report, summary.md and CSV to DIR",
+    )
     spark = p_run.add_argument_group("spark")
     spark.add_argument(
         "--spark-master",
@@ -443,6 +450,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_summary(records)
     print(f"results: {writer.path}")
     print(f"environment: {writer.env_path}")
+    if args.report is not None and records:
+        from reports.html import build_report
+
+        print(f"report: {build_report([writer.path], args.report, command=command)}")
     if args.keep_answers and writer.answers_dir.exists():
         print(f"answers: {writer.answers_dir}")
     bad = [r for r in records if r.status in ("failed", "timeout")]

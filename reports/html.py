@@ -1,0 +1,197 @@
+"""``bdbench report``: results -> self-contained HTML, Markdown summary and CSV.
+
+Reads records only (never runs an engine). Everything taken from results files is escaped by
+Jinja2's autoescaping; figures are embedded as PNG data URIs, so the page needs no network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import UserError
+from harness.results import now_iso
+from reports.data import load_results, records_frame
+from reports.figures import Chart, workload_charts
+from reports.stats import (
+    CellSummary,
+    fmt_bytes,
+    fmt_rate,
+    fmt_relative,
+    fmt_seconds,
+    summarize,
+)
+
+
+@dataclass
+class WorkloadSection:
+    """What the report shows for one workload."""
+
+    name: str
+    description: str
+    summaries: list[CellSummary]
+    charts: list[Chart] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def _description(name: str) -> str:
+    from harness import registry
+
+    try:
+        return registry.workloads_by_name()[name].description
+    except (KeyError, UserError):
+        return "(workload not registered in this version of bdbench)"
+
+
+def _sections(records: list[Any]) -> list[WorkloadSection]:
+    frame = records_frame(records)
+    frame["scale_label"] = [
+        s if f == 1 else f"{s} x{f:g}" for s, f in zip(frame["scale"], frame["factor"], strict=True)
+    ]
+    summaries = summarize(records)
+    simulated = {s.label for s in summaries if s.note}
+    # Figure labels carry the simulation caveat too, not only the tables.
+    frame["label"] = [f"{x} (simulated)" if x in simulated else x for x in frame["label"]]
+    sections = []
+    for name in dict.fromkeys(r.workload for r in records):
+        mine = [s for s in summaries if s.workload == name]
+        notes = list(dict.fromkeys(s.note for s in mine if s.note))
+        section = WorkloadSection(name, _description(name), mine, notes=notes)
+        section.charts = workload_charts(frame[frame["workload"] == name], mine, name)
+        sections.append(section)
+    return sections
+
+
+def _environment_rows(environments: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    rows = []
+    for batch_id, env in environments.items():
+        versions = env.get("versions") or {}
+        git = env.get("git") or {}
+        commit = git.get("commit") or "unknown"
+        if git.get("dirty"):
+            commit += " (uncommitted changes)"
+        memory = env.get("memory_bytes")
+        rows.append(
+            {
+                "batch": batch_id,
+                "date": str(env.get("captured_at", "")),
+                "command": str(env.get("command", "")),
+                "machine": f"{env.get('cpu_model', '?')}, {env.get('cpu_count_logical', '?')} "
+                f"cores, {fmt_bytes(memory) if isinstance(memory, (int, float)) else '?'}",
+                "os": str(env.get("os", "")),
+                "python": str(env.get("python", "")),
+                "java": str(env.get("java") or "none"),
+                "versions": ", ".join(f"{k} {v}" for k, v in versions.items() if v),
+                "commit": commit,
+            }
+        )
+    return rows
+
+
+def _template_env() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("reports", "templates"),
+        autoescape=True,  # results files are untrusted input
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(seconds=fmt_seconds, bytes=fmt_bytes, rate=fmt_rate, relative=fmt_relative)
+    return env
+
+
+def _md(text: object) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _interval(s: CellSummary) -> str:
+    if s.wall_ci is None:
+        return "-"
+    low, high, coverage = s.wall_ci
+    return f"{fmt_seconds(low)} to {fmt_seconds(high)} ({coverage:.0%})"
+
+
+def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, str]]) -> str:
+    """The Markdown summary (CI job summaries): one table per workload."""
+    lines = ["# bdbench summary", ""]
+    for row in env_rows:
+        lines.append(
+            f"- batch `{_md(row['batch'])}` at {_md(row['date'])}, commit "
+            f"`{_md(row['commit'])}`: {_md(row['machine'])}; `{_md(row['command'])}`"
+        )
+    header = (
+        "engine/variant",
+        "rules",
+        "scale",
+        "ok/runs",
+        "median wall",
+        "min wall",
+        "CPU",
+        "peak RSS",
+        "start-up",
+        "throughput",
+        "relative",
+        "check",
+        "status",
+    )
+    for section in sections:
+        lines += [
+            "",
+            f"## {_md(section.name)}",
+            "",
+            "| " + " | ".join(header) + " |",
+            "|" + "---|" * len(header),
+        ]
+        for s in section.summaries:
+            status = s.status if not s.reason else f"{s.status}: {s.reason}"
+            cells = (
+                s.label,
+                "" if s.rules is None else ("on" if s.rules else "off"),
+                s.scale_label,
+                f"{s.n_ok}/{s.n_measured}",
+                fmt_seconds(s.wall_median),
+                fmt_seconds(s.wall_min),
+                fmt_seconds(s.cpu_median),
+                fmt_bytes(s.rss_median),
+                fmt_seconds(s.startup_median),
+                fmt_rate(s.throughput_median, s.unit),
+                fmt_relative(s.relative),
+                s.check,
+                status,
+            )
+            lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        for note in section.notes:
+            lines += ["", f"Note: {_md(note)}."]
+    return "\n".join(lines) + "\n"
+
+
+def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
+    """Write ``index.html``, ``summary.md`` and ``results.csv`` into ``out_dir``."""
+    results = load_results(paths)
+    sections = _sections(results.records)
+    env_rows = _environment_rows(results.environments)
+    html = (
+        _template_env()
+        .get_template("report.html.j2")
+        .render(
+            sections=sections,
+            env_rows=env_rows,
+            command=command,
+            generated_at=now_iso(),
+            files=[str(p) for p in results.files],
+            n_records=len(results.records),
+            interval=_interval,
+        )
+    )
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        index = out_dir / "index.html"
+        index.write_text(html, encoding="utf-8")
+        (out_dir / "summary.md").write_text(markdown_summary(sections, env_rows), "utf-8")
+        records_frame(results.records).to_csv(out_dir / "results.csv", index=False)
+    except OSError as exc:
+        raise UserError(f"cannot write report to {out_dir}: {exc.strerror or exc}") from exc
+    return index

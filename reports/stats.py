@@ -1,0 +1,200 @@
+"""Per-cell summaries of results: robust statistics, check status, relative speed."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.engines import ENGINES
+from harness.results import RunRecord
+from reports.data import cell_key, engine_label
+
+#: The engine/variant every other cell is compared with ("Relative" column).
+BASELINE = ("numpy", "default")
+#: Shown for a value that does not exist (no successful run).
+MISSING = "-"
+#: Below this many measured repeats no interval is computed.
+MIN_REPEATS_FOR_CI = 3
+
+
+@dataclass
+class CellSummary:
+    """Everything a report shows about one cell (one workload x engine x variant x rules x
+    scale)."""
+
+    workload: str
+    engine: str
+    variant: str
+    rules: bool | None
+    scale: str
+    factor: float
+    params: str
+    label: str
+    status: str
+    reason: str | None = None
+    n_ok: int = 0
+    n_measured: int = 0
+    n_warmup: int = 0
+    wall: list[float] = field(default_factory=list)
+    wall_median: float | None = None
+    wall_min: float | None = None
+    wall_q1: float | None = None
+    wall_q3: float | None = None
+    wall_ci: tuple[float, float, float] | None = None
+    cpu_median: float | None = None
+    rss_median: float | None = None
+    startup_median: float | None = None
+    throughput_median: float | None = None
+    unit: str = "items"
+    input_bytes: int | None = None
+    items: int | None = None
+    check: str = "na"
+    relative: float | None = None
+    note: str | None = None
+
+    @property
+    def scale_label(self) -> str:
+        """Scale with its factor, e.g. ``small`` or ``small x2``."""
+        return self.scale if self.factor == 1 else f"{self.scale} x{self.factor:g}"
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float, float] | None:
+    """Distribution-free interval for the median from order statistics: (low, high, coverage).
+
+    With few repeats no pair of order statistics reaches ``confidence``; the full range is
+    returned then, with its true (lower) coverage, e.g. 94% for 5 repeats.
+    """
+    from scipy.stats import binom
+
+    n = len(values)
+    if n < MIN_REPEATS_FOR_CI:
+        return None
+    ordered = sorted(values)
+    # The narrowest symmetric pair of order statistics that still reaches the confidence.
+    coverage = 0.0
+    for k in range(n // 2, -1, -1):
+        coverage = float(binom.cdf(n - k - 1, n, 0.5) - binom.cdf(k, n, 0.5))
+        if coverage >= confidence:
+            return ordered[k], ordered[n - k - 1], coverage
+    return ordered[0], ordered[-1], coverage
+
+
+def _status(measured: list[RunRecord], skipped: list[RunRecord]) -> tuple[str, str | None]:
+    problems = [r for r in measured if r.status != "ok"]
+    if skipped and not measured:
+        return "skipped", skipped[0].error
+    if not problems:
+        return "ok", None
+    first = problems[0]
+    if len(problems) == len(measured):
+        return first.status, first.error
+    return "partial", f"{len(problems)} of {len(measured)} runs {first.status}: {first.error}"
+
+
+def summarize(records: list[RunRecord]) -> list[CellSummary]:
+    """One summary per cell, in first-seen order; warm-ups are counted, never measured."""
+    groups: dict[tuple[Any, ...], list[RunRecord]] = defaultdict(list)
+    for record in records:
+        groups[cell_key(record)].append(record)
+    summaries = [_summarize_cell(group) for group in groups.values()]
+    _add_relative(summaries)
+    return summaries
+
+
+def _summarize_cell(group: list[RunRecord]) -> CellSummary:
+    first = group[0]
+    measured = [r for r in group if not r.is_warmup and r.status != "skipped"]
+    skipped = [r for r in group if r.status == "skipped"]
+    ok = [r for r in measured if r.status == "ok" and r.wall_s is not None]
+    status, reason = _status(measured, skipped)
+    walls = [float(r.wall_s) for r in ok if r.wall_s is not None]
+    engine_cls = ENGINES.get(first.engine)
+    summary = CellSummary(
+        workload=first.workload,
+        engine=first.engine,
+        variant=first.variant,
+        rules=first.rules,
+        scale=first.scale,
+        factor=first.factor,
+        params=cell_key(first)[-1],
+        label=engine_label(first.engine, first.variant, first.rules),
+        status=status,
+        reason=reason,
+        n_ok=len(ok),
+        n_measured=len(measured),
+        n_warmup=sum(1 for r in group if r.is_warmup),
+        wall=walls,
+        input_bytes=first.input.get("bytes") if first.input else None,
+        note=engine_cls().simulation_note(first.variant) if engine_cls else None,
+    )
+    if walls:
+        summary.wall_median = statistics.median(walls)
+        summary.wall_min = min(walls)
+        if len(walls) >= 2:
+            quartiles = statistics.quantiles(walls, n=4, method="inclusive")
+            summary.wall_q1, summary.wall_q3 = quartiles[0], quartiles[2]
+        summary.wall_ci = median_ci(walls)
+    summary.cpu_median = _median([r.cpu_s for r in ok if r.cpu_s is not None])
+    rss = [float(r.peak_rss_bytes) for r in ok if r.peak_rss_bytes is not None]
+    summary.rss_median = _median(rss)
+    summary.startup_median = _median([r.startup_s for r in ok if r.startup_s is not None])
+    rates = [float(r.metrics["items_per_s"]) for r in ok if r.metrics.get("items_per_s")]
+    summary.throughput_median = _median(rates)
+    summary.unit = next((str(r.metrics["unit"]) for r in ok if r.metrics.get("unit")), "items")
+    summary.items = next((int(r.metrics["items"]) for r in ok if "items" in r.metrics), None)
+    checks = {r.check for r in measured}
+    summary.check = "fail" if "fail" in checks else ("pass" if checks == {"pass"} else "na")
+    return summary
+
+
+def _add_relative(summaries: list[CellSummary]) -> None:
+    """Spark ``Benchmark``-style Relative: baseline median / this median (higher is faster)."""
+    base: dict[tuple[Any, ...], float] = {}
+    for s in summaries:
+        if (s.engine, s.variant) == BASELINE and s.wall_median:
+            base[(s.workload, s.scale, s.factor, s.params)] = s.wall_median
+    for s in summaries:
+        ref = base.get((s.workload, s.scale, s.factor, s.params))
+        if ref and s.wall_median:
+            s.relative = ref / s.wall_median
+
+
+def fmt_seconds(value: float | None) -> str:
+    """Seconds with sensible precision (ms below one second)."""
+    if value is None:
+        return MISSING
+    if value < 1:
+        return f"{value * 1e3:.3g} ms"
+    return f"{value:.3g} s"
+
+
+def fmt_bytes(value: float | None) -> str:
+    """Bytes as MiB or GiB."""
+    if value is None:
+        return MISSING
+    if value >= 2**30:
+        return f"{value / 2**30:.2f} GiB"
+    return f"{value / 2**20:,.0f} MiB"
+
+
+def fmt_rate(value: float | None, unit: str) -> str:
+    """Throughput, e.g. ``1.2M words/s``."""
+    if value is None:
+        return MISSING
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if value >= factor:
+            return f"{value / factor:.3g}{suffix} {unit}/s"
+    return f"{value:.3g} {unit}/s"
+
+
+def fmt_relative(value: float | None) -> str:
+    """Spark-style relative speed, e.g. ``0.25X``."""
+    if value is None:
+        return MISSING
+    return f"{value:.2f}X" if value >= 0.1 else f"{value:.2g}X"

@@ -1,0 +1,264 @@
+"""``bdbench report``: tables, figures, escaping, Markdown/CSV, and a real headless browser."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from harness import runner
+from harness.results import ResultsWriter, RunRecord, capture_environment
+from reports.html import build_report
+from reports.stats import median_ci, summarize
+
+EVIL = "<script>alert('x')</script>"
+
+
+def _rec(**kw: object) -> RunRecord:
+    base: dict[str, object] = dict(
+        batch_id="synthetic",
+        workload="wordcount",
+        engine="spark",
+        variant="df",
+        rules=False,
+        scale="tiny",
+        params={},
+        repeat=0,
+        is_warmup=False,
+        status="ok",
+        wall_s=2.0,
+        cpu_s=3.0,
+        peak_rss_bytes=700 * 2**20,
+        startup_s=9.0,
+        check="pass",
+        answer_digest="d" * 64,
+        metrics={"items": 20_000, "items_per_s": 10_000.0, "unit": "words"},
+        input={"bytes": 120_000},
+    )
+    base.update(kw)
+    return RunRecord(**base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two real numpy batches at two sizes, plus synthetic Spark/rules/failure records."""
+    folder = tmp_path_factory.mktemp("results")
+    for factor in (0.5, 1.0):
+        writer = ResultsWriter(folder, f"real-x{factor:g}")
+        writer.ensure_writable()
+        writer.write_env(
+            capture_environment({"batch_id": writer.batch_id, "command": "bdbench run -e numpy"})
+        )
+        cells = runner.expand_cells(["wordcount"], ["numpy", "mrjob/inline"])
+        config = runner.RunConfig(scales=["tiny"], factor=factor, repeats=3, warmups=1)
+        runner.run_batch(cells, config, writer)
+    writer = ResultsWriter(folder, "synthetic")
+    writer.ensure_writable()
+    writer.write_env(
+        {
+            "batch_id": "synthetic",
+            "command": f"bdbench run {EVIL}",
+            "cpu_model": EVIL,
+            "git": {"commit": "abc", "dirty": True},
+        }
+    )
+    for i, wall in enumerate([2.0, 2.2, 1.9]):
+        writer.append(_rec(repeat=i, wall_s=wall, scale="tiny"))
+        writer.append(_rec(repeat=i, wall_s=wall / 4, rules=True, scale="tiny"))
+    writer.append(
+        _rec(
+            engine="spark",
+            variant="rdd",
+            status="failed",
+            wall_s=None,
+            error=f"Py4JError: {EVIL}",
+            check="na",
+        )
+    )
+    writer.append(
+        _rec(
+            engine="mrjob",
+            variant="hadoop",
+            rules=None,
+            status="skipped",
+            wall_s=None,
+            error="mrjob/hadoop: no hadoop binary",
+            check="na",
+        )
+    )
+    writer.append(
+        _rec(
+            engine="mrjob",
+            variant="local",
+            rules=None,
+            status="timeout",
+            wall_s=None,
+            error="timed out after 5 s",
+            check="na",
+        )
+    )
+    return folder
+
+
+@pytest.fixture(scope="module")
+def report(results_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The report built from ``results_dir``."""
+    out = tmp_path_factory.mktemp("report")
+    return build_report([results_dir], out, command="bdbench report results")
+
+
+def test_report_files_exist_and_csv_has_one_row_per_run(report: Path, results_dir: Path) -> None:
+    assert report.name == "index.html"
+    n_records = sum(len(p.read_text().splitlines()) for p in results_dir.glob("*.jsonl"))
+    with (report.parent / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == n_records
+    assert {"workload", "engine", "variant", "rules", "wall_s", "m_items_per_s"} <= set(rows[0])
+
+
+def test_report_shows_every_cell_with_reasons(report: Path) -> None:
+    html = report.read_text()
+    for text in (
+        "numpy/default",
+        "mrjob/inline",
+        "spark/df",
+        "spark/df +rules",
+        "spark/rdd",
+        "no hadoop binary",
+        "timed out after 5 s",
+        "simulated Hadoop Streaming",
+        "1.00X",
+        "bdbench report results",
+    ):
+        assert text in html, text
+    assert "simulates Hadoop Streaming on one machine" in html
+
+
+def test_everything_from_results_is_escaped(report: Path) -> None:
+    html = report.read_text()
+    assert EVIL not in html
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
+    assert "http://" not in html and "https://" not in html  # no network needed
+
+
+def test_report_has_the_expected_figures(report: Path) -> None:
+    html = report.read_text()
+    assert html.count('<img src="data:image/png;base64,') == 4
+    for title in (
+        "wall time by engine",
+        "peak memory by engine",
+        "scaling (log-log",
+        "with and without our optimizer rules",
+    ):
+        assert title in html, title
+
+
+def test_markdown_summary_is_a_table_per_workload(report: Path) -> None:
+    md = (report.parent / "summary.md").read_text()
+    assert "## wordcount" in md
+    assert "| engine/variant | rules | scale |" in md
+    row = next(line for line in md.splitlines() if line.startswith("| spark/rdd"))
+    assert "failed: Py4JError" in row
+
+
+def test_relative_column_and_statistics() -> None:
+    records = [
+        _rec(engine="numpy", variant="default", rules=None, wall_s=1.0, repeat=i) for i in range(3)
+    ]
+    records += [_rec(wall_s=w, repeat=i) for i, w in enumerate([4.0, 5.0, 6.0])]
+    records.append(_rec(wall_s=100.0, is_warmup=True))
+    by_label = {s.label: s for s in summarize(records)}
+    spark = by_label["spark/df"]
+    assert spark.wall_median == 5.0 and spark.n_measured == 3 and spark.n_warmup == 1
+    assert spark.relative == pytest.approx(0.2)
+    assert by_label["numpy/default"].relative == pytest.approx(1.0)
+    assert median_ci([1.0, 2.0, 3.0, 4.0, 5.0]) == (1.0, 5.0, 0.9375)
+    assert median_ci([1.0, 2.0]) is None
+
+
+def test_report_cli_errors_are_one_line(tmp_path: Path) -> None:
+    out = run_cli("report", str(tmp_path / "missing.jsonl"), "--out", str(tmp_path / "r"))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"bdbench: error: results file not found: {tmp_path / 'missing.jsonl'}"
+    ]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    out = run_cli("report", str(bad), "--out", str(tmp_path / "r"))
+    assert out.returncode == 2 and "bad.jsonl:1: malformed record" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def test_report_renders_in_a_real_browser(report: Path, tmp_path: Path) -> None:
+    browser_path = _chromium()
+    if browser_path is None:
+        pytest.skip("no Chromium found (Debian: apt-get install chromium); .ci/run installs it")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=browser_path,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(report.resolve().as_uri())
+            page.wait_for_load_state("load")
+            images = page.evaluate(
+                "Array.from(document.images).map(i => ({w: i.naturalWidth, h: i.naturalHeight,"
+                " bw: i.getBoundingClientRect().width, bh: i.getBoundingClientRect().height,"
+                " complete: i.complete}))"
+            )
+            title = page.title()
+            page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
+        finally:
+            browser.close()
+    assert title == "bdbench report"
+    assert len(images) == 4
+    for image in images:
+        assert image["complete"] and image["w"] > 0 and image["h"] > 0, image
+        assert image["bw"] > 0 and image["bh"] > 0, image
+    assert errors == []
+    assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_run_with_report_writes_the_batch_report(tmp_path: Path) -> None:
+    out = run_cli(
+        "run",
+        "-w",
+        "wordcount",
+        "-e",
+        "numpy",
+        "-s",
+        "tiny",
+        "-r",
+        "2",
+        "--results",
+        str(tmp_path / "results"),
+        "--report",
+        str(tmp_path / "rep"),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert (tmp_path / "rep" / "index.html").is_file()
+    assert json.loads(next((tmp_path / "results").glob("*.jsonl")).read_text().splitlines()[0])
