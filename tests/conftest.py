@@ -18,6 +18,7 @@ from harness.results import find_java
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 
+
 def pytest_configure(config: pytest.Config) -> None:
     """Create the parent of ``--basetemp`` (inside ``.bdbench/``, absent in a fresh clone)."""
     basetemp = config.option.basetemp
