@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import signal
-import statistics
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -510,15 +509,11 @@ def _run_with_progress(
         )
 
 
-def _fmt(value: float | None, unit: str = "", digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.{digits}g}{unit}"
-
-
 def _print_summary(records: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from reports import stats
 
     table = Table(title="bdbench run summary (measured repeats; warm-ups excluded)")
     for col in (
@@ -533,47 +528,34 @@ def _print_summary(records: list[Any]) -> None:
         "peak rss",
         "startup",
         "throughput",
+        "relative",
         "check",
         "note",
     ):
         table.add_column(col, overflow="fold")
-    cells: dict[tuple[Any, ...], list[Any]] = {}
-    for record in records:
-        cells.setdefault((*record.cell, record.factor), []).append(record)
-    for (workload, engine, variant, rules, scale, factor), group in cells.items():
-        measured = [r for r in group if not r.is_warmup]
-        ok = [r for r in measured if r.status == "ok"]
-
-        def med(key: str, rows: list[Any] = ok) -> float | None:
-            values = [getattr(r, key) for r in rows if getattr(r, key) is not None]
-            return statistics.median(values) if values else None
-
-        walls = [r.wall_s for r in ok if r.wall_s is not None]
-        rates = [r.metrics.get("items_per_s") for r in ok if r.metrics.get("items_per_s")]
-        unit = next((r.metrics.get("unit") for r in ok if r.metrics.get("unit")), "items")
-        checks = {r.check for r in measured}
-        check = "pass" if checks == {"pass"} else ("fail" if "fail" in checks else "na")
-        problems = [r for r in measured if r.status != "ok"]
-        note = f"{problems[0].status}: {problems[0].error}" if problems else ""
+    for s in stats.summarize(records):
+        note = "" if s.status == "ok" else f"{s.status}: {s.reason}"
         if len(note) > 90:
             note = note[:89] + "…"
-        rss = med("peak_rss_bytes")
         table.add_row(
-            workload,
-            f"{engine}/{variant}",
-            "" if rules is None else ("on" if rules else "off"),
-            scale if factor == 1 else f"{scale} x{factor:g}",
-            f"{len(ok)}/{len(measured)}",
-            _fmt(med("wall_s"), " s"),
-            _fmt(min(walls) if walls else None, " s"),
-            _fmt(med("cpu_s"), " s"),
-            "-" if rss is None else f"{rss / 2**20:,.0f} MiB",
-            _fmt(med("startup_s"), " s"),
-            "-" if not rates else f"{statistics.median(rates):,.0f} {unit}/s",
-            check,
+            s.workload,
+            f"{s.engine}/{s.variant}",
+            "" if s.rules is None else ("on" if s.rules else "off"),
+            s.scale_label,
+            f"{s.n_ok}/{s.n_measured}",
+            stats.fmt_seconds(s.wall_median),
+            stats.fmt_seconds(s.wall_min),
+            stats.fmt_seconds(s.cpu_median),
+            stats.fmt_bytes(s.rss_median),
+            stats.fmt_seconds(s.startup_median),
+            stats.fmt_rate(s.throughput_median, s.unit),
+            stats.fmt_relative(s.relative),
+            s.check,
             note,
         )
-    Console(width=max(160, Console().width)).print(table)
+    # Not a terminal (CI logs, pipes): a wide table reads better than a folded one.
+    console = Console() if Console().is_terminal else Console(width=200)
+    console.print(table)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
