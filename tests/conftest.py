@@ -72,12 +72,13 @@ def spark_engine(
     engine.stop()
 
 
-def spark_jvms() -> set[int]:
-    """PIDs of Spark JVMs and pyspark daemons running now."""
+def spark_jvms(marker: str = "") -> set[int]:
+    """PIDs of Spark JVMs and pyspark daemons running now (whose command line has ``marker``)."""
     found = set()
-    for proc in psutil.process_iter(["cmdline"]):
+    for proc in psutil.process_iter(["cmdline", "environ"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if "org.apache.spark" in cmd or "pyspark.daemon" in cmd:
+        env = " ".join(f"{k}={v}" for k, v in (proc.info["environ"] or {}).items())
+        if ("org.apache.spark" in cmd or "pyspark.daemon" in cmd) and marker in cmd + env:
             found.add(proc.pid)
     return found
 

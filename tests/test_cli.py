@@ -159,7 +159,8 @@ def test_no_java_with_other_engines_records_a_skip(results_dir: Path) -> None:
 @needs_java
 def test_run_end_to_end_on_every_local_engine(tmp_path: Path) -> None:
     """A real batch: fresh processes, answers kept, summary printed, nothing left running."""
-    before = spark_jvms()
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     results = tmp_path / "results"
     out = run_cli(
         "run",
@@ -178,6 +179,7 @@ def test_run_end_to_end_on_every_local_engine(tmp_path: Path) -> None:
         "local[2]",
         "--results",
         str(results),
+        env={**os.environ, "TMPDIR": str(scratch)},  # the batch's scratch folders land here
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "results:" in out.stdout and "run summary" in out.stdout
@@ -202,7 +204,9 @@ def test_run_end_to_end_on_every_local_engine(tmp_path: Path) -> None:
     assert all(isinstance(json.loads(a.read_text()), dict) for a in answers)
     env = json.loads((results / f"{path.stem}.env.json").read_text())
     assert env["engines"]["mrjob"]["notes"]["local"].startswith("mrjob 'local' simulates")
-    assert spark_jvms() <= before
+    # nothing of the batch is left: no process started from its scratch, no scratch folder
+    assert not [p for p in spark_jvms(str(scratch))], "a JVM or pyspark.daemon outlived its run"
+    assert list(scratch.iterdir()) == []
 
 
 def test_main_returns_2_on_user_error(capsys: pytest.CaptureFixture[str]) -> None:
