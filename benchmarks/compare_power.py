@@ -2,16 +2,23 @@
 
 Measures real runs through the real runner (a fresh child process per run, under the probe) of
 a calibrated CPU-bound workload (``benchmarks.spin_workload``): a pool at ``iterations = W`` and
-a pool at ``1.2 * W``, collected in alternating batches so both see the same machine. It then
+a pool at ``1.2 * W``, collected run by run in alternation so both see the same machine. It then
 forms many trials by drawing repeats from the pools without replacement and runs
 ``reports.compare.compare_results`` on each, at the default threshold and alpha:
 
 - A/A: BASE and NEW both drawn (disjointly) from the W pool: the share of trials flagged as a
-  regression is the false-positive rate (must be <= 5%);
+  regression is the false-positive rate (required: <= 5%); also shown with BASE from the first
+  half of the collection and NEW from the second, which adds the machine's drift;
 - planted: BASE from the W pool, NEW from the 1.2 W pool: the share flagged is the detection
-  rate (must be >= 95% at the default 5 repeats).
+  rate (required: >= 95% at the default 5 repeats).
+
+Both are printed at 5 repeats per side (the requirement), and at 3 and 10 for information,
+with the test alone and the ratio alone, the pool sizes, and the pools' noise (CV, deciles,
+CPU/wall share). The default run takes about two minutes on 2 cores.
 
     python -m benchmarks.compare_power [--pool 50] [--trials 2000] [--target-s 0.35]
+    python -m benchmarks.compare_power --save-pools pools.json   # keep the measured runs
+    python -m benchmarks.compare_power --load-pools pools.json   # new trials, same runs
 
 Exits 1 when a requirement is not met.
 """
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import os
 import random
@@ -45,7 +53,8 @@ from reports.data import Results
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = "benchmarks.spin_workload"
 DEFAULT_REPEATS = 5
-INFO_REPEATS = 3
+#: Also shown, for information: fewer repeats, and what more repeats buy on a noisy machine.
+INFO_REPEATS = (3, 10)
 MAX_FALSE_POSITIVES = 0.05
 MIN_DETECTION = 0.95
 
@@ -143,6 +152,21 @@ def collect_pools(
     return pools["base"], pools["slow"]
 
 
+def save_pools(path: Path, base: Sequence[RunRecord], slow: Sequence[RunRecord]) -> None:
+    """Write both pools as one JSON file (records in collection order)."""
+    data = {"base": [r.to_json() for r in base], "slow": [r.to_json() for r in slow]}
+    path.write_text(json.dumps(data))
+
+
+def load_pools(path: Path) -> tuple[list[RunRecord], list[RunRecord]]:
+    """Read pools written by ``save_pools``."""
+    data = json.loads(path.read_text())
+    return (
+        [RunRecord.from_json(r) for r in data["base"]],
+        [RunRecord.from_json(r) for r in data["slow"]],
+    )
+
+
 def as_side(records: Sequence[RunRecord], batch_id: str) -> Results:
     """Records of one trial side: the same cell on both sides, whatever ``iterations`` was."""
     return Results(
@@ -190,9 +214,11 @@ def describe(name: str, runs: Sequence[RunRecord]) -> str:
     # time varies as much as wall time, the core itself ran slower (a busy host, a busy
     # hyper-thread sibling): either way, noise the test has to see through.
     share = [r.cpu_s / r.wall_s for r in runs if r.cpu_s and r.wall_s]
+    deciles = statistics.quantiles(walls, n=10)
     return (
         f"{name}: {len(walls)} runs, wall median {statistics.median(walls):.3f} s, "
-        f"min {min(walls):.3f}, max {max(walls):.3f}, CV {100 * cv(walls):.1f}%; "
+        f"min {min(walls):.3f}, p10 {deciles[0]:.3f}, p90 {deciles[-1]:.3f}, "
+        f"max {max(walls):.3f}, CV {100 * cv(walls):.1f}%; "
         f"cpu_s CV {100 * cv(cpus):.1f}%, CPU/wall median {statistics.median(share):.2f} "
         f"(min {min(share):.2f}); peak RSS median {statistics.median(rss) / 2**20:.1f} MiB, "
         f"CV {100 * cv(rss):.2f}%"
@@ -231,39 +257,58 @@ def main(argv: list[str] | None = None) -> int:
         help="runs per batch before switching pools (default 1: the pools see the same machine)",
     )
     parser.add_argument("--seed", type=int, default=0, help="trial resampling seed")
+    parser.add_argument(
+        "--save-pools", type=Path, metavar="JSON", help="write the measured pools to this file"
+    )
+    parser.add_argument(
+        "--load-pools",
+        type=Path,
+        metavar="JSON",
+        help="re-use pools saved by --save-pools instead of measuring (same data, new trials)",
+    )
     args = parser.parse_args(argv)
     if args.pool < 2 * DEFAULT_REPEATS:
         parser.error(f"--pool must be at least {2 * DEFAULT_REPEATS} (A/A draws two sides)")
 
     started = time.monotonic()
     load_before = os.getloadavg()
-    iterations = calibrate(args.target_s)
-    print(
-        f"workload: spin, W = {iterations:,} iterations (~{args.target_s:g} s), planted "
-        f"{args.slowdown:g} W; {os.cpu_count()} cores; threshold x{DEFAULT_THRESHOLD:g}, "
-        f"alpha {DEFAULT_ALPHA:g}, memory threshold x{DEFAULT_MEMORY_THRESHOLD:g}"
-    )
-    work_dir = Path(tempfile.mkdtemp(prefix="bdbench-power-"))
-    try:
-        base_pool, slow_pool = collect_pools(
-            iterations, args.slowdown, args.pool, args.chunk, work_dir
+    if args.load_pools:
+        base_pool, slow_pool = load_pools(args.load_pools)
+        print(f"pools loaded from {args.load_pools}")
+    else:
+        iterations = calibrate(args.target_s)
+        print(
+            f"workload: spin, W = {iterations:,} iterations (~{args.target_s:g} s), planted "
+            f"{args.slowdown:g} W; {os.cpu_count()} cores"
         )
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+        work_dir = Path(tempfile.mkdtemp(prefix="bdbench-power-"))
+        try:
+            base_pool, slow_pool = collect_pools(
+                iterations, args.slowdown, args.pool, args.chunk, work_dir
+            )
+        finally:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        if args.save_pools:
+            save_pools(args.save_pools, base_pool, slow_pool)
+    print(
+        f"compare settings: threshold x{DEFAULT_THRESHOLD:g}, alpha {DEFAULT_ALPHA:g}, "
+        f"memory threshold x{DEFAULT_MEMORY_THRESHOLD:g}"
+    )
     measured_s = time.monotonic() - started
     print(describe("W pool   ", base_pool))
     print(describe("1.2W pool", slow_pool))
     ratio = statistics.median(r.wall_s or 0 for r in slow_pool) / statistics.median(
         r.wall_s or 0 for r in base_pool
     )
-    print(f"pool median ratio (1.2W / W): {ratio:.3f}; measuring took {measured_s:.0f} s")
-    load_after = os.getloadavg()
-    print(
-        "load average (1/5/15 min) before "
-        + "/".join(f"{x:.2f}" for x in load_before)
-        + ", after "
-        + "/".join(f"{x:.2f}" for x in load_after)
-    )
+    print(f"pool median ratio (1.2W / W): {ratio:.3f}")
+    if not args.load_pools:
+        load_after = os.getloadavg()
+        print(
+            f"measuring took {measured_s:.0f} s; load average (1/5/15 min) before "
+            + "/".join(f"{x:.2f}" for x in load_before)
+            + ", after "
+            + "/".join(f"{x:.2f}" for x in load_after)
+        )
 
     def same_code(rng: random.Random, n: int) -> tuple[list[RunRecord], list[RunRecord]]:
         picked = rng.sample(base_pool, 2 * n)
@@ -279,7 +324,9 @@ def main(argv: list[str] | None = None) -> int:
         return rng.sample(base_pool, n), rng.sample(slow_pool, n)
 
     ok = True
-    for repeats in (DEFAULT_REPEATS, INFO_REPEATS):
+    for repeats in (DEFAULT_REPEATS, *INFO_REPEATS):
+        if 2 * repeats > len(base_pool):
+            continue
         rng = random.Random(args.seed + repeats)
         aa = run_trials(same_code, repeats, args.trials, rng)
         drift = run_trials(same_code_later, repeats, args.trials, rng) if half >= repeats else None
