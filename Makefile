@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.bdbench-installed
 SCALE ?= small
+# A quick look: 5 repeats per cell (bdbench run's default is 10, what bdbench compare needs).
+REPEATS ?= 5
 RUN_ARGS ?=
 
 .PHONY: setup run test lint format clean
@@ -21,7 +23,7 @@ $(STAMP): pyproject.toml
 
 run: setup
 	$(BIN)/bdbench datagen --scale $(SCALE)
-	$(BIN)/bdbench run --scale $(SCALE) --report report $(RUN_ARGS)
+	$(BIN)/bdbench run --scale $(SCALE) --repeats $(REPEATS) --report report $(RUN_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest

@@ -29,6 +29,10 @@ from harness.errors import UserError
 from harness.results import ResultsWriter, RunRecord
 
 DEFAULT_TIMEOUT = 1800.0
+#: Measured runs per cell: with 10, ``bdbench compare`` (Mann-Whitney U at alpha 0.05, threshold
+#: 1.10) flags a planted 20% slowdown in >= 95% of trials on a 2-core VM; with 5 it cannot
+#: (``python -m benchmarks.compare_power`` measures both).
+DEFAULT_REPEATS = 10
 #: How long the runner lets a finished run's processes (e.g. the JVM) exit by themselves.
 EXIT_GRACE_S = 10.0
 
@@ -58,7 +62,7 @@ class RunConfig:
     scales: list[str]
     factor: float = 1.0
     seed: int = datasets.DEFAULT_SEED
-    repeats: int = 3
+    repeats: int = DEFAULT_REPEATS
     warmups: int = 1
     timeout: float = DEFAULT_TIMEOUT
     input_path: Path | None = None
