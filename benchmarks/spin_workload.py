@@ -22,6 +22,9 @@ from harness.registry import CheckResult, RunContext, Workload, implements, regi
 NAME = "spin"
 MODULE = "benchmarks.spin_workload"
 DEFAULT_ITERATIONS = 2_000_000
+#: Plants a slowdown in the *code*: extra work of (factor - 1) x iterations, while the params
+#: and the answer stay the same, so ``bdbench compare`` pairs the cells as for a real regression.
+SLOWDOWN_ENV = "BDBENCH_SPIN_SLOWDOWN"
 
 
 def spin(iterations: int) -> int:
@@ -64,8 +67,12 @@ SPEC = Workload(
 
 
 def run_spin(ctx: RunContext) -> int:
-    """The measured implementation: spin ``params['iterations']`` times."""
-    return spin(int(ctx.params["iterations"]))
+    """Spin ``params['iterations']`` times (plus the planted slowdown, if any)."""
+    iterations = int(ctx.params["iterations"])
+    factor = float(os.environ.get(SLOWDOWN_ENV, "1"))
+    if factor > 1:
+        spin(round(iterations * (factor - 1)))
+    return spin(iterations)
 
 
 def register() -> None:
