@@ -5,11 +5,12 @@ A cell's wall time regresses only when NEW's median is more than ``threshold`` t
 ``alpha``. The ratio guards against flagging tiny but real differences; the test guards against
 flagging noise. Why Mann-Whitney and not a bootstrap CI of the ratio:
 
-- it is exact at the repeat counts we run (5 per cell by default): under "same code" its
+- it is exact at the repeat counts we run (10 per cell by default): under "same code" its
   false-positive rate is at most ``alpha`` whatever the shape of the noise, and wall times are
   skewed and prone to outliers (a noisy neighbour, a GC pause), so normal-theory tests do not fit;
 - a percentile bootstrap from 5 values has only 126 distinct resamples per side and is known to
-  under-cover at such sizes, i.e. more false alarms than ``alpha`` promises;
+  under-cover at such sizes, i.e. more false alarms than ``alpha`` promises (measured on this
+  machine's runs, it also caught fewer planted slowdowns than this test);
 - it says plainly when there are too few repeats: with n and m repeats the smallest attainable
   one-sided p-value is 1 / C(n + m, n) (5 vs 5: 0.004; 3 vs 3: 0.05; 2 vs 2: 0.17). When that
   is above ``alpha`` the cell is "not enough repeats" and its timing is never flagged.
