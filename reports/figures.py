@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import io
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from reports.stats import CellSummary
@@ -49,38 +50,26 @@ def _wide(values: pd.Series) -> bool:
     return bool(len(positive)) and positive.max() / positive.min() >= LOG_SCALE_SPREAD
 
 
+def _bars_and_dots(ax: Axes, data: pd.DataFrame, x: str, y: str, **kw: Any) -> None:
+    """Median bars with every measured repeat as a black dot on top."""
+    import seaborn as sns
+
+    sns.barplot(data=data, x=x, y=y, estimator="median", errorbar=None, alpha=0.55, ax=ax, **kw)
+    # Black dots whether or not the repeats are split by a hue.
+    dots = {"palette": "dark:black"} if kw.get("hue") else {"color": "black"}
+    sns.stripplot(
+        data=data, x=x, y=y, dodge=bool(kw.get("hue")), size=4, legend=False, ax=ax, **dots, **kw
+    )
+
+
 def _by_engine(runs: pd.DataFrame, column: str, ylabel: str, title: str, scale: float) -> Chart:
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     data = runs.assign(value=runs[column] / scale)
     order = list(dict.fromkeys(data["label"]))
     hue = "scale_label" if data["scale_label"].nunique() > 1 else None
     fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(order) + 2), 4.2))
-    sns.barplot(
-        data=data,
-        x="label",
-        y="value",
-        hue=hue,
-        order=order,
-        estimator="median",
-        errorbar=None,
-        alpha=0.55,
-        ax=ax,
-    )
-    sns.stripplot(
-        data=data,
-        x="label",
-        y="value",
-        hue=hue,
-        order=order,
-        dodge=hue is not None,
-        # Repeats as black dots whether or not they are split by scale.
-        **({"palette": "dark:black"} if hue else {"color": "black"}),
-        size=4,
-        ax=ax,
-        legend=False,
-    )
+    _bars_and_dots(ax, data, x="label", y="value", hue=hue, order=order)
     log = _wide(data["value"])
     if log:
         ax.set_yscale("log")
@@ -128,7 +117,6 @@ def _scaling(summaries: list[CellSummary], workload: str) -> Chart | None:
 
 def _rules_pairs(runs: pd.DataFrame, workload: str) -> Chart | None:
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     spark = runs[runs["rules"].notna()]
     pairs = spark.groupby(["engine", "variant", "scale_label"])["rules"].nunique()
@@ -141,28 +129,8 @@ def _rules_pairs(runs: pd.DataFrame, workload: str) -> Chart | None:
         rules_label=keep["rules"].map({True: "rules on", False: "rules off"}),
     )
     fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * keep["cell"].nunique() + 2), 4.2))
-    sns.barplot(
-        data=keep,
-        x="cell",
-        y="wall_s",
-        hue="rules_label",
-        hue_order=["rules off", "rules on"],
-        estimator="median",
-        errorbar=None,
-        alpha=0.6,
-        ax=ax,
-    )
-    sns.stripplot(
-        data=keep,
-        x="cell",
-        y="wall_s",
-        hue="rules_label",
-        hue_order=["rules off", "rules on"],
-        dodge=True,
-        palette="dark:black",
-        size=4,
-        legend=False,
-        ax=ax,
+    _bars_and_dots(
+        ax, keep, x="cell", y="wall_s", hue="rules_label", hue_order=["rules off", "rules on"]
     )
     ax.set_xlabel("")
     ax.set_ylabel("wall time (s)")
