@@ -8,9 +8,13 @@ SCALE ?= small
 REPEATS ?= 5
 RUN_ARGS ?=
 
-.PHONY: setup run test lint format clean
+.PHONY: setup run test lint format clean rules
 
-setup: $(STAMP)
+# The rules jar is rebuilt only when its Java sources, pyspark or javac change (cached by hash).
+setup: $(STAMP) rules
+
+rules: $(STAMP)
+	@$(BIN)/python -m harness.spark_rules
 
 # Reinstall only when the dependency list changes; the editable install picks up code changes.
 $(STAMP): pyproject.toml

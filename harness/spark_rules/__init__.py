@@ -1,7 +1,14 @@
-"""Our Catalyst optimizer rules for PySpark (the rules themselves arrive with issue #4).
+"""Our Catalyst optimizer rules for PySpark, and the Python API to load them.
 
-The session plumbing exists already: ``rules=True`` cells ask ``unavailable_reason()`` and are
-recorded as ``skipped`` with that reason until the rules jar can be built.
+``configure(builder)`` returns a ``SparkSession.Builder`` with the rules jar on the driver
+class path and ``spark.sql.extensions`` set, building the jar first if needed::
+
+    from pyspark.sql import SparkSession
+    from harness import spark_rules
+
+    spark = spark_rules.configure(SparkSession.builder.master("local[2]")).getOrCreate()
+
+The rules act only on plans with Python UDF filters; other plans are left untouched.
 """
 
 from __future__ import annotations
@@ -9,18 +16,31 @@ from __future__ import annotations
 from typing import Any
 
 from harness.errors import EngineUnavailable
+from harness.spark_rules import build
 
-NOT_BUILT = "spark rules: the Catalyst optimizer rules are not part of this version yet (issue #4)"
+#: The extension that splits Python UDF filters so cheap, selective ones run first.
+EXTENSIONS = "bdbench.spark.BdbenchExtensions"
+#: The paper's plain reorder rule (an ordinary optimizer rule): the negative control.
+PAPER_EXTENSIONS = "bdbench.spark.PaperReorderExtensions"
 
 
 def unavailable_reason() -> str | None:
     """Why the rules cannot be loaded here (None when they can)."""
-    return NOT_BUILT
+    if not build.sources():
+        return (
+            "spark rules: the Catalyst optimizer rules are not part of this version yet (issue #4)"
+        )
+    return build.unavailable_reason()
 
 
-def configure(builder: Any) -> Any:
+def configure(builder: Any, extensions: str = EXTENSIONS) -> Any:
     """Return ``builder`` with the rules jar and ``spark.sql.extensions`` set."""
     reason = unavailable_reason()
     if reason is not None:
         raise EngineUnavailable(reason)
-    return builder
+    jar = str(build.build_jar())
+    return (
+        builder.config("spark.jars", jar)
+        .config("spark.driver.extraClassPath", jar)
+        .config("spark.sql.extensions", extensions)
+    )
