@@ -1,0 +1,79 @@
+"""UDF annotations: precedence conf > name suffix > decorator > measured, and the ranking."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from harness.spark_rules import costs as ann
+
+
+def test_precedence_of_the_four_sources() -> None:
+    name = "udfA_99"
+    measured = ann.measured_conf({name: {"cost": 5.0, "selectivity": 0.4}})
+    declared = {ann.conf_key("cost", name, "declared"): "7", ann.conf_key("selectivity", name,
+                "declared"): "0.2"}  # fmt: skip
+    user = {ann.conf_key("cost", name): "3"}
+    # the user's conf wins for cost; selectivity falls through to the declared value
+    got = ann.resolve(name, {**measured, **declared, **user})
+    assert (got.cost, got.cost_source) == (3.0, "conf")
+    assert (got.selectivity, got.selectivity_source) == (0.2, "declared")
+    # without a conf entry, the name suffix beats the decorator and the measurement
+    got = ann.resolve(name, {**measured, **declared})
+    assert (got.cost, got.cost_source) == (99.0, "suffix")
+    # no suffix: declared beats measured; measured is the last resort
+    declared_fatigue = {k.replace(name, "fatigue"): v for k, v in declared.items()}
+    measured_fatigue = ann.measured_conf({"fatigue": {"cost": 5}})
+    assert ann.resolve("fatigue", {**declared_fatigue, **measured_fatigue}).cost == 7.0
+    assert ann.resolve("fatigue", ann.measured_conf({"fatigue": {"cost": 5}})).cost == 5.0
+    assert ann.resolve("plain", {}) == ann.Annotation(None, None, None, None)
+
+
+def test_suffix_cost() -> None:
+    assert ann.suffix_cost("udfA_99") == 99
+    assert ann.suffix_cost("udfB_10") == 10
+    assert ann.suffix_cost("f_2_0.5") == 0.5
+    assert ann.suffix_cost("fatigue") is None
+    assert ann.suffix_cost("udf_") is None
+
+
+def test_costed_decorator_declares_and_validates() -> None:
+    @ann.costed(cost=42, selectivity=0.25)
+    def transient_start(x: float) -> bool:
+        return x > 0
+
+    assert transient_start(1.0) is True  # the function itself is unchanged
+    conf = ann.declared_conf()
+    assert conf[ann.conf_key("cost", "transient_start", "declared")] == "42.0"
+    assert conf[ann.conf_key("selectivity", "transient_start", "declared")] == "0.25"
+    with pytest.raises(ValueError, match="cost must be positive"):
+        ann.costed(cost=0)
+    with pytest.raises(ValueError, match="selectivity must be in"):
+        ann.costed(cost=1, selectivity=1.5)
+
+
+def _expected_cost(order: list[tuple[float, float]]) -> float:
+    total, surviving = 0.0, 1.0
+    for cost, selectivity in order:
+        total += surviving * cost
+        surviving *= selectivity
+    return total
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_rank_order_is_the_cheapest_order(n: int) -> None:
+    """Ascending cost/(1-selectivity) matches a brute-force search over every order."""
+    grid = [(1.0, 0.9), (10.0, 0.1), (99.0, 0.5), (3.0, 0.01), (30.0, 0.99)]
+    for combo in itertools.combinations(grid, n):
+        ranked = sorted(combo, key=lambda cs: ann.rank(ann.Annotation(cs[0], cs[1], None, None)))
+        best = min(_expected_cost(list(p)) for p in itertools.permutations(combo))
+        assert _expected_cost(ranked) == pytest.approx(best)
+
+
+def test_rank_without_selectivity_orders_by_cost() -> None:
+    cheap = ann.rank(ann.Annotation(10, None, "suffix", None))
+    dear = ann.rank(ann.Annotation(99, None, "suffix", None))
+    assert cheap < dear
+    assert ann.rank(ann.Annotation(None, None, None, None)) == 1.0
+    assert ann.rank(ann.Annotation(1, 1.0, "conf", "conf")) == float("inf")
