@@ -349,6 +349,16 @@ def _run_cell(
 ) -> None:
     engine = get_engine_class(cell.engine)(config.options)
     reason = engine.unavailable(cell.variant, cell.rules)
+    if reason is None and cell.rules:
+        # Build (or find) the rules jar once, here, so a compile error is a skip with its
+        # reason and the measured children never race to build it.
+        from harness.errors import EngineUnavailable
+        from harness.spark_rules import build
+
+        try:
+            build.build_jar()
+        except EngineUnavailable as exc:
+            reason = str(exc)
     plan = [(i, True) for i in range(config.warmups)] + [(i, False) for i in range(config.repeats)]
     if reason is not None:
         # One record says why the cell cannot run; its repeats would only repeat it.

@@ -65,9 +65,20 @@ def spark_engine(
     if find_java() is None:
         pytest.skip("no Java (JDK 17+) found for Spark")
     from harness.engines.spark_engine import SparkEngine
+    from harness.errors import EngineUnavailable
+    from harness.spark_rules import RULES_ENABLED_KEY, build
 
     engine = SparkEngine(EngineOptions(spark_master="local[2]", spark_driver_memory="1g"))
-    engine.start("df", False, tiny_wordcount, tmp_path_factory.mktemp("spark"))
+    # Our rules are loaded (when they can be built) but switched off at runtime: the shared
+    # session behaves like plain Spark unless a test turns them on with RULES_ENABLED_KEY.
+    try:
+        build.build_jar()
+        rules = engine.unavailable("df", True) is None
+    except EngineUnavailable:
+        rules = False
+    engine.start("df", rules, tiny_wordcount, tmp_path_factory.mktemp("spark"))
+    if rules:
+        engine.spark.conf.set(RULES_ENABLED_KEY, "false")
     yield engine
     engine.stop()
 

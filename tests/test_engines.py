@@ -89,6 +89,19 @@ def test_spark_conf_local_and_cluster() -> None:
     assert "spark.driver.bindAddress" not in cluster
 
 
-def test_spark_rules_cells_are_unavailable_with_a_reason() -> None:
+def test_spark_rules_cells_need_javac(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.results import find_java
+    from harness.spark_rules import build
+
+    java = find_java()
+    if java is None:
+        pytest.skip("no Java")
+    if build.find_javac() is not None:
+        assert SparkEngine().unavailable("df", True) is None
+    # a JRE without javac: java is found, javac is not
+    (tmp_path / "java").symlink_to(java)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert SparkEngine().unavailable("df", False) is None
     reason = SparkEngine().unavailable("df", True)
-    assert reason is not None and "issue #4" in reason
+    assert reason is not None and "no javac found" in reason

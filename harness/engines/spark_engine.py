@@ -120,6 +120,7 @@ class SparkEngine(Engine):
             from harness import spark_rules
 
             builder = spark_rules.configure(builder)
+            self._conf["spark.sql.extensions"] = spark_rules.EXTENSIONS
         began = time.perf_counter()
         self.spark = builder.getOrCreate()
         self.spark.sparkContext.setLogLevel("ERROR")

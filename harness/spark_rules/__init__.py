@@ -22,6 +22,9 @@ from harness.spark_rules import build
 EXTENSIONS = "bdbench.spark.BdbenchExtensions"
 #: The paper's plain reorder rule (an ordinary optimizer rule): the negative control.
 PAPER_EXTENSIONS = "bdbench.spark.PaperReorderExtensions"
+#: Runtime switch read at planning time: "false" makes a session with the rules behave as
+#: plain Spark (one session can compare both).
+RULES_ENABLED_KEY = "spark.bdbench.rules.enabled"
 
 
 def unavailable_reason() -> str | None:

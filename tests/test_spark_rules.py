@@ -1,0 +1,187 @@
+"""Our Catalyst rules on a real Spark session: plan shape, exact UDF call counts, same rows."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from harness.spark_rules import RULES_ENABLED_KEY
+
+N = 4_000  # rows; x = (id % 100) / 100, so "x < 0.1" keeps 10%
+
+
+@pytest.fixture
+def spark(spark_engine: Any) -> Any:
+    """The shared session, when it was started with our rules loaded."""
+    session = spark_engine.spark
+    if "bdbench" not in session.conf.get("spark.sql.extensions", ""):
+        pytest.skip("the rules jar could not be built here (no javac?)")
+    return session
+
+
+@contextmanager
+def rules(spark: Any, on: bool, arrow: bool = True) -> Iterator[None]:
+    """Rules on/off (and Arrow UDF evaluation on/off) for the duration of a block."""
+    spark.conf.set(RULES_ENABLED_KEY, "true" if on else "false")
+    spark.conf.set("spark.sql.execution.pythonUDF.arrow.enabled", "true" if arrow else "false")
+    try:
+        yield
+    finally:
+        spark.conf.set(RULES_ENABLED_KEY, "false")
+        spark.conf.unset("spark.sql.execution.pythonUDF.arrow.enabled")
+
+
+def _udfs(spark: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """udfA_99 (expensive, passes ~30%), udfB_10 (cheap, passes 10%), udfC_5 (passes 50%)."""
+    from pyspark.sql.functions import udf
+
+    sc = spark.sparkContext
+    calls = {name: sc.accumulator(0) for name in ("udfA_99", "udfB_10", "udfC_5")}
+    a, b, c = calls["udfA_99"], calls["udfB_10"], calls["udfC_5"]
+
+    @udf("double")
+    def udfA_99(x: float | None, p: float) -> float | None:
+        a.add(1)
+        return None if x is None else ((x * 7919 * 100) % 100) / 100 + p * 0
+
+    @udf("double")
+    def udfB_10(x: float | None, q: float) -> float:
+        b.add(1)
+        return 1.0 if x is not None and x < 0.1 * q else -1.0
+
+    @udf("double")
+    def udfC_5(x: float | None) -> float:
+        c.add(1)
+        return 1.0 if x is not None and round(x * 100) % 2 == 0 else -1.0
+
+    return {"udfA_99": udfA_99, "udfB_10": udfB_10, "udfC_5": udfC_5}, calls
+
+
+def _data(spark: Any, nulls: bool = False) -> Any:
+    x = "CAST(id % 100 AS DOUBLE) / 100"
+    x = f"IF(id % 50 = 7, NULL, {x})" if nulls else x
+    return spark.range(N).selectExpr("id", f"{x} AS x", "DOUBLE(0.5) AS p", "DOUBLE(1.0) AS q")
+
+
+def _executed(df: Any) -> str:
+    return str(df._jdf.queryExecution().executedPlan().toString())
+
+
+def _run(spark: Any, on: bool, build: Any, arrow: bool = True) -> tuple[list[Any], dict[str, int],
+                                                                          str]:  # fmt: skip
+    with rules(spark, on, arrow):
+        udfs, calls = _udfs(spark)  # a UDF's eval type (Arrow or not) is fixed when it is made
+        df = build(_data(spark), udfs)
+        rows = sorted(df.collect())
+        plan = _executed(df)
+    return rows, {k: v.value for k, v in calls.items()}, plan
+
+
+def a_then_b(df: Any, u: dict[str, Any]) -> Any:
+    """The paper's workflow as written: expensive filter first."""
+    return df.filter(u["udfA_99"]("x", "p") > 0.7).filter(u["udfB_10"]("x", "q") > 0)
+
+
+def b_then_a(df: Any, u: dict[str, Any]) -> Any:
+    """The same filters in the other written order."""
+    return df.filter(u["udfB_10"]("x", "q") > 0).filter(u["udfA_99"]("x", "p") > 0.7)
+
+
+@pytest.mark.parametrize("arrow", [True, False], ids=["arrow", "batch"])
+@pytest.mark.parametrize("query", [a_then_b, b_then_a])
+def test_expensive_udf_sees_only_survivors(spark: Any, query: Any, arrow: bool) -> None:
+    off_rows, off_calls, off_plan = _run(spark, False, query, arrow)
+    on_rows, on_calls, on_plan = _run(spark, True, query, arrow)
+    survivors_of_b = N // 10
+    assert off_calls["udfA_99"] == N and off_calls["udfB_10"] == N
+    assert on_calls["udfB_10"] == N
+    assert on_calls["udfA_99"] == survivors_of_b  # exactly the rows that passed udfB_10
+    assert on_rows == off_rows and len(on_rows) > 0
+    node = "ArrowEvalPython" if arrow else "BatchEvalPython"
+    assert off_plan.count(node) == 1  # plain Spark: both UDFs in one eval node
+    assert on_plan.count(node) == 2
+    # executedPlan prints top-down: udfA_99's node sits above (after) udfB_10's filter
+    assert on_plan.index(f"{node} [udfA_99") < on_plan.index(f"{node} [udfB_10")
+
+
+def test_the_papers_sql_example(spark: Any) -> None:
+    udfs, calls = _udfs(spark)
+    spark.udf.register("udfA_99", udfs["udfA_99"])
+    spark.udf.register("udfB_10", udfs["udfB_10"])
+    with rules(spark, True):
+        df = _data(spark).filter("udfA_99(x, p) > 0.7").filter("udfB_10(x, q) > 0")
+        count = df.count()
+        plan = _executed(df)
+    assert calls["udfB_10"].value == N and calls["udfA_99"].value == N // 10
+    assert count > 0
+    assert plan.index("udfA_99") < plan.index("udfB_10")
+
+
+def test_three_predicates_in_rank_order_with_a_plain_column(spark: Any) -> None:
+    def three(df: Any, u: dict[str, Any]) -> Any:
+        return (
+            df.filter(u["udfA_99"]("x", "p") > 0.7)
+            .filter(u["udfC_5"]("x") > 0)
+            .filter("id % 2 = 0")
+            .filter(u["udfB_10"]("x", "q") > 0)
+        )
+
+    off_rows, off_calls, _ = _run(spark, False, three)
+    on_rows, on_calls, _ = _run(spark, True, three)
+    assert on_rows == off_rows
+    # the plain column goes first (half the rows), then C (cost 5), then B (10), then A (99)
+    assert on_calls["udfC_5"] == N // 2
+    after_c = sum(1 for i in range(N) if i % 2 == 0 and (i % 100) % 2 == 0)
+    assert on_calls["udfB_10"] == after_c
+    after_b = sum(1 for i in range(N) if i % 2 == 0 and (i % 100) % 2 == 0 and (i % 100) < 10)
+    assert on_calls["udfA_99"] == after_b
+    assert off_calls["udfA_99"] == off_calls["udfB_10"]
+
+
+def test_runtime_annotations_override_the_name_suffix(spark: Any) -> None:
+    spark.conf.set("spark.bdbench.udf.cost.udfB_10", "1000")  # now B is the expensive one
+    try:
+        _, calls, _ = _run(spark, True, a_then_b)
+    finally:
+        spark.conf.unset("spark.bdbench.udf.cost.udfB_10")
+    assert calls["udfA_99"] == N
+    assert calls["udfB_10"] < N
+
+
+def test_nulls_give_identical_rows(spark: Any) -> None:
+    def query(df: Any, u: dict[str, Any]) -> Any:
+        return a_then_b(_data(spark, nulls=True), u)
+
+    off_rows, _, _ = _run(spark, False, query)
+    on_rows, on_calls, _ = _run(spark, True, query)
+    assert on_rows == off_rows and on_calls["udfA_99"] < N
+
+
+def test_a_failing_udf_still_fails_the_query(spark: Any) -> None:
+    from pyspark.sql.functions import udf
+
+    @udf("double")
+    def udfA_99(x: float) -> float:
+        if x == 0.05:  # a row that also passes udfB_10: the error must surface with rules on
+            raise ValueError("bad row")
+        return 1.0
+
+    udfs, _ = _udfs(spark)
+    for on in (False, True):
+        with rules(spark, on):
+            df = _data(spark).filter(udfA_99("x") > 0.7).filter(udfs["udfB_10"]("x", "q") > 0)
+            with pytest.raises(Exception, match="bad row"):
+                df.collect()
+
+
+def test_plans_without_python_udfs_are_untouched(spark: Any) -> None:
+    def plan(on: bool) -> str:
+        with rules(spark, on):
+            df = spark.range(1000).filter("id % 3 = 0").selectExpr("id * 2 AS y").filter("y > 10")
+            return re.sub(r"#\d+", "#", _executed(df))
+
+    assert plan(True) == plan(False)
