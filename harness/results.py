@@ -12,7 +12,6 @@ import json
 import os
 import platform
 import re
-import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import UserError
+from harness.tools import find_binary
 
 SCHEMA_VERSION = 1
 Status = Literal["ok", "failed", "timeout", "skipped"]
@@ -188,12 +188,7 @@ def java_version() -> str | None:
 
 def find_java() -> str | None:
     """Path of the ``java`` binary Spark would use: ``$JAVA_HOME/bin/java`` or PATH."""
-    home = os.environ.get("JAVA_HOME")
-    if home:
-        candidate = Path(home) / "bin" / "java"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return shutil.which("java")
+    return find_binary("java", "JAVA_HOME")
 
 
 def git_commit(cwd: Path | None = None) -> dict[str, Any]:

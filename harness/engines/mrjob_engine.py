@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.engines.base import Engine, cpu_count
+from harness.tools import find_binary
 
 if TYPE_CHECKING:
     from mrjob.job import MRJob
@@ -24,12 +23,7 @@ LOCAL_NOTE = (
 
 def find_hadoop() -> str | None:
     """Path of the ``hadoop`` binary: ``$HADOOP_HOME/bin/hadoop`` or PATH."""
-    home = os.environ.get("HADOOP_HOME")
-    if home:
-        candidate = Path(home) / "bin" / "hadoop"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return shutil.which("hadoop")
+    return find_binary("hadoop", "HADOOP_HOME")
 
 
 class MrjobEngine(Engine):

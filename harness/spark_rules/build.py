@@ -19,6 +19,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from harness.errors import EngineUnavailable
+from harness.tools import find_binary
 
 #: Java sources of the rules (package ``bdbench.spark``).
 SOURCE_DIR = Path(__file__).resolve().parent / "java"
@@ -34,12 +35,7 @@ def cache_dir() -> Path:
 
 def find_javac() -> str | None:
     """``$JAVA_HOME/bin/javac`` or ``javac`` on PATH."""
-    home = os.environ.get("JAVA_HOME")
-    if home:
-        candidate = Path(home) / "bin" / "javac"
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return shutil.which("javac")
+    return find_binary("javac", "JAVA_HOME")
 
 
 def pyspark_jars() -> Path | None:
