@@ -22,7 +22,9 @@ Profiles are chosen by environment variables (like scikit-learn's asv_benchmarks
 * ``BDBENCH_ASV_SCALES``: comma list of scales (default ``tiny``);
 * ``BDBENCH_ASV_ENGINES``: comma list of ``engine``, ``engine/variant`` or a full cell label
   such as ``spark/df+rules`` (default: every cell);
-* ``BDBENCH_ASV_RULES``: ``off``, ``on`` or ``both`` (default ``both``) for Spark's rules;
+* ``BDBENCH_ASV_RULES``: ``off``, ``on``, ``both`` (default), ``paper`` or ``all``: our optimizer
+  rules (Spark; numpy and mrjob on UDF filter workloads: ranked order); ``+paper`` cells are the
+  paper's reorder-only control;
 * ``BDBENCH_DATA_DIR``: data cache (default ``<repo>/.bdbench/data``).
 
 Data and reference answers are prepared once, in ``setup_cache``. The engine starts in
@@ -47,7 +49,11 @@ from typing import Any, ClassVar
 
 from harness import datasets, registry
 from harness.engines import ENGINES, Engine, EngineOptions
+from harness.matrix import supported_rules
 from harness.probe import TreeSampler, rusage_cpu
+from harness.rules import RulesMode
+from harness.rules import label as rules_label
+from harness.rules import same as same_rules
 from harness.worker import settle
 
 SCALES_ENV = "BDBENCH_ASV_SCALES"
@@ -84,59 +90,70 @@ class Cell:
 
     engine: str
     variant: str
-    rules: bool | None
+    rules: RulesMode
 
     @property
     def label(self) -> str:
         """The asv parameter value; rules stay a separate field, only the label joins them."""
-        return f"{self.engine}/{self.variant}{RULES_SUFFIX if self.rules else ''}"
+        return f"{self.engine}/{self.variant}{RULES_SUFFIXES.get(rules_label(self.rules), '')}"
 
 
-def all_cells() -> list[Cell]:
-    """Every engine x variant x rules cell, in the engines' own order."""
+#: Label suffix per rules mode (off and "no switch" have none).
+RULES_SUFFIXES = {"on": RULES_SUFFIX, "paper": "+paper"}
+#: What ``BDBENCH_ASV_RULES`` keeps (None = cells without a rules switch, always kept).
+RULES_PROFILES: dict[str, tuple[RulesMode, ...]] = {
+    "off": (None, False),
+    "on": (None, True),
+    "both": (None, False, True),
+    "paper": (None, "paper"),
+    "all": (None, False, True, "paper"),
+}
+
+
+def all_cells(workload: registry.Workload) -> list[Cell]:
+    """Every engine x variant x rules cell of ``workload``, in the engines' own order."""
     return [
         Cell(name, variant, rules)
         for name, cls in ENGINES.items()
         for variant in cls.variants
-        for rules in ((False, True) if cls.has_rules else (None,))
+        for rules in (supported_rules(workload, cls) or (None,))
     ]
 
 
 def _selected(cell: Cell, selector: str) -> bool:
     """Whether ``selector`` (``engine``, ``engine/variant`` or a full label) names ``cell``."""
-    if selector.endswith(RULES_SUFFIX):
+    if selector.endswith(tuple(RULES_SUFFIXES.values())):
         return selector == cell.label
     engine, _, variant = selector.replace(":", "/").partition("/")
     return engine == cell.engine and variant in ("", cell.variant)
 
 
-def profile_cells() -> list[Cell]:
-    """Cells of the profile (``BDBENCH_ASV_ENGINES``, ``BDBENCH_ASV_RULES``), validated."""
-    cells = all_cells()
+def profile_cells(workload: registry.Workload) -> list[Cell]:
+    """Cells of ``workload`` in the profile (``BDBENCH_ASV_ENGINES``, ``BDBENCH_ASV_RULES``)."""
     rules = os.environ.get(RULES_ENV, "both").strip() or "both"
-    wanted = {"off": (None, False), "on": (None, True), "both": (None, False, True)}
-    if rules not in wanted:
-        raise ValueError(f"{RULES_ENV} must be off, on or both, not {rules!r}")
-    cells = [c for c in cells if c.rules in wanted[rules]]
+    if rules not in RULES_PROFILES:
+        raise ValueError(f"{RULES_ENV} must be off, on, both, paper or all, not {rules!r}")
+    cells = [
+        c for c in all_cells(workload) if any(same_rules(c.rules, m) for m in RULES_PROFILES[rules])
+    ]
     selectors = env_list(ENGINES_ENV)
     if selectors:
+        every = [c for w in registry.workloads_by_name().values() for c in all_cells(w)]
         for selector in selectors:
             # A typo must fail discovery loudly, not silently yield an empty suite.
-            if not any(_selected(c, selector) for c in all_cells()):
-                labels = ", ".join(c.label for c in all_cells())
+            if not any(_selected(c, selector) for c in every):
+                labels = ", ".join(dict.fromkeys(c.label for c in every))
                 raise ValueError(f"{ENGINES_ENV}: {selector!r} names no cell (cells: {labels})")
         cells = [c for c in cells if any(_selected(c, s) for s in selectors)]
-    if not cells:
-        raise ValueError(f"{ENGINES_ENV}={os.environ.get(ENGINES_ENV)!r} with {RULES_ENV}={rules}")
     return cells
 
 
-def parse_cell(label: str) -> Cell:
-    """The cell a label names (inverse of ``Cell.label``)."""
-    for cell in all_cells():
+def parse_cell(label: str, workload: registry.Workload) -> Cell:
+    """The cell of ``workload`` a label names (inverse of ``Cell.label``)."""
+    for cell in all_cells(workload):
         if cell.label == label:
             return cell
-    raise ValueError(f"unknown cell {label!r}")
+    raise ValueError(f"unknown cell {label!r} of {workload.name}")
 
 
 def data_dir() -> Path:
@@ -190,17 +207,20 @@ class _WorkloadBenchmark:
                 key = f"{workload.name}/{scale}"
                 try:
                     data = datasets.generated(workload, scale, data_dir=data_dir())
-                    datasets.reference_answer(workload, data, dict(workload.params))
+                    params = dict(workload.params)
+                    datasets.reference_answer(workload, data, params)
+                    # Untimed preparation (e.g. a UDF profile), the same as bdbench run's.
+                    ready = datasets.prepared(workload, data, params)
                 except Exception as exc:
                     prepared[key] = {"error": f"{type(exc).__name__}: {exc}"}
                 else:
-                    prepared[key] = {"dataset": data.to_json()}
+                    prepared[key] = {"dataset": data.to_json(), "prepared": ready}
         return prepared
 
     def setup(self, prepared: dict[str, Any], cell: str, scale: str) -> None:
         """Start the engine for this cell on the prepared data (never timed)."""
         workload = registry.get_workload(self.workload_name)
-        target = parse_cell(cell)
+        target = parse_cell(cell, workload)
         impl = registry.find_impl(workload.name, target.engine, target.variant)
         if impl is None:
             raise NotImplementedError(f"{workload.name} {cell}: no implementation registered")
@@ -221,7 +241,15 @@ class _WorkloadBenchmark:
         self.reference = datasets.reference_answer(workload, data, params)
         self.answers: list[Any] = []
         self.scratch = Path(tempfile.mkdtemp(prefix="bdbench-asv-"))
-        self.context = registry.RunContext(engine, target.variant, data, params, self.scratch)
+        self.context = registry.RunContext(
+            engine,
+            target.variant,
+            data,
+            params,
+            self.scratch,
+            rules=target.rules,
+            prepared=dict(entry.get("prepared") or {}),
+        )
         try:
             engine.start(target.variant, target.rules, data, self.scratch)
             self.engine = engine
@@ -324,14 +352,20 @@ def class_name(workload: str) -> str:
 def build_suite() -> dict[str, type]:
     """One benchmark class per registered workload, parametrised by the profile."""
     scales = profile_scales()
-    cells = [c.label for c in profile_cells()]
     workloads = registry.workloads_by_name()
+    cells = {name: [c.label for c in profile_cells(w)] for name, w in workloads.items()}
+    if not any(cells.values()):
+        raise ValueError(
+            f"{ENGINES_ENV}={os.environ.get(ENGINES_ENV)!r} with {RULES_ENV} selects no cell"
+        )
     timeout = max(BENCH_TIMEOUT_S[s] for s in scales)
     data_timeout = max(DATA_TIMEOUT_S[s] for s in scales) * max(len(workloads), 1)
     # setup_cache is shared (see its docstring); its timeout is an attribute of the function.
     _WorkloadBenchmark.setup_cache.timeout = data_timeout  # type: ignore[attr-defined]
     classes: dict[str, type] = {}
     for workload in workloads.values():
+        if not cells[workload.name]:
+            continue  # the profile selects none of this workload's cells
         name = class_name(workload.name)
         if name in classes or name in globals():
             raise ValueError(f"workload {workload.name!r}: benchmark class {name} already taken")
@@ -342,7 +376,7 @@ def build_suite() -> dict[str, type]:
                 "__module__": __name__,
                 "__doc__": f"{workload.name}: {workload.description}",
                 "workload_name": workload.name,
-                "params": [cells, scales],
+                "params": [cells[workload.name], scales],
                 "timeout": timeout,
                 "track_s_per_million_items": _s_per_million_items(workload.unit),
             },

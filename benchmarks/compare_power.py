@@ -135,7 +135,7 @@ def collect_pools(
                 warmups=0,
                 timeout=120,
                 data_dir=work_dir / "data",
-                params={"iterations": work},
+                params={"iterations": [work]},
             )
             writer = ResultsWriter(work_dir / "results", f"{batch:04d}-{name}")
             writer.ensure_writable()

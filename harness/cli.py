@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness.errors import UserError
+from harness.rules import label as rules_label
 
 PROG = "bdbench"
 
@@ -144,9 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p_run.add_argument(
         "--rules",
-        choices=("off", "on", "both"),
-        default="off",
-        help="Spark with our optimizer rules off, on, or both (default off)",
+        choices=("auto", "off", "on", "both", "paper", "all"),
+        default="auto",
+        help="our optimizer rules: off, on, both, paper (the paper's reorder-only control) or "
+        "all; auto (default) = each workload's own choice (off for word count, all for the "
+        "UDF workloads). On numpy and mrjob, rules on = UDF filters in ranked order",
+    )
+    p_run.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=V1[,V2...]",
+        help="set a workload parameter; several values run every combination (a sweep)",
     )
     p_run.add_argument("--input", type=Path, metavar="PATH", help="run on this file instead")
     p_run.add_argument(
@@ -338,7 +349,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for col in ("workload", "engine", "variant", "rules", "status"):
         table.add_column(col, overflow="fold")
     for row in rows:
-        rules = "" if row["rules"] is None else ("on" if row["rules"] else "off")
+        rules = rules_label(row["rules"])
         style = {"ready": "green", "missing": "yellow"}.get(row["state"], "red")
         status = row["state"] if not row["reason"] else f"{row['state']}: {row['reason']}"
         table.add_row(
@@ -417,8 +428,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             from harness import registry
 
             datasets.user_input(registry.get_workload(name), args.input, args.data_dir)
+    grid = _param_grid(args.param, cells)
     config = runner.RunConfig(
         scales=scales,
+        params=grid,
         factor=args.factor,
         seed=args.seed,
         repeats=args.repeats,
@@ -458,6 +471,49 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"answers: {writer.answers_dir}")
     bad = [r for r in records if r.status in ("failed", "timeout")]
     return 1 if bad else 0
+
+
+def _param_value(text: str) -> Any:
+    """``3`` -> 3, ``0.5`` -> 0.5, ``true`` -> True, anything else stays a string."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text.strip()
+
+
+def _param_grid(items: list[str], cells: Sequence[Any]) -> dict[str, list[Any]]:
+    """``--param`` values as a grid; every key must be a parameter of a selected workload."""
+    from harness import registry
+
+    grid: dict[str, list[Any]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip()
+        if not sep or not key or not values.strip():
+            raise UserError(f"--param needs KEY=VALUE[,VALUE...], got {item!r}")
+        grid[key] = [_param_value(v) for v in values.split(",") if v.strip()]
+    names = list(dict.fromkeys(c.workload for c in cells))
+    for key in grid:
+        owners = [n for n in names if key in registry.get_workload(n).params]
+        if not owners:
+            known = sorted({p for n in names for p in registry.get_workload(n).params})
+            raise UserError(
+                f"unknown parameter {key!r} for {', '.join(names)} "
+                f"(known: {', '.join(known) or 'none'})"
+            )
+    from harness.runner import param_points
+
+    for name in names:
+        workload = registry.get_workload(name)
+        if workload.check_params is not None:
+            for point in param_points(workload, grid):
+                workload.check_params(point)
+    return grid
 
 
 def _engine_versions(cells: Sequence[Any], options: Any) -> dict[str, Any]:
@@ -541,7 +597,7 @@ def _print_summary(records: list[Any]) -> None:
         table.add_row(
             s.workload,
             f"{s.engine}/{s.variant}",
-            "" if s.rules is None else ("on" if s.rules else "off"),
+            rules_label(s.rules),
             s.scale_label,
             f"{s.n_ok}/{s.n_measured}",
             stats.fmt_seconds(s.wall_median),

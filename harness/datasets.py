@@ -207,3 +207,28 @@ def reference_answer(workload: Workload, data: Dataset, params: dict[str, Any]) 
 def reference_path(workload: Workload, data: Dataset, params: dict[str, Any]) -> Path:
     """Where ``reference_answer`` caches its result."""
     return data.root / f"reference-v{workload.version}-{params_key(params)}.json"
+
+
+def prepared(
+    workload: Workload, data: Dataset, params: dict[str, Any], refresh: bool = False
+) -> dict[str, Any]:
+    """The workload's untimed preparation (e.g. a UDF profile), cached beside the dataset.
+
+    A stored result is reused by later runs (so they order UDFs by the same measured values);
+    ``refresh`` measures it again and replaces it.
+    """
+    if workload.prepare is None:
+        return {}
+    path = data.root / f"prepared-v{workload.version}-{params_key(params)}.json"
+    if path.is_file() and not refresh:
+        try:
+            stored = json.loads(path.read_text())
+        except (OSError, ValueError):
+            stored = None  # a damaged cache entry is measured again
+        if isinstance(stored, dict):
+            return stored
+    result = workload.prepare(data, params)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(result, sort_keys=True))
+    tmp.replace(path)
+    return result

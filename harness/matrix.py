@@ -6,6 +6,13 @@ from typing import Any
 
 from harness import registry
 from harness.engines import ENGINES, EngineOptions
+from harness.engines.base import Engine
+from harness.rules import RulesMode
+
+
+def supported_rules(workload: registry.Workload, engine_cls: type[Engine]) -> tuple[RulesMode, ...]:
+    """The rules modes a workload has on an engine (empty: the engine has no rules switch)."""
+    return engine_cls.rules_modes or workload.rules_modes
 
 
 def matrix_rows(options: EngineOptions | None = None) -> list[dict[str, Any]]:
@@ -15,7 +22,7 @@ def matrix_rows(options: EngineOptions | None = None) -> list[dict[str, Any]]:
         for engine_name, cls in ENGINES.items():
             engine = cls(options)
             for variant in cls.variants:
-                for rules in (False, True) if cls.has_rules else (None,):
+                for rules in supported_rules(workload, cls) or (None,):
                     impl = registry.find_impl(workload.name, engine_name, variant)
                     reason: str | None
                     if impl is None:

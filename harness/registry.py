@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
+from harness.rules import RulesMode
 
 if TYPE_CHECKING:
     from harness.datasets import Dataset
@@ -61,6 +62,17 @@ class Workload:
     params: Mapping[str, Any] = field(default_factory=dict)
     #: Whether ``--input PATH`` is accepted (user-supplied data).
     accepts_input: bool = True
+    #: Rules modes for engines without an optimizer of their own (numpy, mrjob): workloads
+    #: with ordered UDF filters run them in written order (off) and ranked order (on).
+    rules_modes: tuple[RulesMode, ...] = ()
+    #: What ``--rules auto`` (the default) selects for this workload (a ``rules.CHOICES`` key).
+    default_rules: str = "off"
+    #: Untimed per-dataset preparation (e.g. profiling UDF costs on a sample), run by the
+    #: runner before any measured run; its JSON result reaches implementations as
+    #: ``RunContext.prepared`` and is recorded in each run's metrics.
+    prepare: Callable[[Dataset, Mapping[str, Any]], dict[str, Any]] | None = None
+    #: Validates parameter values (raises UserError with one clear line) before any run.
+    check_params: Callable[[Mapping[str, Any]], None] | None = None
 
 
 @dataclass
@@ -72,6 +84,10 @@ class RunContext:
     data: Dataset
     params: dict[str, Any]
     scratch: Path
+    #: The cell's rules mode (see ``harness.rules``).
+    rules: RulesMode = None
+    #: What the workload's ``prepare`` step produced for this dataset (untimed).
+    prepared: dict[str, Any] = field(default_factory=dict)
     #: Implementations may add workload-specific figures here (they land in ``metrics``).
     metrics: dict[str, Any] = field(default_factory=dict)
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from harness.errors import UserError
+from harness.rules import RulesMode
 from harness.tools import find_binary
 
 SCHEMA_VERSION = 1
@@ -35,8 +36,9 @@ class RunRecord:
     workload: str
     engine: str
     variant: str
-    #: Our Catalyst optimizer rules on/off; None where the engine has no such switch.
-    rules: bool | None
+    #: Our optimizer rules: False off, True on, "paper" the paper's reorder-only control;
+    #: None where the cell has no such switch (see ``harness.rules``).
+    rules: RulesMode
     scale: str
     params: dict[str, Any]
     repeat: int
@@ -75,7 +77,7 @@ class RunRecord:
         return cls(**data)
 
     @property
-    def cell(self) -> tuple[str, str, str, bool | None, str]:
+    def cell(self) -> tuple[str, str, str, RulesMode, str]:
         """Identity of the matrix cell (repeats of one cell share it)."""
         return (self.workload, self.engine, self.variant, self.rules, self.scale)
 

@@ -8,6 +8,7 @@ A cell that cannot run becomes a ``skipped`` record with the reason, and the bat
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -26,7 +27,12 @@ import psutil
 from harness import datasets, probe, registry
 from harness.engines import ENGINES, EngineOptions, get_engine_class
 from harness.errors import UserError
+from harness.matrix import supported_rules
 from harness.results import ResultsWriter, RunRecord
+from harness.rules import CHOICES as RULES_CHOICES
+from harness.rules import RulesMode
+from harness.rules import label as rules_label
+from harness.rules import selected as selected_rules
 
 DEFAULT_TIMEOUT = 1800.0
 #: Measured runs per cell: with 10, ``bdbench compare`` (Mann-Whitney U at alpha 0.05, threshold
@@ -44,7 +50,7 @@ class Cell:
     workload: str
     engine: str
     variant: str
-    rules: bool | None
+    rules: RulesMode
 
     @property
     def label(self) -> str:
@@ -52,7 +58,7 @@ class Cell:
         base = f"{self.workload} {self.engine}/{self.variant}"
         if self.rules is None:
             return base
-        return f"{base} rules={'on' if self.rules else 'off'}"
+        return f"{base} rules={rules_label(self.rules)}"
 
 
 @dataclass
@@ -71,7 +77,9 @@ class RunConfig:
     options: EngineOptions = field(default_factory=EngineOptions)
     sample_interval: float = probe.DEFAULT_INTERVAL
     probe_budget: float = probe.DEFAULT_BUDGET
-    params: dict[str, Any] = field(default_factory=dict)
+    #: Parameter grid from ``--param``: each workload runs every combination of the values
+    #: of the keys it has (its other parameters keep their defaults).
+    params: dict[str, list[Any]] = field(default_factory=dict)
 
 
 def parse_engine_selector(text: str) -> tuple[str, str | None]:
@@ -85,20 +93,28 @@ def parse_engine_selector(text: str) -> tuple[str, str | None]:
 
 
 def expand_cells(
-    workloads: list[str] | None, engines: list[str] | None, rules: str = "off"
+    workloads: list[str] | None, engines: list[str] | None, rules: str = "auto"
 ) -> list[Cell]:
-    """The matrix cells selected by workload names, engine selectors and the rules mode."""
-    if rules not in ("off", "on", "both"):
-        raise UserError(f"--rules must be off, on or both, not {rules!r}")
-    known = registry.workloads_by_name()
-    names = workloads or list(known)
+    """The matrix cells selected by workload names, engine selectors and the rules choice.
+
+    ``rules`` is a key of ``harness.rules.CHOICES`` or ``auto``: each workload's default
+    (plain Spark for word count; off, on and the paper control for the UDF workloads).
+    """
+    if rules != "auto" and rules not in RULES_CHOICES:
+        known = ", ".join(["auto", *RULES_CHOICES])
+        raise UserError(f"--rules must be one of {known}, not {rules!r}")
+    known_workloads = registry.workloads_by_name()
+    names = workloads or list(known_workloads)
     for name in names:
         registry.get_workload(name)
     selectors = [parse_engine_selector(e) for e in engines] if engines else None
-    rule_values = {"off": [False], "on": [True], "both": [False, True]}[rules]
     cells: list[Cell] = []
     for name in names:
+        workload = registry.get_workload(name)
+        choice = RULES_CHOICES[workload.default_rules if rules == "auto" else rules]
         for engine_name, cls in ENGINES.items():
+            supported = supported_rules(workload, cls)
+            modes: list[RulesMode] = selected_rules(supported, choice) if supported else [None]
             for variant in cls.variants:
                 if selectors is not None and not any(
                     e == engine_name and v in (None, variant) for e, v in selectors
@@ -106,10 +122,10 @@ def expand_cells(
                     continue
                 if registry.find_impl(name, engine_name, variant) is None:
                     continue
-                for rule in rule_values if cls.has_rules else [None]:
-                    cells.append(Cell(name, engine_name, variant, rule))
+                for mode in modes:
+                    cells.append(Cell(name, engine_name, variant, mode))
     if not cells:
-        raise UserError("no implemented cell matches the selected workloads and engines")
+        raise UserError("no implemented cell matches the selected workloads, engines and rules")
     return cells
 
 
@@ -279,9 +295,8 @@ def run_batch(
 
     try:
         for scale in config.scales:
-            for workload_name in dict.fromkeys(c.workload for c in cells):
+            for workload_name, params in _workload_points(cells, config.params):
                 workload = registry.get_workload(workload_name)
-                params = {**workload.params, **config.params}
                 data_keys: dict[str, Any] = {
                     "scale": "input" if config.input_path is not None else scale,
                     "factor": config.factor,
@@ -291,7 +306,7 @@ def run_batch(
                 }
                 its_cells = [c for c in cells if c.workload == workload_name]
                 try:
-                    data = _prepare(workload, scale, params, config)
+                    data, prepared = _prepare(workload, scale, params, config)
                 except UserError:
                     raise
                 except Exception as exc:  # a broken generator fails its cells, not the batch
@@ -319,27 +334,56 @@ def run_batch(
                     },
                 )
                 for cell in its_cells:
-                    _run_cell(cell, data, data_keys, config, writer, scratch_root, emit, on_start)
+                    _run_cell(
+                        cell,
+                        data,
+                        prepared,
+                        data_keys,
+                        config,
+                        writer,
+                        scratch_root,
+                        emit,
+                        on_start,
+                    )
     finally:
         shutil.rmtree(scratch_root, ignore_errors=True)
     return records
 
 
+def param_points(workload: registry.Workload, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values for the keys ``workload`` has, over its defaults."""
+    keys = [k for k in grid if k in workload.params]
+    points = []
+    for values in itertools.product(*(grid[k] for k in keys)):
+        points.append({**workload.params, **dict(zip(keys, values, strict=True))})
+    return points
+
+
+def _workload_points(
+    cells: list[Cell], grid: dict[str, list[Any]]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name in dict.fromkeys(c.workload for c in cells):
+        for params in param_points(registry.get_workload(name), grid):
+            yield name, params
+
+
 def _prepare(
     workload: registry.Workload, scale: str, params: dict[str, Any], config: RunConfig
-) -> datasets.Dataset:
-    """Generate (or locate) the input and its reference answer, before any timed run."""
+) -> tuple[datasets.Dataset, dict[str, Any]]:
+    """Generate (or locate) the input, its reference answer and the workload's preparation
+    (e.g. a UDF profile), before any timed run."""
     if config.input_path is not None:
         data = datasets.user_input(workload, config.input_path, config.data_dir)
     else:
         data = datasets.generated(workload, scale, config.factor, config.seed, config.data_dir)
     datasets.reference_answer(workload, data, params)
-    return data
+    return data, datasets.prepared(workload, data, params)
 
 
 def _run_cell(
     cell: Cell,
     data: datasets.Dataset,
+    prepared: dict[str, Any],
     data_keys: dict[str, Any],
     config: RunConfig,
     writer: ResultsWriter,
@@ -398,6 +442,7 @@ def _run_cell(
             "rules": cell.rules,
             "params": data_keys["params"],
             "dataset": data.to_json(),
+            "prepared": prepared,
             "options": config.options.to_json(),
             "scratch": str(scratch),
             "answer_path": str(writer.answers_dir / f"{record.run_id}.json")

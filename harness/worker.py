@@ -95,7 +95,15 @@ def execute(spec: dict[str, Any], ctl: socket.socket | None) -> dict[str, Any]:
         data = datasets.Dataset.from_json(spec["dataset"])
         engine = get_engine_class(spec["engine"])(EngineOptions.from_json(spec["options"]))
         scratch = Path(spec["scratch"])
-        ctx = registry.RunContext(engine, spec["variant"], data, dict(spec["params"]), scratch)
+        ctx = registry.RunContext(
+            engine,
+            spec["variant"],
+            data,
+            dict(spec["params"]),
+            scratch,
+            rules=spec["rules"],
+            prepared=dict(spec.get("prepared") or {}),
+        )
 
         t0 = time.perf_counter()
         engine.start(spec["variant"], spec["rules"], data, scratch)
@@ -113,6 +121,8 @@ def execute(spec: dict[str, Any], ctl: socket.socket | None) -> dict[str, Any]:
         in_window = False
         result.update(wall_s=wall, cpu_s_rusage=cpu1 - cpu0, max_rss_single=_max_rss_bytes())
         result["metrics"].update(ctx.metrics)
+        if ctx.prepared:
+            result["metrics"].setdefault("prepared", ctx.prepared)
         result["engine_info"] = engine.info()
 
         engine.stop()

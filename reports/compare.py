@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from harness.errors import UserError
 from harness.results import RunRecord
+from harness.rules import label as rules_label
 from reports.data import Results, cell_key, load_results
 
 DEFAULT_THRESHOLD = 1.10
@@ -230,7 +231,7 @@ def cell_label(record: RunRecord, with_params: bool = False) -> str:
     """Display label of a record's cell, e.g. ``wordcount spark/df rules=off small``."""
     label = f"{record.workload} {record.engine}/{record.variant}"
     if record.rules is not None:
-        label += f" rules={'on' if record.rules else 'off'}"
+        label += f" rules={rules_label(record.rules)}"
     label += f" {record.scale}"
     if record.factor != 1:
         label += f" x{record.factor:g}"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
 from harness.results import RunRecord, load_records
+from harness.rules import RulesMode
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -81,9 +82,11 @@ def cell_key(record: RunRecord) -> tuple[Any, ...]:
     )
 
 
-def engine_label(engine: str, variant: str, rules: bool | None) -> str:
-    """Display label of an engine cell, e.g. ``spark/df`` or ``spark/df +rules``."""
+def engine_label(engine: str, variant: str, rules: RulesMode) -> str:
+    """Display label of an engine cell: ``spark/df``, ``spark/df +rules``, ``spark/df +paper``."""
     label = f"{engine}/{variant}"
+    if rules == "paper":
+        return f"{label} +paper"
     return f"{label} +rules" if rules else label
 
 

@@ -115,23 +115,24 @@ def _scaling(summaries: list[CellSummary], workload: str) -> Chart | None:
     return Chart(title, alt, _encode(fig))
 
 
+#: Legend of the rules modes (numpy/mrjob "on" = UDF filters in ranked order).
+RULES_LABELS = {False: "rules off", True: "rules on", "paper": "paper reorder"}
+
+
 def _rules_pairs(runs: pd.DataFrame, workload: str) -> Chart | None:
     import matplotlib.pyplot as plt
 
     spark = runs[runs["rules"].notna()]
-    pairs = spark.groupby(["engine", "variant", "scale_label"])["rules"].nunique()
-    paired = pairs[pairs == 2].reset_index()
+    spark = spark.assign(rules_label=spark["rules"].map(RULES_LABELS.get))
+    pairs = spark.groupby(["engine", "variant", "scale_label"])["rules_label"].nunique()
+    paired = pairs[pairs >= 2].reset_index()
     if paired.empty:
         return None
     keep = spark.merge(paired[["engine", "variant", "scale_label"]])
-    keep = keep.assign(
-        cell=keep["engine"] + "/" + keep["variant"] + " " + keep["scale_label"],
-        rules_label=keep["rules"].map({True: "rules on", False: "rules off"}),
-    )
+    keep = keep.assign(cell=keep["engine"] + "/" + keep["variant"] + " " + keep["scale_label"])
+    order = [v for v in RULES_LABELS.values() if v in set(keep["rules_label"])]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * keep["cell"].nunique() + 2), 4.2))
-    _bars_and_dots(
-        ax, keep, x="cell", y="wall_s", hue="rules_label", hue_order=["rules off", "rules on"]
-    )
+    _bars_and_dots(ax, keep, x="cell", y="wall_s", hue="rules_label", hue_order=order)
     ax.set_xlabel("")
     ax.set_ylabel("wall time (s)")
     title = f"{workload}: with and without our optimizer rules"

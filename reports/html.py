@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.errors import UserError
 from harness.results import now_iso
+from harness.rules import label as rules_label
 from reports.data import load_results, records_frame
 from reports.figures import Chart, workload_charts
 from reports.stats import (
@@ -149,7 +150,7 @@ def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, s
             status = s.status if not s.reason else f"{s.status}: {s.reason}"
             cells = (
                 s.label,
-                "" if s.rules is None else ("on" if s.rules else "off"),
+                rules_label(s.rules),
                 s.scale_label,
                 f"{s.n_ok}/{s.n_measured}",
                 fmt_seconds(s.wall_median),

@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.engines import ENGINES
 from harness.results import RunRecord
+from harness.rules import RulesMode
 from reports.data import cell_key, engine_label
 
 #: The engine/variant every other cell is compared with ("Relative" column).
@@ -27,7 +28,7 @@ class CellSummary:
     workload: str
     engine: str
     variant: str
-    rules: bool | None
+    rules: RulesMode
     scale: str
     factor: float
     params: str

@@ -164,7 +164,7 @@ def test_profiles_by_environment_variable() -> None:
     [
         ("BDBENCH_ASV_ENGINES", "sparc/df", "names no cell"),
         ("BDBENCH_ASV_SCALES", "huge", "unknown scale"),
-        ("BDBENCH_ASV_RULES", "maybe", "must be off, on or both"),
+        ("BDBENCH_ASV_RULES", "maybe", "must be off, on, both, paper or all"),
     ],
 )
 def test_bad_profile_fails_loudly(name: str, value: str, message: str) -> None:
@@ -182,10 +182,13 @@ def test_bad_profile_fails_loudly(name: str, value: str, message: str) -> None:
 def test_cell_labels_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.syspath_prepend(str(ROOT))
     from benchmarks import bench_workloads as b
+    from harness import registry
 
-    for cell in b.all_cells():
-        assert b.parse_cell(cell.label) == cell
-        assert cell.label.endswith("+rules") == bool(cell.rules)
+    for workload in registry.workloads_by_name().values():
+        for cell in b.all_cells(workload):
+            assert b.parse_cell(cell.label, workload) == cell
+            assert cell.label.endswith("+rules") == (cell.rules is True)
+            assert cell.label.endswith("+paper") == (cell.rules == "paper")
     assert b.class_name("udf_filter") == "UdfFilter"
 
 

@@ -10,6 +10,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.rules import RulesMode
+
 if TYPE_CHECKING:
     from harness.datasets import Dataset
 
@@ -46,17 +48,17 @@ class Engine(ABC):
     name: ClassVar[str]
     variants: ClassVar[tuple[str, ...]]
     description: ClassVar[str]
-    #: Whether the engine has our optimizer rules switch (only Spark).
-    has_rules: ClassVar[bool] = False
+    #: Rules modes of the engine's own optimizer (only Spark has one; see ``harness.rules``).
+    rules_modes: ClassVar[tuple[RulesMode, ...]] = ()
     #: Python distributions whose versions are recorded.
     distributions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions()
         self.variant: str | None = None
-        self.rules: bool | None = None
+        self.rules: RulesMode = None
 
-    def unavailable(self, variant: str, rules: bool | None) -> str | None:
+    def unavailable(self, variant: str, rules: RulesMode) -> str | None:
         """Why this variant cannot run here (None when it can); cheap, imports no engine."""
         for dist in self.distributions:
             if find_spec(dist) is None:
@@ -64,7 +66,7 @@ class Engine(ABC):
         return None
 
     @abstractmethod
-    def start(self, variant: str, rules: bool | None, data: Dataset, scratch: Path) -> None:
+    def start(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
         """Start the engine for one run (outside the timed region); temp files go in ``scratch``."""
 
     def stop(self) -> None:  # noqa: B027 - engines without resources need no stop

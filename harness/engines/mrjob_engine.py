@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.engines.base import Engine, cpu_count
+from harness.rules import RulesMode
 from harness.tools import find_binary
 
 if TYPE_CHECKING:
@@ -34,14 +35,14 @@ class MrjobEngine(Engine):
     description = "Hadoop Streaming via mrjob"
     distributions = ("mrjob",)
 
-    def unavailable(self, variant: str, rules: bool | None) -> str | None:
+    def unavailable(self, variant: str, rules: RulesMode) -> str | None:
         """Reason the runner cannot work here: mrjob missing, or no hadoop binary."""
         reason = super().unavailable(variant, rules)
         if reason is None and variant == "hadoop" and find_hadoop() is None:
             return "mrjob/hadoop: no hadoop binary on PATH or in $HADOOP_HOME/bin"
         return reason
 
-    def start(self, variant: str, rules: bool | None, data: Dataset, scratch: Path) -> None:
+    def start(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
         """Import mrjob and the runner (tasks start per job; nothing long-lived to start)."""
         import importlib
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.engines.base import Engine
+from harness.rules import RulesMode
 
 if TYPE_CHECKING:
     from harness.datasets import Dataset
@@ -19,7 +20,7 @@ class NumpyEngine(Engine):
     description = "single node, vectorised NumPy"
     distributions = ("numpy",)
 
-    def start(self, variant: str, rules: bool | None, data: Dataset, scratch: Path) -> None:
+    def start(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
         """Import NumPy (its import time is start-up, not workload time)."""
         import numpy
 

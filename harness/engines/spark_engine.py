@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.engines.base import Engine, cpu_count
 from harness.results import find_java
+from harness.rules import RulesMode
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -47,7 +48,7 @@ class SparkEngine(Engine):
     name = "spark"
     variants = ("rdd", "df")
     description = "PySpark (RDD or DataFrame API), optionally with our Catalyst rules"
-    has_rules = True
+    rules_modes = (False, True, "paper")
     distributions = ("pyspark",)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -57,7 +58,7 @@ class SparkEngine(Engine):
         self._conf: dict[str, str] = {}
         self._phases: dict[str, float] = {}
 
-    def unavailable(self, variant: str, rules: bool | None) -> str | None:
+    def unavailable(self, variant: str, rules: RulesMode) -> str | None:
         """Reason Spark cannot run: pyspark or Java missing, or the rules jar unavailable."""
         reason = super().unavailable(variant, rules)
         if reason is None and find_java() is None:
@@ -101,7 +102,7 @@ class SparkEngine(Engine):
         conf.update(opts.spark_conf)
         return conf
 
-    def start(self, variant: str, rules: bool | None, data: Dataset, scratch: Path) -> None:
+    def start(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
         """Create the SparkSession and run one trivial Python job (outside the timed region)."""
         from pyspark.sql import SparkSession
 
@@ -119,8 +120,12 @@ class SparkEngine(Engine):
         if rules:
             from harness import spark_rules
 
-            builder = spark_rules.configure(builder)
-            self._conf["spark.sql.extensions"] = spark_rules.EXTENSIONS
+            # "paper": only the paper's reorder rule, the negative control.
+            extensions = (
+                spark_rules.PAPER_EXTENSIONS if rules == "paper" else spark_rules.EXTENSIONS
+            )
+            builder = spark_rules.configure(builder, extensions)
+            self._conf["spark.sql.extensions"] = extensions
         began = time.perf_counter()
         self.spark = builder.getOrCreate()
         self.spark.sparkContext.setLogLevel("ERROR")
@@ -171,5 +176,5 @@ class SparkEngine(Engine):
                 app_id=sc.applicationId,
                 startup_phases=dict(self._phases),
             )
-        info["rules"] = bool(self.rules)
+        info["rules"] = self.rules
         return info
