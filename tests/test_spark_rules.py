@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import pandas as pd  # module level: pandas_udf resolves the string type hints here
 import pytest
 
-from harness.spark_rules import RULES_ENABLED_KEY
+from harness.spark_rules import (
+    PAPER_ENABLED_KEY,
+    RULES_ENABLED_KEY,
+    SPLIT_ENABLED_KEY,
+    costs,
+)
 
 N = 4_000  # rows; x = (id % 100) / 100, so "x < 0.1" keeps 10%
 
@@ -24,15 +31,21 @@ def spark(spark_engine: Any) -> Any:
 
 
 @contextmanager
-def rules(spark: Any, on: bool, arrow: bool = True) -> Iterator[None]:
-    """Rules on/off (and Arrow UDF evaluation on/off) for the duration of a block."""
+def rules(
+    spark: Any, on: bool, arrow: bool = True, conf: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Rules on/off, Arrow UDF evaluation on/off and extra conf entries for a block."""
     spark.conf.set(RULES_ENABLED_KEY, "true" if on else "false")
     spark.conf.set("spark.sql.execution.pythonUDF.arrow.enabled", "true" if arrow else "false")
+    for key, value in (conf or {}).items():
+        spark.conf.set(key, value)
     try:
         yield
     finally:
         spark.conf.set(RULES_ENABLED_KEY, "false")
         spark.conf.unset("spark.sql.execution.pythonUDF.arrow.enabled")
+        for key in conf or {}:
+            spark.conf.unset(key)
 
 
 def _udfs(spark: Any) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -61,20 +74,47 @@ def _udfs(spark: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     return {"udfA_99": udfA_99, "udfB_10": udfB_10, "udfC_5": udfC_5}, calls
 
 
-def _data(spark: Any, nulls: bool = False) -> Any:
+def _pandas_udfs(spark: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """pandas_udf twins of udfA_99 and udfB_10; the counters add the rows each batch holds."""
+    from pyspark.sql.functions import pandas_udf
+
+    sc = spark.sparkContext
+    calls = {name: sc.accumulator(0) for name in ("pudfA_99", "pudfB_10")}
+    a, b = calls["pudfA_99"], calls["pudfB_10"]
+
+    @pandas_udf("double")
+    def pudfA_99(x: pd.Series, p: pd.Series) -> pd.Series:
+        a.add(len(x))
+        return ((x * 7919 * 100) % 100) / 100 + p * 0
+
+    @pandas_udf("double")
+    def pudfB_10(x: pd.Series, q: pd.Series) -> pd.Series:
+        b.add(len(x))
+        return (x < 0.1 * q).astype("float64") * 2 - 1
+
+    return {"pudfA_99": pudfA_99, "pudfB_10": pudfB_10}, calls
+
+
+def _data(spark: Any, nulls: bool = False, n: int = N) -> Any:
     x = "CAST(id % 100 AS DOUBLE) / 100"
     x = f"IF(id % 50 = 7, NULL, {x})" if nulls else x
-    return spark.range(N).selectExpr("id", f"{x} AS x", "DOUBLE(0.5) AS p", "DOUBLE(1.0) AS q")
+    return spark.range(n).selectExpr("id", f"{x} AS x", "DOUBLE(0.5) AS p", "DOUBLE(1.0) AS q")
 
 
 def _executed(df: Any) -> str:
     return str(df._jdf.queryExecution().executedPlan().toString())
 
 
-def _run(spark: Any, on: bool, build: Any, arrow: bool = True) -> tuple[list[Any], dict[str, int],
-                                                                          str]:  # fmt: skip
-    with rules(spark, on, arrow):
-        udfs, calls = _udfs(spark)  # a UDF's eval type (Arrow or not) is fixed when it is made
+def _run(
+    spark: Any,
+    on: bool,
+    build: Any,
+    arrow: bool = True,
+    conf: Mapping[str, str] | None = None,
+    make: Callable[[Any], tuple[dict[str, Any], dict[str, Any]]] = _udfs,
+) -> tuple[list[Any], dict[str, int], str]:
+    with rules(spark, on, arrow, conf):
+        udfs, calls = make(spark)  # a UDF's eval type (Arrow or not) is fixed when it is made
         df = build(_data(spark), udfs)
         rows = sorted(df.collect())
         plan = _executed(df)
@@ -185,3 +225,108 @@ def test_plans_without_python_udfs_are_untouched(spark: Any) -> None:
             return re.sub(r"#\d+", "#", _executed(df))
 
     assert plan(True) == plan(False)
+
+
+def test_paper_control_changes_no_call_counts(spark: Any) -> None:
+    """The paper's reorder, emulated in this session, is a negative control."""
+    paper = {SPLIT_ENABLED_KEY: "false", PAPER_ENABLED_KEY: "true"}
+    off_rows, off_calls, off_plan = _run(spark, False, a_then_b)
+    on_rows, on_calls, on_plan = _run(spark, True, a_then_b, conf=paper)
+    assert on_calls == off_calls == {"udfA_99": N, "udfB_10": N, "udfC_5": 0}
+    assert on_rows == off_rows
+    # the rule did act: the cheaper udfB_10 now comes first, but in the same single eval node
+    assert on_plan.count("ArrowEvalPython") == 1
+    assert off_plan.index("udfA_99") < off_plan.index("udfB_10")
+    assert on_plan.index("udfB_10") < on_plan.index("udfA_99")
+
+
+def test_split_switch_off_gives_plain_spark(spark: Any) -> None:
+    off_rows, off_calls, off_plan = _run(spark, False, a_then_b)
+    on_rows, on_calls, on_plan = _run(spark, True, a_then_b, conf={SPLIT_ENABLED_KEY: "false"})
+    assert on_calls == off_calls and on_calls["udfA_99"] == N
+    assert on_rows == off_rows
+    # the paper rule is off unless asked for: the plan is plain Spark's
+    assert re.sub(r"#\d+", "#", on_plan) == re.sub(r"#\d+", "#", off_plan)
+
+
+def test_pandas_udf_predicates_are_split(spark: Any) -> None:
+    def query(df: Any, u: dict[str, Any]) -> Any:
+        return df.filter(u["pudfA_99"]("x", "p") > 0.7).filter(u["pudfB_10"]("x", "q") > 0)
+
+    off_rows, off_calls, _ = _run(spark, False, query, make=_pandas_udfs)
+    on_rows, on_calls, on_plan = _run(spark, True, query, make=_pandas_udfs)
+    assert off_calls == {"pudfA_99": N, "pudfB_10": N}
+    assert on_calls == {"pudfA_99": N // 10, "pudfB_10": N}  # rows seen, not batches
+    assert on_rows == off_rows and len(on_rows) > 0
+    assert on_plan.count("ArrowEvalPython") == 2
+
+
+# Four predicates on id: declared (cost, selectivity) and the predicate itself. The selectivities
+# are the true ones; the cheapest order is neither the written, the cost nor the selectivity order.
+FOUR: dict[str, tuple[float, float, Callable[[int], bool]]] = {
+    "fifth": (10.0, 1 / 5, lambda i: i % 5 == 0),
+    "even": (4.0, 1 / 2, lambda i: i % 2 == 0),
+    "not_seventh": (1.0, 6 / 7, lambda i: i % 7 != 0),
+    "not_third": (2.0, 2 / 3, lambda i: i % 3 != 0),
+}
+
+
+def _expected_cost(order: tuple[costs.Annotation, ...]) -> float:
+    total, surviving = 0.0, 1.0
+    for a in order:
+        assert a.cost is not None and a.selectivity is not None
+        total += surviving * a.cost
+        surviving *= a.selectivity
+    return total
+
+
+def _four_udfs(spark: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    from pyspark.sql.functions import udf
+
+    calls = {name: spark.sparkContext.accumulator(0) for name in FOUR}
+    udfs = {}
+    for name, (_, _, pred) in FOUR.items():
+
+        def fn(i: int, acc: Any = calls[name], pred: Callable[[int], bool] = pred) -> bool:
+            acc.add(1)
+            return pred(i)
+
+        fn.__name__ = name  # the UDF's name, which the annotations are keyed by
+        udfs[name] = udf(fn, "boolean")
+    return udfs, calls
+
+
+def test_four_predicates_run_in_the_brute_force_cheapest_order(spark: Any) -> None:
+    conf = {costs.conf_key("cost", name): str(c) for name, (c, _, _) in FOUR.items()}
+    conf |= {costs.conf_key("selectivity", name): str(s) for name, (_, s, _) in FOUR.items()}
+    notes = {name: costs.resolve(name, conf) for name in FOUR}
+    best = min(
+        itertools.permutations(FOUR), key=lambda o: _expected_cost(tuple(notes[n] for n in o))
+    )
+    assert list(best) == sorted(FOUR, key=lambda n: costs.rank(notes[n]))
+    by_cost = sorted(FOUR, key=lambda n: FOUR[n][0])
+    by_selectivity = sorted(FOUR, key=lambda n: FOUR[n][1])
+    assert list(best) not in (list(FOUR), by_cost, by_selectivity)
+
+    def query(df: Any, u: dict[str, Any]) -> Any:
+        for name in FOUR:  # written order
+            df = df.filter(u[name]("id"))
+        return df
+
+    rows, calls, _ = _run(spark, True, query, conf=conf, make=_four_udfs)
+    survivors = list(range(N))
+    for name in best:  # each UDF sees exactly the rows that passed the ones before it
+        assert calls[name] == len(survivors), name
+        survivors = [i for i in survivors if FOUR[name][2](i)]
+    assert [r["id"] for r in rows] == survivors
+
+
+def test_empty_input_gives_empty_result(spark: Any) -> None:
+    with rules(spark, True):
+        udfs, calls = _udfs(spark)
+        df = a_then_b(_data(spark, n=0), udfs)
+        rows = df.collect()
+        plan = _executed(df)
+    assert rows == []
+    assert all(c.value == 0 for c in calls.values())
+    assert plan.count("ArrowEvalPython") == 2  # still the split plan, on no rows

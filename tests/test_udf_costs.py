@@ -77,3 +77,42 @@ def test_rank_without_selectivity_orders_by_cost() -> None:
     assert cheap < dear
     assert ann.rank(ann.Annotation(None, None, None, None)) == 1.0
     assert ann.rank(ann.Annotation(1, 1.0, "conf", "conf")) == float("inf")
+
+
+def test_constrained_precedence_conf_beats_declared() -> None:
+    name = "stress"
+    declared = {ann.conf_key("constrained", name, "declared"): "true"}
+    got = ann.resolve(name, declared)
+    assert (got.constrained, got.constrained_source) == (True, "declared")
+    # the user's conf wins either way, case and blanks aside
+    got = ann.resolve(name, {**declared, ann.conf_key("constrained", name): " FALSE "})
+    assert (got.constrained, got.constrained_source) == (False, "conf")
+    got = ann.resolve(name, {ann.conf_key("constrained", name): "true"})
+    assert (got.constrained, got.constrained_source) == (True, "conf")
+    # a malformed conf value is ignored, like in the Java rules: the declaration decides
+    got = ann.resolve(name, {**declared, ann.conf_key("constrained", name): "yes"})
+    assert (got.constrained, got.constrained_source) == (True, "declared")
+    assert ann.resolve(name, {}).constrained is False
+    assert ann.conf_key("constrained", name) == "spark.bdbench.udf.constrained.stress"
+
+
+def test_costed_constrained_conf_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ann, "_DECLARED", {})  # a clean registry for this test
+    monkeypatch.setattr(ann, "_DECLARED_CONSTRAINED", set())
+
+    @ann.costed(cost=7, constrained=True)
+    def stress(x: float) -> float:
+        return x
+
+    @ann.costed(cost=3)
+    def alarm(x: float) -> float:
+        return x
+
+    assert ann.declared_conf() == {
+        "spark.bdbench.udf.declared.cost.stress": "7.0",
+        "spark.bdbench.udf.declared.constrained.stress": "true",
+        "spark.bdbench.udf.declared.cost.alarm": "3.0",
+    }
+    got = ann.resolve("stress", ann.declared_conf())
+    assert (got.cost, got.constrained, got.constrained_source) == (7.0, True, "declared")
+    assert ann.resolve("alarm", ann.declared_conf()).constrained is False

@@ -8,7 +8,8 @@ class path and ``spark.sql.extensions`` set, building the jar first if needed::
 
     spark = spark_rules.configure(SparkSession.builder.master("local[2]")).getOrCreate()
 
-The rules act only on plans with Python UDF filters; other plans are left untouched.
+The rules act only on plans with Python UDF filters or chained Python UDFs annotated as
+constrained; other plans are left untouched.
 """
 
 from __future__ import annotations
@@ -18,13 +19,22 @@ from typing import Any
 from harness.errors import EngineUnavailable
 from harness.spark_rules import build
 
-#: The extension that splits Python UDF filters so cheap, selective ones run first.
+#: Our rules: split Python UDF filters so cheap, selective ones run first; a barrier so a
+#: constrained map UDF runs once per row; the paper's reorder (off unless switched on).
 EXTENSIONS = "bdbench.spark.BdbenchExtensions"
 #: The paper's plain reorder rule (an ordinary optimizer rule): the negative control.
 PAPER_EXTENSIONS = "bdbench.spark.PaperReorderExtensions"
 #: Runtime switch read at planning time: "false" makes a session with the rules behave as
 #: plain Spark (one session can compare both).
 RULES_ENABLED_KEY = "spark.bdbench.rules.enabled"
+# Per-rule switches, read at planning time; a rule acts only when the master switch is on too.
+#: The Python UDF filter split (default on).
+SPLIT_ENABLED_KEY = "spark.bdbench.rules.split.enabled"
+#: The barrier that makes a constrained map UDF run once per row (default on).
+BARRIER_ENABLED_KEY = "spark.bdbench.rules.barrier.enabled"
+#: The paper's conjunct reorder: off by default under ``EXTENSIONS`` (set it "true", with
+#: ``SPLIT_ENABLED_KEY`` "false", to emulate the paper control), on under ``PAPER_EXTENSIONS``.
+PAPER_ENABLED_KEY = "spark.bdbench.rules.paper.enabled"
 
 
 def unavailable_reason() -> str | None:

@@ -13,6 +13,12 @@ for cost and for selectivity):
 Cost is relative (any unit, the same for all UDFs of a query); selectivity is the fraction of
 rows that pass. The Java rules implement the same lookup; ``resolve`` mirrors it for Python
 implementations and tests.
+
+A UDF is *constrained* (must run once per row: the barrier rule materialises its result
+instead of letting Spark call it again inside a chained UDF) when the conf
+``spark.bdbench.udf.constrained.<udfName>`` is ``true``, else when declared with
+``@costed(..., constrained=True)`` (``spark.bdbench.udf.declared.constrained.<udfName>``); a
+conf ``false`` beats a declaration. Values other than true/false are ignored.
 """
 
 from __future__ import annotations
@@ -25,13 +31,15 @@ from typing import Any, Literal, TypeVar
 PREFIX = "spark.bdbench.udf"
 Source = Literal["conf", "suffix", "declared", "measured"]
 Kind = Literal["cost", "selectivity"]
+Flag = Literal["constrained"]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _SUFFIX = re.compile(r"_(\d+(?:\.\d+)?)$")
 _DECLARED: dict[str, dict[Kind, float]] = {}
+_DECLARED_CONSTRAINED: set[str] = set()
 
 
-def conf_key(kind: Kind, name: str, source: Source = "conf") -> str:
+def conf_key(kind: Kind | Flag, name: str, source: Source = "conf") -> str:
     """The Spark conf key holding ``kind`` of UDF ``name`` from ``source``."""
     if source == "conf":
         return f"{PREFIX}.{kind}.{name}"
@@ -48,12 +56,14 @@ def suffix_cost(name: str) -> float | None:
 
 @dataclass(frozen=True)
 class Annotation:
-    """A UDF's cost and selectivity with where each came from (None when unknown)."""
+    """A UDF's cost, selectivity and constrained flag with where each came from (None: unknown)."""
 
     cost: float | None
     selectivity: float | None
     cost_source: Source | None
     selectivity_source: Source | None
+    constrained: bool = False
+    constrained_source: Source | None = None
 
 
 _ORDER: tuple[Source, ...] = ("conf", "suffix", "declared", "measured")
@@ -71,11 +81,23 @@ def _lookup(conf: Mapping[str, str], kind: Kind, name: str) -> tuple[float | Non
     return None, None
 
 
+def _lookup_constrained(conf: Mapping[str, str], name: str) -> tuple[bool, Source | None]:
+    sources: tuple[Source, ...] = ("conf", "declared")
+    for source in sources:
+        raw = conf.get(conf_key("constrained", name, source), "").strip().lower()
+        if raw in ("true", "false"):
+            return raw == "true", source
+    return False, None
+
+
 def resolve(name: str, conf: Mapping[str, str]) -> Annotation:
     """The effective annotation of UDF ``name`` under ``conf`` (the rules' precedence)."""
     cost, cost_source = _lookup(conf, "cost", name)
     selectivity, selectivity_source = _lookup(conf, "selectivity", name)
-    return Annotation(cost, selectivity, cost_source, selectivity_source)
+    constrained, constrained_source = _lookup_constrained(conf, name)
+    return Annotation(
+        cost, selectivity, cost_source, selectivity_source, constrained, constrained_source
+    )
 
 
 def rank(annotation: Annotation) -> float:
@@ -92,7 +114,9 @@ def rank(annotation: Annotation) -> float:
     return cost / (1.0 - annotation.selectivity)
 
 
-def costed(cost: float, selectivity: float | None = None) -> Callable[[F], F]:
+def costed(
+    cost: float, selectivity: float | None = None, constrained: bool = False
+) -> Callable[[F], F]:
     """Declare a Python UDF function's per-row cost (and selectivity) by decorating it.
 
     Use under ``pyspark.sql.functions.udf`` (the UDF keeps the function's name)::
@@ -100,6 +124,9 @@ def costed(cost: float, selectivity: float | None = None) -> Callable[[F], F]:
         @udf("double")
         @costed(cost=99, selectivity=0.3)
         def fatigue(x, p): ...
+
+    ``constrained=True`` asks the rules to run the UDF once per row even when another UDF
+    consumes its result (Spark would otherwise call it again inside the chain).
     """
     if cost <= 0:
         raise ValueError(f"cost must be positive, got {cost!r}")
@@ -111,6 +138,10 @@ def costed(cost: float, selectivity: float | None = None) -> Callable[[F], F]:
         if selectivity is not None:
             entry["selectivity"] = float(selectivity)
         _DECLARED[func.__name__] = entry
+        if constrained:
+            _DECLARED_CONSTRAINED.add(func.__name__)
+        else:
+            _DECLARED_CONSTRAINED.discard(func.__name__)
         return func
 
     return deco
@@ -118,11 +149,14 @@ def costed(cost: float, selectivity: float | None = None) -> Callable[[F], F]:
 
 def declared_conf() -> dict[str, str]:
     """Conf entries carrying every ``@costed`` declaration to the JVM."""
-    return {
+    out = {
         conf_key(kind, name, "declared"): repr(value)
         for name, entry in _DECLARED.items()
         for kind, value in entry.items()
     }
+    for name in sorted(_DECLARED_CONSTRAINED):
+        out[conf_key("constrained", name, "declared")] = "true"
+    return out
 
 
 def measured_conf(profiles: Mapping[str, Mapping[str, float]]) -> dict[str, str]:

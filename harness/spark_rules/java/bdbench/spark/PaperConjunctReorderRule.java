@@ -21,14 +21,33 @@ import scala.runtime.AbstractPartialFunction;
  * order of the conjuncts does not change how often any UDF is called. It only reorders when
  * all conjuncts are deterministic, and returns the same node when the order is unchanged, so
  * the optimizer's fixed point is reached at once.
+ *
+ * <p>Switches: the master {@code spark.bdbench.rules.enabled} and
+ * {@code spark.bdbench.rules.paper.enabled}, whose default is given by the extension that
+ * loads the rule (on in {@link PaperReorderExtensions}, off in {@link BdbenchExtensions}).
  */
 public final class PaperConjunctReorderRule extends Rule<LogicalPlan> {
+
+    private final boolean onByDefault;
+
+    /** The rule as loaded alone for the paper control: on unless a switch turns it off. */
+    public PaperConjunctReorderRule() {
+        this(true);
+    }
+
+    /**
+     * @param onByDefault whether the rule acts when {@code spark.bdbench.rules.paper.enabled}
+     *                    is not set
+     */
+    public PaperConjunctReorderRule(boolean onByDefault) {
+        this.onByDefault = onByDefault;
+    }
 
     /** Reorders the conjuncts of every Filter in {@code plan} by annotated cost. */
     @Override
     public LogicalPlan apply(LogicalPlan plan) {
         final UdfCostModel costs = UdfCostModel.current();
-        if (!costs.rulesEnabled()) {
+        if (!costs.paperEnabled(onByDefault)) {
             return plan;
         }
         return plan.transformUp(new AbstractPartialFunction<LogicalPlan, LogicalPlan>() {

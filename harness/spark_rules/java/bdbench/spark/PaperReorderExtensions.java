@@ -9,7 +9,9 @@ import scala.runtime.BoxedUnit;
  * Entry point for {@code spark.sql.extensions=bdbench.spark.PaperReorderExtensions}: injects
  * the paper's plain conjunct-reordering rule ({@link PaperConjunctReorderRule}) as an ordinary
  * optimizer rule. This is the negative control: it runs before Python UDF extraction and does
- * not change UDF call counts.
+ * not change UDF call counts. Here the rule is on by default; only the master switch
+ * {@code spark.bdbench.rules.enabled} (or {@code spark.bdbench.rules.paper.enabled=false})
+ * turns it off.
  */
 public final class PaperReorderExtensions extends AbstractFunction1<SparkSessionExtensions, BoxedUnit> {
 
@@ -20,7 +22,7 @@ public final class PaperReorderExtensions extends AbstractFunction1<SparkSession
     /** Registers the reorder rule with the session being built. */
     @Override
     public BoxedUnit apply(SparkSessionExtensions extensions) {
-        extensions.injectOptimizerRule(session -> new PaperConjunctReorderRule());
+        extensions.injectOptimizerRule(session -> new PaperConjunctReorderRule(true));
         return BoxedUnit.UNIT;
     }
 }

@@ -46,6 +46,8 @@ import scala.jdk.javaapi.CollectionConverters;
  * of the child (no UDF consumes another's result), and when the rewrite actually places a
  * filter between two UDF evaluations. Its filters are tagged and never peeled again, and a
  * rewrite equal to its input is dropped, so re-planning (and a fixed-point rule batch) ends.
+ * While the barrier is on, it leaves alone eval nodes that would call a constrained UDF twice
+ * per row ({@link ConstrainedUdfBarrierStrategy} rewrites those): the constraint wins.
  */
 public final class PythonUdfFilterSplitter {
 
@@ -118,6 +120,17 @@ public final class PythonUdfFilterSplitter {
         }
         if (evals.isEmpty()) {
             return Optional.empty();
+        }
+        if (costs.barrierEnabled()) {
+            // Splitting would spread a repeated constrained call over several nodes, each
+            // calling it again; leave the node to ConstrainedUdfBarrierStrategy instead.
+            List<PythonUDF> all = new ArrayList<>();
+            for (LogicalPlan eval : evals) {
+                all.addAll(CollectionConverters.asJava(udfsOf(eval)));
+            }
+            if (ConstrainedUdfBarrierStrategy.repeatsConstrainedCall(all, costs)) {
+                return Optional.empty();
+            }
         }
         final LogicalPlan base = node;
         AttributeSet baseOutput = base.outputSet();

@@ -23,7 +23,9 @@ import scala.jdk.javaapi.CollectionConverters;
  * Nil, so plans without this pattern are untouched. The change is visible in
  * {@code executedPlan}, not in {@code optimizedPlan}.
  *
- * <p>Annotations are read from the SQL conf at planning time (see {@link UdfCostModel}).
+ * <p>Annotations and the switches ({@code spark.bdbench.rules.enabled},
+ * {@code spark.bdbench.rules.split.enabled}) are read from the SQL conf at planning time (see
+ * {@link UdfCostModel}).
  */
 public final class PythonUdfFilterStrategy extends SparkStrategy {
 
@@ -36,7 +38,7 @@ public final class PythonUdfFilterStrategy extends SparkStrategy {
             return NIL;
         }
         UdfCostModel costs = UdfCostModel.current();
-        if (!costs.rulesEnabled()) {
+        if (!costs.splitEnabled()) {
             return NIL;
         }
         Optional<LogicalPlan> rewritten = PythonUdfFilterSplitter.rewrite((Filter) plan, costs);

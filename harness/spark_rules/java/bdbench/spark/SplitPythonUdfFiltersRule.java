@@ -21,7 +21,7 @@ public final class SplitPythonUdfFiltersRule extends Rule<LogicalPlan> {
     @Override
     public LogicalPlan apply(LogicalPlan plan) {
         final UdfCostModel costs = UdfCostModel.current();
-        if (!costs.rulesEnabled()) {
+        if (!costs.splitEnabled()) {
             return plan;
         }
         return plan.transformUp(new AbstractPartialFunction<LogicalPlan, LogicalPlan>() {

@@ -2,6 +2,7 @@ package bdbench.spark;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -25,6 +26,16 @@ import scala.jdk.javaapi.CollectionConverters;
  * An unknown cost counts as 1 so that unannotated UDFs keep their written order under a
  * stable sort. Malformed conf values are ignored rather than failing the query: an annotation
  * is only a hint.
+ *
+ * <p>A UDF is <em>constrained</em> (must run once per row, see
+ * {@link ConstrainedUdfBarrierStrategy}) when {@code spark.bdbench.udf.constrained.<name>} is
+ * {@code true}, else when the Python {@code @costed(constrained=True)} declaration says so
+ * ({@code spark.bdbench.udf.declared.constrained.<name>}); a conf {@code false} beats a
+ * declared {@code true}.
+ *
+ * <p>It also reads the runtime switches: the master {@code spark.bdbench.rules.enabled} and
+ * one per rule ({@code spark.bdbench.rules.split.enabled}, {@code .barrier.enabled},
+ * {@code .paper.enabled}); a rule acts only when the master switch and its own are on.
  */
 public final class UdfCostModel {
 
@@ -35,8 +46,16 @@ public final class UdfCostModel {
     /** Prefixes of the {@code @costed} declarations and of measured profiles (lower precedence). */
     public static final String DECLARED_PREFIX = "spark.bdbench.udf.declared.";
     public static final String MEASURED_PREFIX = "spark.bdbench.udf.measured.";
+    /** Prefix of the per-UDF "constrained" flag (true: the UDF must run once per row). */
+    public static final String CONSTRAINED_PREFIX = "spark.bdbench.udf.constrained.";
     /** Runtime switch (one session can compare rules on and off without a restart). */
     public static final String ENABLED_KEY = "spark.bdbench.rules.enabled";
+    /** Switch of the Python UDF filter split (default on). */
+    public static final String SPLIT_ENABLED_KEY = "spark.bdbench.rules.split.enabled";
+    /** Switch of the constrained-UDF barrier (default on). */
+    public static final String BARRIER_ENABLED_KEY = "spark.bdbench.rules.barrier.enabled";
+    /** Switch of the paper's conjunct reorder (default depends on the extension that loads it). */
+    public static final String PAPER_ENABLED_KEY = "spark.bdbench.rules.paper.enabled";
     /** Cost assumed for a UDF without any annotation. */
     public static final double UNKNOWN_COST = 1.0;
 
@@ -110,9 +129,60 @@ public final class UdfCostModel {
         return OptionalDouble.empty();
     }
 
+    /**
+     * Whether the named UDF is constrained: the conf flag, else the {@code @costed} declaration,
+     * else false. A value other than true/false is ignored (falls through to the next source).
+     */
+    public boolean isConstrained(String name) {
+        for (String key : new String[] {CONSTRAINED_PREFIX + name,
+                DECLARED_PREFIX + "constrained." + name}) {
+            Optional<Boolean> v = confBoolean(key);
+            if (v.isPresent()) {
+                return v.get();
+            }
+        }
+        return false;
+    }
+
     /** Whether the rules act at all: {@code spark.bdbench.rules.enabled} (default true). */
     public boolean rulesEnabled() {
-        return !"false".equalsIgnoreCase(conf.getConfString(ENABLED_KEY, "true").trim());
+        return flag(ENABLED_KEY, true);
+    }
+
+    /** Whether the filter split acts: master switch and {@code spark.bdbench.rules.split.enabled}. */
+    public boolean splitEnabled() {
+        return rulesEnabled() && flag(SPLIT_ENABLED_KEY, true);
+    }
+
+    /** Whether the barrier acts: master switch and {@code spark.bdbench.rules.barrier.enabled}. */
+    public boolean barrierEnabled() {
+        return rulesEnabled() && flag(BARRIER_ENABLED_KEY, true);
+    }
+
+    /**
+     * Whether the paper's reorder acts: master switch and {@code spark.bdbench.rules.paper.enabled},
+     * which defaults to {@code onByDefault} (on when loaded alone as the paper control, off when
+     * loaded beside our own rules).
+     */
+    public boolean paperEnabled(boolean onByDefault) {
+        return rulesEnabled() && flag(PAPER_ENABLED_KEY, onByDefault);
+    }
+
+    /** A boolean switch: "true"/"false" (any case), anything else means {@code dflt}. */
+    private boolean flag(String key, boolean dflt) {
+        return confBoolean(key).orElse(dflt);
+    }
+
+    private Optional<Boolean> confBoolean(String key) {
+        String raw = conf.getConfString(key, null);
+        String v = raw == null ? "" : raw.trim();
+        if (v.equalsIgnoreCase("true")) {
+            return Optional.of(true);
+        }
+        if (v.equalsIgnoreCase("false")) {
+            return Optional.of(false);
+        }
+        return Optional.empty();
     }
 
     /**
