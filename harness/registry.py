@@ -71,6 +71,15 @@ class Workload:
     #: runner before any measured run; its JSON result reaches implementations as
     #: ``RunContext.prepared`` and is recorded in each run's metrics.
     prepare: Callable[[Dataset, Mapping[str, Any]], dict[str, Any]] | None = None
+    #: Completes a run's metrics after the timed region, from the reference answer:
+    #: ``finish_metrics(metrics, expected, params, prepared)`` (e.g. the optimal order's work).
+    finish_metrics: (
+        Callable[[dict[str, Any], Any, Mapping[str, Any], Mapping[str, Any]], None] | None
+    ) = None
+    #: Untimed warm-up on the started engine, before the timed region (e.g. the first Python
+    #: UDF query of a Spark session, which makes its workers import pyarrow): engine start-up,
+    #: not workload. Its time is part of ``startup_s`` and recorded as ``metrics.prewarm_s``.
+    prewarm: Callable[[RunContext], None] | None = None
     #: Validates parameter values (raises UserError with one clear line) before any run.
     check_params: Callable[[Mapping[str, Any]], None] | None = None
 

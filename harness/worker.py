@@ -107,6 +107,10 @@ def execute(spec: dict[str, Any], ctl: socket.socket | None) -> dict[str, Any]:
 
         t0 = time.perf_counter()
         engine.start(spec["variant"], spec["rules"], data, scratch)
+        if workload.prewarm is not None:
+            t_warm = time.perf_counter()
+            workload.prewarm(ctx)
+            result["metrics"]["prewarm_s"] = time.perf_counter() - t_warm
         result["startup_s"] = time.perf_counter() - t0
         result["metrics"]["settle_s"] = settle()
 
@@ -133,6 +137,8 @@ def execute(spec: dict[str, Any], ctl: socket.socket | None) -> dict[str, Any]:
         result["answer_digest"] = workload.digest(answer)
         result["check"] = "pass" if verdict.passed else "fail"
         result["check_detail"] = verdict.detail
+        if workload.finish_metrics is not None:
+            workload.finish_metrics(result["metrics"], expected, spec["params"], ctx.prepared)
         n_items = workload.items(expected)
         result["metrics"].update({"items": n_items, "unit": workload.unit})
         if wall > 0:

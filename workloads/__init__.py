@@ -3,4 +3,4 @@
 from __future__ import annotations
 
 #: Imported in this order by ``harness.registry.load_all`` (explicit, never by file pattern).
-WORKLOAD_MODULES: tuple[str, ...] = ("workloads.wordcount",)
+WORKLOAD_MODULES: tuple[str, ...] = ("workloads.wordcount", "workloads.udf_filter")

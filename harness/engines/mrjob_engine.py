@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,13 +75,20 @@ class MrjobEngine(Engine):
         return args + [str(p) for p in inputs]
 
     def run_job(
-        self, job_class: type[MRJob], inputs: Iterable[Path], scratch: Path
-    ) -> list[tuple[Any, Any]]:
-        """Run ``job_class`` over ``inputs``; return its parsed output pairs."""
-        job = job_class(self.job_args(inputs, scratch))
+        self,
+        job_class: type[MRJob],
+        inputs: Iterable[Path],
+        scratch: Path,
+        extra_args: Sequence[str] = (),
+        with_counters: bool = False,
+    ) -> Any:
+        """Run ``job_class`` over ``inputs``; return its parsed output pairs (and, with
+        ``with_counters``, the Hadoop counters of each step: ``[{group: {name: value}}]``)."""
+        job = job_class([*extra_args, *self.job_args(inputs, scratch)])
         with job.make_runner() as runner:
             runner.run()
-            return list(job.parse_output(runner.cat_output()))
+            pairs = list(job.parse_output(runner.cat_output()))
+            return (pairs, runner.counters()) if with_counters else pairs
 
     def info(self) -> dict[str, Any]:
         """Runner and parallelism."""
