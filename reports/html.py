@@ -6,6 +6,7 @@ Jinja2's autoescaping; figures are embedded as PNG data URIs, so the page needs 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,14 @@ from reports.stats import (
     fmt_seconds,
     summarize,
 )
+from reports.udf import (
+    UdfSpeedup,
+    fmt_calls,
+    fmt_ratio,
+    params_label,
+    udf_speedups,
+    workload_defaults,
+)
 
 
 @dataclass
@@ -34,6 +43,10 @@ class WorkloadSection:
     summaries: list[CellSummary]
     charts: list[Chart] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Achieved vs ideal speedups of our optimizer (UDF workloads only).
+    udf_rows: list[UdfSpeedup] = field(default_factory=list)
+    #: Parameter points of the section's cells (shown when there is more than one).
+    params: dict[str, str] = field(default_factory=dict)
 
 
 def _description(name: str) -> str:
@@ -55,10 +68,16 @@ def _sections(records: list[Any]) -> list[WorkloadSection]:
     # Figure labels carry the simulation caveat too, not only the tables.
     frame["label"] = [f"{x} (simulated)" if x in simulated else x for x in frame["label"]]
     sections = []
+    speedups = udf_speedups(records)
     for name in dict.fromkeys(r.workload for r in records):
         mine = [s for s in summaries if s.workload == name]
         notes = list(dict.fromkeys(s.note for s in mine if s.note))
         section = WorkloadSection(name, _description(name), mine, notes=notes)
+        section.udf_rows = [u for u in speedups if u.workload == name]
+        points = {s.params for s in mine}
+        if len(points) > 1:
+            defaults = workload_defaults(name)
+            section.params = {p: params_label(json.loads(p), defaults) for p in points}
         section.charts = workload_charts(frame[frame["workload"] == name], mine, name)
         sections.append(section)
     return sections
@@ -100,7 +119,14 @@ def _template_env() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(seconds=fmt_seconds, bytes=fmt_bytes, rate=fmt_rate, relative=fmt_relative)
+    env.filters.update(
+        seconds=fmt_seconds,
+        bytes=fmt_bytes,
+        rate=fmt_rate,
+        relative=fmt_relative,
+        ratio=fmt_ratio,
+    )
+    env.globals.update(calls=fmt_calls)
     return env
 
 
@@ -149,7 +175,7 @@ def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, s
         for s in section.summaries:
             status = s.status if not s.reason else f"{s.status}: {s.reason}"
             cells = (
-                s.label,
+                s.label + (f" [{section.params[s.params]}]" if section.params else ""),
                 rules_label(s.rules),
                 s.scale_label,
                 f"{s.n_ok}/{s.n_measured}",
@@ -166,6 +192,30 @@ def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, s
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         for note in section.notes:
             lines += ["", f"Note: {_md(note)}."]
+        if section.udf_rows:
+            lines += [
+                "",
+                f"### {_md(section.name)}: our optimizer, achieved vs ideal speedup",
+                "",
+                "| engine/variant | scale | params | mode | wall off | wall mode | achieved | "
+                "ideal | achieved/ideal | UDF calls off → mode | calls = survivors |",
+                "|" + "---|" * 11,
+            ]
+            for u in section.udf_rows:
+                udf_cells = (
+                    u.label,
+                    u.scale,
+                    u.params,
+                    u.mode,
+                    fmt_seconds(u.wall_off),
+                    fmt_seconds(u.wall_mode),
+                    fmt_ratio(u.achieved),
+                    fmt_ratio(u.ideal),
+                    "-" if u.efficiency is None else f"{u.efficiency:.2f}",
+                    fmt_calls(u.calls_off, u.calls_mode),
+                    {True: "yes", False: "NO", None: "-"}[u.survivors_exact],
+                )
+                lines.append("| " + " | ".join(_md(c) for c in udf_cells) + " |")
     return "\n".join(lines) + "\n"
 
 
