@@ -57,46 +57,58 @@ def executed_plan(df: Any) -> str:
     return str(df._jdf.queryExecution().executedPlan().toString())[:PLAN_CHARS]
 
 
-@implements("udf_filter", "spark", "df")
-def run_df(ctx: RunContext) -> list[int]:
-    """``read.csv`` -> one ``filter`` per UDF in the written order -> ids."""
+def apply_chain(
+    spark: Any, rows: Any, specs: list[Spec]
+) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """``rows`` with one ``filter`` per spec, in the given (written) order, and the
+    accumulators counting each UDF's calls and the seconds spent inside it."""
     from pyspark import cloudpickle
     from pyspark.sql import functions as F
 
-    engine: Any = ctx.engine
-    spark = engine.spark
     # Workers need not have bdbench installed: ship the UDF module by value.
     cloudpickle.register_pickle_by_value(udfs)
-    if ctx.rules is True:
-        # Measured annotations (the stored profile), below the name-suffix convention.
-        costs.apply(spark, ctx.prepared.get("udfs", {}))
     sc = spark.sparkContext
-    specs = filter_specs(ctx.params)
     calls = {s["name"]: sc.accumulator(0) for s in specs}
     seconds = {s["name"]: sc.accumulator(0.0) for s in specs}
-    uris = [p.resolve().as_uri() for p in ctx.data.inputs]
-    # The history stays text: each UDF parses what it needs (the cheap one only the head).
-    rows = spark.read.csv(uris, schema="id LONG, history STRING")
     for spec in specs:
         func, args = _counted_udf(spec, calls[spec["name"]], seconds[spec["name"]])
         columns = [F.lit(spec["param"]) if a == "param" else F.col(a) for a in args]
         value = func(*columns)
         rows = rows.filter(value > spec["threshold"] if spec["op"] == ">" else
                            value < spec["threshold"])  # fmt: skip
-    result = rows.select("id")
-    ids = sorted(row["id"] for row in result.collect())
+    return rows, calls, seconds
+
+
+def chain_metrics(
+    calls: dict[str, Any], seconds: dict[str, Any], parallelism: int
+) -> dict[str, Any]:
+    """``run_metrics`` from the accumulators, after the action ran."""
     counted = {name: acc.value for name, acc in calls.items()}
     # Order of evaluation, from the counts: all at once when every UDF saw every row.
     evaluated = None
     if len(set(counted.values())) > 1:
         evaluated = sorted(counted, key=lambda n: -counted[n])
-    ctx.metrics["udf"] = run_metrics(
-        counted,
-        {name: acc.value for name, acc in seconds.items()},
-        evaluated,
-        # file splits give at least one partition per core (spark.sql.files.minPartitionNum)
-        parallelism=master_cores(engine.options.spark_master),
+    return run_metrics(
+        counted, {name: acc.value for name, acc in seconds.items()}, evaluated, parallelism
     )
+
+
+@implements("udf_filter", "spark", "df")
+def run_df(ctx: RunContext) -> list[int]:
+    """``read.csv`` -> one ``filter`` per UDF in the written order -> ids."""
+    engine: Any = ctx.engine
+    spark = engine.spark
+    if ctx.rules is True:
+        # Measured annotations (the stored profile), below the name-suffix convention.
+        costs.apply(spark, ctx.prepared.get("udfs", {}))
+    uris = [p.resolve().as_uri() for p in ctx.data.inputs]
+    # The history stays text: each UDF parses what it needs (the cheap one only the head).
+    rows = spark.read.csv(uris, schema="id LONG, history STRING")
+    rows, calls, seconds = apply_chain(spark, rows, filter_specs(ctx.params))
+    result = rows.select("id")
+    ids = sorted(row["id"] for row in result.collect())
+    # File splits give at least one partition per core (spark.sql.files.minPartitionNum).
+    ctx.metrics["udf"] = chain_metrics(calls, seconds, master_cores(engine.options.spark_master))
     ctx.metrics["plan"] = executed_plan(result)
     return ids
 
