@@ -360,7 +360,7 @@ def _survivor_calls_exact(udf: Mapping[str, Any], passing: Mapping[str, int]) ->
 UDF_FILTER = register_workload(
     Workload(
         name="udf_filter",
-        version="1",
+        version="2",
         description="rows passing a chain of Python UDF filters (the paper's fatigue/transient "
         "example, or a cost x selectivity sweep)",
         scale_sizes={"tiny": 1_000, "small": 30_000, "medium": 300_000, "large": 3_000_000},

@@ -102,14 +102,27 @@ def transient_start(history: str | None, q: float) -> float | None:
     return float(rise - q)
 
 
+def fmix32(h: int) -> int:
+    """MurmurHash3's 32-bit finaliser: a bijective, non-linear mix of the bits."""
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & MASK32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & MASK32
+    return h ^ (h >> 16)
+
+
 def spin(row_id: int | None, salt: int, units: int) -> float | None:
-    """``units`` units of CPU work seeded by the row: a 32-bit LCG; returns a value in [0, 1e4)."""
+    """``units`` units of CPU work seeded by the row: a 32-bit LCG; returns a value in [0, 1e4).
+
+    The seed and the result are mixed with the salt non-linearly (``fmix32``), so UDFs with
+    different salts pass nearly independent sets of rows (an LCG alone is linear in its seed).
+    """
     if row_id is None:
         return None
-    x = (row_id * HASH_A + salt) & MASK32
+    x = fmix32((row_id * HASH_A + salt) & MASK32)
     for _ in range(units * SPIN_STEPS_PER_UNIT):
         x = (x * LCG_A + LCG_C) & MASK32
-    return float(x % 10000)
+    return float(fmix32(x ^ salt) % 10000)
 
 
 def value(spec: dict[str, object], row_id: int, history: str) -> float | None:

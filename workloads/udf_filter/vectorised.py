@@ -44,14 +44,24 @@ def transient_start(temps: np.ndarray, q: float) -> np.ndarray:
     return (rise - q).astype(np.float64)
 
 
-def spin(row_ids: np.ndarray, salt: int, units: int) -> np.ndarray:
-    """Row-wise ``udfs.spin``: the same 32-bit LCG in uint64 lanes."""
+def fmix32(h: np.ndarray) -> np.ndarray:
+    """Element-wise ``udfs.fmix32`` on uint64 lanes holding 32-bit values."""
     mask = np.uint64(udfs.MASK32)
-    x = (row_ids.astype(np.uint64) * np.uint64(udfs.HASH_A) + np.uint64(salt)) & mask
+    h = h ^ (h >> np.uint64(16))
+    h = (h * np.uint64(0x85EBCA6B)) & mask  # < 2**64: exact in uint64
+    h = h ^ (h >> np.uint64(13))
+    h = (h * np.uint64(0xC2B2AE35)) & mask
+    return h ^ (h >> np.uint64(16))
+
+
+def spin(row_ids: np.ndarray, salt: int, units: int) -> np.ndarray:
+    """Row-wise ``udfs.spin``: the same 32-bit arithmetic in uint64 lanes."""
+    mask = np.uint64(udfs.MASK32)
+    x = fmix32((row_ids.astype(np.uint64) * np.uint64(udfs.HASH_A) + np.uint64(salt)) & mask)
     a, c = np.uint64(udfs.LCG_A), np.uint64(udfs.LCG_C)
     for _ in range(units * udfs.SPIN_STEPS_PER_UNIT):
         x = (x * a + c) & mask  # < 2**32 * 2**21 + c: no uint64 overflow
-    return (x % np.uint64(10000)).astype(np.float64)
+    return (fmix32(x ^ np.uint64(salt)) % np.uint64(10000)).astype(np.float64)
 
 
 def values(spec: dict[str, object], row_ids: np.ndarray, temps: np.ndarray) -> np.ndarray:
