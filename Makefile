@@ -6,6 +6,8 @@ STAMP := $(VENV)/.bdbench-installed
 SCALE ?= small
 # A quick look: 5 repeats per cell (bdbench run's default is 10, what bdbench compare needs).
 REPEATS ?= 5
+# The default suite; e.g. make run WORKLOADS=udf_filter,udf_map for the UDF optimizer scenarios.
+WORKLOADS ?= wordcount
 RUN_ARGS ?=
 
 .PHONY: setup run test lint format clean rules
@@ -26,8 +28,8 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: setup
-	$(BIN)/bdbench datagen --scale $(SCALE)
-	$(BIN)/bdbench run --scale $(SCALE) --repeats $(REPEATS) --report report $(RUN_ARGS)
+	$(BIN)/bdbench datagen --workload $(WORKLOADS) --scale $(SCALE)
+	$(BIN)/bdbench run --workload $(WORKLOADS) --scale $(SCALE) --repeats $(REPEATS) --report report $(RUN_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest

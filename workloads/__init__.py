@@ -3,4 +3,8 @@
 from __future__ import annotations
 
 #: Imported in this order by ``harness.registry.load_all`` (explicit, never by file pattern).
-WORKLOAD_MODULES: tuple[str, ...] = ("workloads.wordcount", "workloads.udf_filter")
+WORKLOAD_MODULES: tuple[str, ...] = (
+    "workloads.wordcount",
+    "workloads.udf_filter",
+    "workloads.udf_map",
+)

@@ -1,0 +1,147 @@
+"""UDF map chain: the paper's "constrained activity", two chained Python map UDFs.
+
+Input: the ``udf_filter`` histories (same generator, same format: ``id,t0 t1 ... t255`` lines,
+temperatures in 0.1 degC). Every row gets two derived columns::
+
+    rows.withColumn("a", damage(history, p)).withColumn("b", severity(a))
+
+``damage`` is the expensive UDF, ``workloads.udf_filter.udfs.fatigue_damage`` (Miner damage of
+the history, normalised by ``p``, default 600); ``severity`` is the cheap one
+(``udfs.severity``: the band ``min(9, int(a * 4))``, null for null). ``damage`` is declared
+*constrained*: its result must be computed once per row and fed to ``severity``, never computed
+again inside it.
+
+The answer is the list of ``[id, a, b]`` rows sorted by id. Every engine calls the same Python
+functions (numpy their exact vectorised twins), so the values must be exactly equal. How often
+``damage`` runs is the point of the benchmark:
+
+* ``spark`` ``df``: plain Spark (rules off) collapses the two projections into one eval node
+  computing ``[damage(h, p), severity(damage(h, p))]``: ``damage`` runs twice per row. With
+  rules on, our barrier strategy materialises ``damage`` once per row (annotation
+  ``spark.bdbench.udf.constrained.damage=true``, set by the implementation).
+* ``numpy`` and ``mrjob`` compute ``a`` once per row by construction (no rules switch).
+
+Each run records exact calls per UDF, seconds inside each, rows and ``damage_calls_per_row``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import UserError
+from harness.registry import CheckResult, Workload, register_workload
+from workloads.udf_filter import make_data, read_rows
+from workloads.udf_filter import udfs as filter_udfs
+from workloads.udf_map import udfs
+
+if TYPE_CHECKING:
+    from harness.datasets import Dataset
+    from harness.registry import RunContext
+
+#: The UDF names (Spark sees them as the Python functions' names; the annotation key uses them).
+DAMAGE = "damage"
+SEVERITY = "severity"
+DEFAULT_PARAMS: dict[str, Any] = {"p": 600}
+Row = list[Any]
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """One clear error for a bad parameter value."""
+    p = params.get("p")
+    if not isinstance(p, int | float) or isinstance(p, bool) or int(p) <= 0:
+        raise UserError("udf_map: p must be a number of at least 1")
+
+
+def reference(data: Dataset, params: Mapping[str, Any]) -> list[Row]:
+    """``[id, a, b]`` per row, sorted by id (plain Python, one row at a time)."""
+    p = params["p"]
+    ids, histories = read_rows(list(data.inputs))
+    rows = []
+    for row_id, history in zip(ids, histories, strict=True):
+        a = filter_udfs.fatigue_damage(history, p)
+        rows.append([row_id, a, udfs.severity(a)])
+    return sorted(rows, key=lambda r: r[0])
+
+
+def normalise(answer: Any) -> list[Row]:
+    """An answer as JSON-like ``[int, float | None, int | None]`` rows (numpy scalars, tuples
+    and Spark rows become plain Python values)."""
+    rows = []
+    for row_id, a, b in answer:
+        rows.append([int(row_id), None if a is None else float(a), None if b is None else int(b)])
+    return rows
+
+
+def check(answer: Any, expected: Sequence[Row]) -> CheckResult:
+    """The same rows, in order, with exactly equal values."""
+    if not isinstance(answer, list | tuple):
+        return CheckResult(False, f"answer is a {type(answer).__name__}, not a list of rows")
+    try:
+        got = normalise(answer)
+    except (TypeError, ValueError) as exc:
+        return CheckResult(False, f"answer rows are not [id, a, b]: {exc}")
+    want = [list(r) for r in expected]
+    if got == want:
+        return CheckResult(True, f"{len(want)} rows, [id, damage, severity] match exactly")
+    if len(got) != len(want):
+        return CheckResult(False, f"{len(got)} rows instead of {len(want)}")
+    wrong = [(g, w) for g, w in zip(got, want, strict=True) if g != w]
+    g, w = wrong[0]
+    return CheckResult(False, f"{len(wrong)} rows differ, first: got {g}, expected {w}")
+
+
+def digest(answer: Any) -> str:
+    """SHA-256 of the normalised rows as JSON."""
+    return hashlib.sha256(json.dumps(normalise(answer)).encode()).hexdigest()
+
+
+def run_metrics(calls: Mapping[str, int], seconds: Mapping[str, float], rows: int
+                ) -> dict[str, Any]:  # fmt: skip
+    """What an implementation records: exact calls per UDF, seconds inside each (summed over
+    workers), rows, and how many times ``damage`` ran per row (1 when constrained as declared)."""
+    counted = {k: int(v) for k, v in calls.items()}
+    return {
+        "calls": counted,
+        "udf_seconds": {k: float(v) for k, v in seconds.items()},
+        "rows": rows,
+        "damage_calls_per_row": counted.get(DAMAGE, 0) / rows if rows else None,
+    }
+
+
+def _prewarm(ctx: RunContext) -> None:
+    """Engine-specific untimed warm-up (only Spark needs one: its first Python UDF queries)."""
+    if ctx.engine.name == "spark":
+        from workloads.udf_map.impl_spark import prewarm
+
+        prewarm(ctx)
+
+
+UDF_MAP = register_workload(
+    Workload(
+        name="udf_map",
+        version="1",
+        description="two chained Python map UDFs, damage(history) then severity(damage); "
+        "damage is constrained (the paper's constrained activity: computed once per row)",
+        scale_sizes={"tiny": 1_000, "small": 30_000, "medium": 300_000, "large": 3_000_000},
+        unit="rows",
+        make_data=make_data,
+        reference=reference,
+        check=check,
+        digest=digest,
+        to_json=lambda answer: normalise(answer),
+        from_json=lambda data: data,
+        items=lambda expected: len(expected),
+        params=DEFAULT_PARAMS,
+        accepts_input=False,
+        # numpy and mrjob compute damage once per row by construction: no rules switch.
+        rules_modes=(),
+        default_rules="both",
+        prewarm=_prewarm,
+        check_params=check_params,
+    )
+)
+
+from workloads.udf_map import impl_mrjob, impl_numpy, impl_spark  # noqa: E402, F401

@@ -1,0 +1,33 @@
+"""UDF map chain on mrjob (any runner): a map-only job, both UDFs in the mapper."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.registry import RunContext, implements
+from workloads.udf_map import Row, run_metrics
+
+
+@implements("udf_map", "mrjob")
+def run(ctx: RunContext) -> list[Row]:
+    """Run ``MRUdfMap``; rows sorted by id, exact calls from the job's counters."""
+    from workloads.udf_map.mr_udf_map import MRUdfMap
+
+    engine: Any = ctx.engine
+    pairs, counters = engine.run_job(
+        MRUdfMap,
+        ctx.data.inputs,
+        ctx.scratch,
+        extra_args=["--p", str(ctx.params["p"])],
+        with_counters=True,
+    )
+    calls: dict[str, int] = {}
+    micros: dict[str, int] = {}
+    for step in counters:
+        for name, value in step.get("bdbench_udf_calls", {}).items():
+            calls[name] = calls.get(name, 0) + value
+        for name, value in step.get("bdbench_udf_micros", {}).items():
+            micros[name] = micros.get(name, 0) + value
+    rows = sorted([int(row_id), a, b] for row_id, (a, b) in pairs)
+    ctx.metrics["udf"] = run_metrics(calls, {n: us / 1e6 for n, us in micros.items()}, len(rows))
+    return rows
