@@ -126,6 +126,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(p_gen)
 
+    p_prof = sub.add_parser(
+        "profile",
+        help="measure and store the UDF profiles (per-row cost, selectivity) runs order by",
+        description="Profile each UDF of the selected workloads on a sample of the data (per-row "
+        "cost in plain Python, selectivity) and store the result beside the data; later runs "
+        "order their filters by these measured annotations. bdbench run does this by itself "
+        "the first time; profile measures again.",
+        epilog=scales,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_data_options(p_prof)
+    p_prof.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=V1[,V2...]",
+        help="workload parameters (several values: every combination)",
+    )
+
     p_run = sub.add_parser(
         "run",
         help="measure the selected cells and append results",
@@ -381,6 +401,41 @@ def cmd_datagen(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Measure (again) and store the UDF profiles of the selected workloads; print them."""
+    from harness import datasets, registry
+    from harness.runner import param_points
+
+    names = _csv_list(args.workload) or [
+        n for n, w in registry.workloads_by_name().items() if w.prepare is not None
+    ]
+    for name in names:
+        if registry.get_workload(name).prepare is None:
+            raise UserError(f"workload {name!r} has no UDF profile to measure")
+    scales = [datasets.validate_scale(s) for s in (_csv_list(args.scale) or ["small"])]
+    grid = _param_grid(args.param, [_Named(n) for n in names])
+    for name in names:
+        workload = registry.get_workload(name)
+        for scale in scales:
+            data = datasets.generated(workload, scale, args.factor, args.seed, args.data_dir)
+            for params in param_points(workload, grid):
+                profile = datasets.prepared(workload, data, params, refresh=True)
+                for udf, figures in profile.get("udfs", {}).items():
+                    print(
+                        f"{name} {scale} {udf}: {figures['cost'] * 1e6:.2f} us per row, "
+                        f"selectivity {figures['selectivity']:.3f} "
+                        f"({profile.get('sample_rows')} rows)"
+                    )
+    return 0
+
+
+class _Named:
+    """A stand-in cell for ``_param_grid`` (only its ``workload`` is read)."""
+
+    def __init__(self, workload: str) -> None:
+        self.workload = workload
+
+
 def _options(args: argparse.Namespace) -> Any:
     from harness.engines import EngineOptions
 
@@ -622,6 +677,7 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 COMMANDS = {
     "list": cmd_list,
     "datagen": cmd_datagen,
+    "profile": cmd_profile,
     "run": cmd_run,
     "report": cmd_report,
     "compare": cmd_compare,

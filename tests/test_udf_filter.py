@@ -212,3 +212,13 @@ def test_cli_bad_parameters(args: list[str], message: str, tmp_path: Path) -> No
     assert out.returncode == 2
     assert message in out.stderr and "Traceback" not in out.stderr
     assert not list(tmp_path.glob("*.jsonl"))
+
+
+def test_cli_profile_measures_and_stores(tmp_path: Path) -> None:
+    out = run_cli("profile", "-w", "udf_filter", "-s", "tiny", "--data-dir", str(tmp_path))
+    assert out.returncode == 0, out.stderr
+    assert "udfA_99:" in out.stdout and "selectivity" in out.stdout
+    stored = list(tmp_path.glob("udf_filter/tiny-*/prepared-*.json"))
+    assert len(stored) == 1 and "udfB_10" in json.loads(stored[0].read_text())["udfs"]
+    bad = run_cli("profile", "-w", "wordcount", "-s", "tiny", "--data-dir", str(tmp_path))
+    assert bad.returncode == 2 and "no UDF profile" in bad.stderr
