@@ -340,7 +340,8 @@ def main() -> None:
         engine.start("df", True, data, scratch)
         spark = engine.spark
         assert spark is not None
-        impl_spark.prewarm(registry.RunContext(engine, "df", data, {}, scratch))
+        params = dict(uf.DEFAULT_PARAMS)
+        impl_spark.prewarm(registry.RunContext(engine, "df", data, params, scratch, rules=True))
         unit_s = unit_cost_s()
         results["unit_cost_s"] = unit_s
         print(f"spin unit: {unit_s * 1e6:.2f} us per row in Python", flush=True)

@@ -98,16 +98,22 @@ def digest(answer: Any) -> str:
     return hashlib.sha256(json.dumps(normalise(answer)).encode()).hexdigest()
 
 
-def run_metrics(calls: Mapping[str, int], seconds: Mapping[str, float], rows: int
-                ) -> dict[str, Any]:  # fmt: skip
+def run_metrics(calls: Mapping[str, int], seconds: Mapping[str, float], rows: int,
+                parallelism: int = 1) -> dict[str, Any]:  # fmt: skip
     """What an implementation records: exact calls per UDF, seconds inside each (summed over
-    workers), rows, and how many times ``damage`` ran per row (1 when constrained as declared)."""
+    workers), rows, how many times ``damage`` ran per row (1 when constrained as declared), and
+    the UDF work of the ideal plan (each UDF once per row, at this run's per-call costs)."""
     counted = {k: int(v) for k, v in calls.items()}
+    work = {k: float(v) for k, v in seconds.items()}
+    optimal = sum(work[k] / counted[k] * rows for k in counted if counted[k] and k in work)
     return {
         "calls": counted,
-        "udf_seconds": {k: float(v) for k, v in seconds.items()},
+        "udf_seconds": work,
         "rows": rows,
         "damage_calls_per_row": counted.get(DAMAGE, 0) / rows if rows else None,
+        "udf_work_s": sum(work.values()),
+        "optimal_work_s": optimal,
+        "parallelism": parallelism,
     }
 
 

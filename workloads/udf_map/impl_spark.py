@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from harness.engines.spark_engine import master_cores
 from harness.registry import RunContext, implements
 from harness.spark_rules import costs
 from workloads.udf_filter import udfs as filter_udfs
@@ -68,6 +69,7 @@ def run_df(ctx: RunContext) -> list[Row]:
         {n: acc.value for n, acc in calls.items()},
         {n: acc.value for n, acc in seconds.items()},
         len(rows),
+        parallelism=master_cores(engine.options.spark_master),
     )
     ctx.metrics["plan"] = executed_plan(result)
     return rows
