@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import time
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from harness.registry import RunContext, implements
-from workloads.udf_filter import evaluation_order, filter_specs, run_metrics, vectorised
+from workloads.udf_filter import evaluation_order, filter_specs, run_metrics
+
+if TYPE_CHECKING:  # numpy is imported when a run needs it: bdbench --help stays light
+    import numpy as np
 
 
 def load(ctx: RunContext) -> tuple[np.ndarray, np.ndarray]:
     """Row ids and the (rows, samples) int64 history array of the input (parsed at once)."""
+    import numpy as np
+
     text = " ".join(p.read_text(encoding="utf-8").replace(",", " ") for p in ctx.data.inputs)
     lines = sum(1 for p in ctx.data.inputs for line in p.open() if line.strip())
     table = np.array(text.split(), dtype=np.int64).reshape(lines, -1)
@@ -21,6 +25,10 @@ def load(ctx: RunContext) -> tuple[np.ndarray, np.ndarray]:
 @implements("udf_filter", "numpy")
 def run(ctx: RunContext) -> list[int]:
     """Short-circuit chain: written order (rules off) or ranked order (rules on)."""
+    import numpy as np
+
+    from workloads.udf_filter import vectorised
+
     specs = filter_specs(ctx.params)
     order = evaluation_order(specs, ctx.rules, ctx.prepared)
     ids, temps = load(ctx)

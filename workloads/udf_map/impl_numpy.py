@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import time
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from harness.registry import RunContext, implements
-from workloads.udf_filter import vectorised
 from workloads.udf_filter.impl_numpy import load
 from workloads.udf_map import DAMAGE, SEVERITY, Row, run_metrics, udfs
+
+if TYPE_CHECKING:  # numpy is imported when a run needs it: bdbench --help stays light
+    import numpy as np
 
 
 def severity(damage: np.ndarray) -> np.ndarray:
     """Row-wise ``udfs.severity`` (damage is never negative, so truncation is ``int``'s)."""
+    import numpy as np
+
     return np.minimum(udfs.MAX_BAND, (damage * udfs.BANDS_PER_UNIT).astype(np.int64))
 
 
 @implements("udf_map", "numpy")
 def run(ctx: RunContext) -> list[Row]:
     """Parse every history at once, then ``a = damage(temps)``, ``b = severity(a)``."""
+    import numpy as np
+
+    from workloads.udf_filter import vectorised
+
     ids, temps = load(ctx)
     began = time.perf_counter()
     a = vectorised.fatigue_damage(temps, ctx.params["p"])
