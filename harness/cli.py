@@ -68,6 +68,17 @@ def _scales_help() -> str:
     return "\n".join(lines)
 
 
+def _add_param_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=V1[,V2...]",
+        help="set a workload parameter; several values run every combination (a sweep)",
+    )
+
+
 def _add_data_options(parser: argparse.ArgumentParser, many_scales: bool = True) -> None:
     parser.add_argument(
         "-w",
@@ -137,14 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_data_options(p_prof)
-    p_prof.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=V1[,V2...]",
-        help="workload parameters (several values: every combination)",
-    )
+    _add_param_option(p_prof)
 
     p_run = sub.add_parser(
         "run",
@@ -171,14 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         "all; auto (default) = each workload's own choice (off for word count, all for the "
         "UDF workloads). On numpy and mrjob, rules on = UDF filters in ranked order",
     )
-    p_run.add_argument(
-        "-p",
-        "--param",
-        action="append",
-        default=[],
-        metavar="KEY=V1[,V2...]",
-        help="set a workload parameter; several values run every combination (a sweep)",
-    )
+    _add_param_option(p_run)
     p_run.add_argument("--input", type=Path, metavar="PATH", help="run on this file instead")
     p_run.add_argument(
         "-r",

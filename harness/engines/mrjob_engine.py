@@ -22,6 +22,15 @@ LOCAL_NOTE = (
 )
 
 
+def counter_totals(counters: Iterable[dict[str, dict[str, int]]], group: str) -> dict[str, int]:
+    """One counter group summed over the steps of a job (``runner.counters()`` lists steps)."""
+    totals: dict[str, int] = {}
+    for step in counters:
+        for name, value in step.get(group, {}).items():
+            totals[name] = totals.get(name, 0) + value
+    return totals
+
+
 def find_hadoop() -> str | None:
     """Path of the ``hadoop`` binary: ``$HADOOP_HOME/bin/hadoop`` or PATH."""
     return find_binary("hadoop", "HADOOP_HOME")

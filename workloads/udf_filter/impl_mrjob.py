@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from harness.engines.mrjob_engine import counter_totals
 from harness.registry import RunContext, implements
 from workloads.udf_filter import evaluation_order, filter_specs, run_metrics
 
@@ -24,13 +25,8 @@ def run(ctx: RunContext) -> list[int]:
         extra_args=["--filters", json.dumps(order)],
         with_counters=True,
     )
-    calls: dict[str, int] = {}
-    micros: dict[str, int] = {}
-    for step in counters:
-        for name, value in step.get("bdbench_udf_calls", {}).items():
-            calls[name] = calls.get(name, 0) + value
-        for name, value in step.get("bdbench_udf_micros", {}).items():
-            micros[name] = micros.get(name, 0) + value
+    calls = counter_totals(counters, "bdbench_udf_calls")
+    micros = counter_totals(counters, "bdbench_udf_micros")
     parallel = engine.num_cores() if engine.variant == "local" else 1
     ctx.metrics["udf"] = run_metrics(
         calls,

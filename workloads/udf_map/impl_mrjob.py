@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.engines.mrjob_engine import counter_totals
 from harness.registry import RunContext, implements
 from workloads.udf_map import Row, run_metrics
 
@@ -21,13 +22,8 @@ def run(ctx: RunContext) -> list[Row]:
         extra_args=["--p", str(ctx.params["p"])],
         with_counters=True,
     )
-    calls: dict[str, int] = {}
-    micros: dict[str, int] = {}
-    for step in counters:
-        for name, value in step.get("bdbench_udf_calls", {}).items():
-            calls[name] = calls.get(name, 0) + value
-        for name, value in step.get("bdbench_udf_micros", {}).items():
-            micros[name] = micros.get(name, 0) + value
+    calls = counter_totals(counters, "bdbench_udf_calls")
+    micros = counter_totals(counters, "bdbench_udf_micros")
     rows = sorted([int(row_id), a, b] for row_id, (a, b) in pairs)
     ctx.metrics["udf"] = run_metrics(calls, {n: us / 1e6 for n, us in micros.items()}, len(rows))
     return rows
