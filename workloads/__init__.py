@@ -7,4 +7,5 @@ WORKLOAD_MODULES: tuple[str, ...] = (
     "workloads.wordcount",
     "workloads.udf_filter",
     "workloads.udf_map",
+    "workloads.logreg",
 )

@@ -1,0 +1,113 @@
+"""logreg: the documented gradient descent, numpy against the reference, bad CSV input."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from harness import datasets, registry
+from harness.engines import EngineOptions
+from harness.engines.numpy_engine import NumpyEngine
+from harness.errors import UserError
+from harness.registry import RunContext
+from workloads import logreg
+
+
+@pytest.fixture(scope="module")
+def tiny(isolated_env: Path) -> datasets.Dataset:
+    """The generated tiny logreg dataset."""
+    return datasets.generated(registry.get_workload("logreg"), "tiny")
+
+
+def test_two_points_by_hand(tmp_path: Path) -> None:
+    csv = tmp_path / "two.csv"
+    csv.write_text("label,x\n1,2\n0,-2\n")
+    y, x = logreg.load([csv], "label")
+    got = logreg.train(y, x, iterations=2, rate=1.0)
+    # Iteration 1 at w = 0: loss log 2, residuals p - y = (-1/2, 1/2): the bias gradient is 0,
+    # the x gradient (-1/2 * 2 + 1/2 * -2) / 2 = -1, so w = (0, 1).
+    assert got["loss"][0] == pytest.approx(math.log(2))
+    # Iteration 2: z = (2, -2), loss log(1 + e^-2); with s = sigmoid(2) the x gradient is
+    # 2s - 2, so w_x = 1 - (2s - 2) = 3 - 2s.
+    s = 1 / (1 + math.exp(-2.0))
+    assert got["loss"][1] == pytest.approx(math.log(1 + math.exp(-2.0)))
+    assert got["weights"][0] == pytest.approx(0.0, abs=1e-15)
+    assert got["weights"][1] == pytest.approx(3 - 2 * s, rel=1e-12)
+
+
+def test_numpy_equals_reference_and_times_iterations(
+    tiny: datasets.Dataset, tmp_path: Path
+) -> None:
+    from workloads.logreg import impl_numpy
+
+    workload = registry.get_workload("logreg")
+    params = dict(workload.params)
+    expected = datasets.reference_answer(workload, tiny, params)
+    ctx = RunContext(NumpyEngine(EngineOptions()), "default", tiny, params, tmp_path)
+    answer = impl_numpy.run(ctx)
+    assert workload.check(answer, expected).passed
+    assert workload.digest(answer) == workload.digest(expected)
+    assert expected["loss"][-1] < expected["loss"][0]  # it learns
+    times = ctx.metrics["iteration_s"]
+    assert len(times) == params["iterations"] and ctx.metrics["first_iteration_s"] == times[0]
+    assert all(t > 0 for t in times)
+
+
+def test_check_can_fail() -> None:
+    expected = {"weights": [0.1, 0.2], "loss": [0.69, 0.5], "points": 2}
+    assert logreg.check({"weights": [0.1, 0.2 * (1 + 1e-9)], "loss": [0.69, 0.5]}, expected).passed
+    verdict = logreg.check({"weights": [0.1, 0.2001], "loss": [0.69, 0.5]}, expected)
+    assert not verdict.passed and "weights[1]" in verdict.detail
+    assert not logreg.check({"weights": [0.1]}, expected).passed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("y,x\n1,2\n0,3\n", "no label column 'label'"),
+        ("label,x\n1,2\n0,abc\n", "row 3 column 'x' is not a finite number: 'abc'"),
+        ("label,x\n1,2\n0,\n", "row 3 column 'x' is not a finite number"),
+        ("label,x\n1,2\n1,3\n", "single class"),
+        ("label,x\n1,2\n2,3\n", "must be 0 or 1"),
+        ("label,x\n", "no rows"),
+        ("", "cannot parse"),
+    ],
+)
+def test_bad_csv_is_one_clear_error(text: str, message: str, tmp_path: Path) -> None:
+    csv = tmp_path / "bad.csv"
+    csv.write_text(text)
+    with pytest.raises(UserError, match=message):
+        logreg.load([csv], "label")
+    out = run_cli(
+        "run", "-w", "logreg", "-e", "numpy", "--input", str(csv), "-r", "1",
+        "--results", str(tmp_path / "res"), "--data-dir", str(tmp_path / "data"),
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert message.split(":")[0] in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    assert not list((tmp_path / "res").glob("*.jsonl"))
+
+
+def test_cli_run_on_user_csv_with_other_label(tmp_path: Path) -> None:
+    csv = tmp_path / "mine.csv"
+    csv.write_text("a,b,cls\n" + "".join(f"{i % 7},{(i * 3) % 5},{i % 2}\n" for i in range(50)))
+    out = run_cli(
+        "run", "-w", "logreg", "-e", "numpy", "--input", str(csv), "-r", "1", "--warmups", "0",
+        "--param", "label=cls", "--param", "iterations=5", "--no-progress",
+        "--results", str(tmp_path / "res"), "--data-dir", str(tmp_path / "data"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    (record,) = [json.loads(line) for f in (tmp_path / "res").glob("*.jsonl") for line in f.open()]
+    assert record["check"] == "pass" and record["metrics"]["items"] == 50 * 5
+    assert sum(record["metrics"]["iteration_s"]) <= record["wall_s"]
+
+
+def test_bad_parameters(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="iterations"):
+        logreg.check_params({**logreg.DEFAULT_PARAMS, "iterations": 0})
+    out = run_cli("run", "-w", "logreg", "-e", "numpy", "--param", "learning_rate=-1",
+                  "--results", str(tmp_path))  # fmt: skip
+    assert out.returncode == 2 and "learning_rate" in out.stderr

@@ -1,0 +1,194 @@
+"""Binary logistic regression by full-batch gradient descent, the same algorithm everywhere.
+
+Semantics (every implementation computes exactly this, in float64):
+
+* Input: a CSV file with a header row; the label column (parameter ``label``, default
+  ``label``) holds 0 or 1, every other column is a numeric feature. ``n`` rows, ``d`` features.
+* Design matrix ``Z = [1, X]`` (an intercept column of ones first), weights ``w`` of length
+  ``d + 1`` starting at zero.
+* For ``t = 1 .. iterations`` (default 20): ``z = Z w``, ``p = sigmoid(z)``; the iteration's
+  training loss is the mean log-loss ``mean(log(1 + exp(z)) - y z)`` at the weights *before*
+  the update; then ``w <- w - learning_rate * Z^T (p - y) / n`` (default rate 0.5).
+* Answer: the final weights and the ``iterations`` losses. Engines sum in different orders,
+  so the check allows a relative difference of ``RTOL`` (1e-6) per value (absolute ``ATOL``
+  1e-9 near zero).
+
+Generated data: ``d = FEATURES`` (10) Gaussian features; the label is a fair coin, and the
+features of class 1 (0) are centred at ``+SEPARATION`` (``-SEPARATION``) along a seeded unit
+direction: linearly separable-ish, so the loss keeps falling over the iterations.
+
+Bad input (missing label column, non-numeric values, NaN, labels other than 0/1, a single
+class, no rows) is one clear error before any run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import UserError
+from harness.registry import CheckResult, Workload, register_workload
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from harness.datasets import Dataset
+
+FEATURES = 10
+SEPARATION = 0.75
+RTOL = 1e-6
+ATOL = 1e-9
+DEFAULT_PARAMS: dict[str, Any] = {"iterations": 20, "learning_rate": 0.5, "label": "label"}
+
+
+def check_params(params: Mapping[str, Any]) -> None:
+    """One clear error for a bad parameter value."""
+    its = params.get("iterations")
+    if not isinstance(its, int) or isinstance(its, bool) or not 1 <= its <= 100_000:
+        raise UserError("logreg: iterations must be an integer from 1 to 100000")
+    rate = params.get("learning_rate")
+    if not isinstance(rate, int | float) or isinstance(rate, bool) or not rate > 0:
+        raise UserError("logreg: learning_rate must be a positive number")
+    if not isinstance(params.get("label"), str) or not params["label"]:
+        raise UserError("logreg: label must be a column name")
+
+
+def make_data(folder: Path, size: int, seed: int) -> dict[str, Any]:
+    """``size`` labelled points with ``FEATURES`` features, as ``points.csv`` with a header."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    direction = rng.normal(size=FEATURES)
+    direction /= np.linalg.norm(direction)
+    path = folder / "points.csv"
+    header = ",".join(["label", *(f"x{i}" for i in range(FEATURES))])
+    with path.open("w", encoding="utf-8") as out:
+        out.write(header + "\n")
+        for start in range(0, size, 200_000):
+            n = min(200_000, size - start)
+            y = rng.integers(0, 2, n)
+            x = rng.normal(size=(n, FEATURES)) + np.outer(2 * y - 1, SEPARATION * direction)
+            table = np.column_stack([y, x])
+            np.savetxt(out, table, delimiter=",", fmt=["%d"] + ["%.17g"] * FEATURES)
+    return {"files": [path.name], "points": size, "features": FEATURES}
+
+
+def load(paths: list[Path], label: str) -> tuple[np.ndarray, np.ndarray]:
+    """Labels (float64 0/1) and features (n x d float64) of a CSV input, validated."""
+    import numpy as np
+    import pandas as pd
+
+    frames = []
+    for path in paths:
+        try:
+            frames.append(pd.read_csv(path))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            first = str(exc).splitlines()[0]
+            raise UserError(f"logreg: cannot parse {path.name}: {first}") from exc
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if label not in frame.columns:
+        raise UserError(f"logreg: no label column {label!r} (columns: {', '.join(frame.columns)})")
+    features = [c for c in frame.columns if c != label]
+    if not features:
+        raise UserError("logreg: the input has no feature column")
+    if len(frame) == 0:
+        raise UserError("logreg: the input has no rows")
+    # The C parser makes numeric columns float/int; anything else is text somewhere.
+    numbers = frame.apply(pd.to_numeric, errors="coerce")
+    values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        value = frame.iat[row, col]
+        raise UserError(
+            f"logreg: row {row + 2} column {frame.columns[col]!r} is not a finite number: {value!r}"
+        )
+    y = numbers[label].to_numpy(dtype=np.float64)
+    if not np.isin(y, (0.0, 1.0)).all():
+        raise UserError(f"logreg: labels in column {label!r} must be 0 or 1")
+    if np.unique(y).size < 2:
+        raise UserError("logreg: the labels hold a single class; nothing to separate")
+    return y, numbers[features].to_numpy(dtype=np.float64)
+
+
+def train(y: np.ndarray, x: np.ndarray, iterations: int, rate: float) -> dict[str, Any]:
+    """The documented algorithm, vectorised (the reference; numpy's engine calls it too)."""
+    import numpy as np
+
+    z_matrix = np.column_stack([np.ones(len(y)), x])
+    w = np.zeros(z_matrix.shape[1])
+    losses = []
+    n = len(y)
+    for _ in range(iterations):
+        z = z_matrix @ w
+        losses.append(float(np.mean(np.logaddexp(0.0, z) - y * z)))
+        p = 0.5 * (1.0 + np.tanh(0.5 * z))  # sigmoid without overflow
+        w = w - rate * (z_matrix.T @ (p - y)) / n
+    return {"weights": w.tolist(), "loss": losses}
+
+
+def reference(data: Dataset, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Load and validate the input, then train (never timed; cached)."""
+    check_params(params)
+    y, x = load(list(data.inputs), params["label"])
+    answer = train(y, x, params["iterations"], float(params["learning_rate"]))
+    answer["points"] = len(y)
+    return answer
+
+
+def _close(a: float, b: float) -> bool:
+    return math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
+
+
+def check(answer: Any, expected: Mapping[str, Any]) -> CheckResult:
+    """Weights and losses within ``RTOL`` of the reference, value by value."""
+    if not isinstance(answer, Mapping) or "weights" not in answer or "loss" not in answer:
+        return CheckResult(False, "answer is not {'weights': [...], 'loss': [...]}")
+    for key in ("weights", "loss"):
+        got, want = list(answer[key]), list(expected[key])
+        if len(got) != len(want):
+            return CheckResult(False, f"{len(got)} {key} values instead of {len(want)}")
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            if not _close(float(g), float(w)):
+                return CheckResult(False, f"{key}[{i}] = {g!r}, reference {w!r} (rtol {RTOL:g})")
+    return CheckResult(
+        True, f"{len(want)} weights and losses within rtol {RTOL:g}; final loss {want[-1]:.6g}"
+    )
+
+
+def digest(answer: Mapping[str, Any]) -> str:
+    """SHA-256 of the weights and losses rounded to 9 significant digits (tolerant to
+    summation order, like the check)."""
+    rounded = {k: [float(f"{v:.9g}") for v in answer[k]] for k in ("weights", "loss")}
+    return hashlib.sha256(json.dumps(rounded).encode()).hexdigest()
+
+
+def _to_json(answer: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: [float(x) for x in v] if isinstance(v, list) else v for k, v in answer.items()}
+
+
+LOGREG = register_workload(
+    Workload(
+        name="logreg",
+        version="1",
+        description="binary logistic regression by full-batch gradient descent (weights, losses)",
+        scale_sizes={"tiny": 2_000, "small": 200_000, "medium": 2_000_000, "large": 20_000_000},
+        unit="point-iterations",
+        make_data=make_data,
+        reference=reference,
+        check=check,
+        digest=digest,
+        to_json=_to_json,
+        from_json=lambda data: data,
+        # Throughput: points x iterations per second.
+        items=lambda expected: int(expected["points"]) * len(expected["loss"]),
+        params=DEFAULT_PARAMS,
+        check_params=check_params,
+    )
+)
+
+from workloads.logreg import impl_numpy  # noqa: E402, F401
