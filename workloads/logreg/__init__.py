@@ -191,4 +191,4 @@ LOGREG = register_workload(
     )
 )
 
-from workloads.logreg import impl_numpy  # noqa: E402, F401
+from workloads.logreg import impl_mrjob, impl_numpy  # noqa: E402, F401
