@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,47 @@ def test_bad_parameters(tmp_path: Path) -> None:
     out = run_cli("run", "-w", "logreg", "-e", "numpy", "--param", "learning_rate=-1",
                   "--results", str(tmp_path))  # fmt: skip
     assert out.returncode == 2 and "learning_rate" in out.stderr
+
+
+def _expected(data: datasets.Dataset) -> tuple[registry.Workload, dict[str, Any], Any]:
+    workload = registry.get_workload("logreg")
+    params = dict(workload.params)
+    return workload, params, datasets.reference_answer(workload, data, params)
+
+
+def test_mrjob_inline_one_job_per_iteration(tiny: datasets.Dataset, tmp_path: Path) -> None:
+    from harness.engines.mrjob_engine import MrjobEngine
+    from workloads.logreg import impl_mrjob
+
+    workload, params, expected = _expected(tiny)
+    params["iterations"] = 3  # three jobs
+    expected = datasets.reference_answer(workload, tiny, params)
+    engine = MrjobEngine(EngineOptions())
+    engine.start("inline", None, tiny, tmp_path)
+    ctx = RunContext(engine, "inline", tiny, params, tmp_path)
+    assert workload.check(impl_mrjob.run(ctx), expected).passed
+    assert len(ctx.metrics["iteration_s"]) == 3
+
+
+def test_spark_rdd_and_mllib(tiny: datasets.Dataset, spark_engine: Any, tmp_path: Path) -> None:
+    from workloads.logreg import impl_spark
+
+    workload, params, expected = _expected(tiny)
+    ctx = RunContext(spark_engine, "rdd", tiny, params, tmp_path)
+    verdict = workload.check(impl_spark.run_rdd(ctx), expected)
+    assert verdict.passed, verdict.detail
+    times = ctx.metrics["iteration_s"]
+    assert len(times) == params["iterations"] and times[0] == ctx.metrics["first_iteration_s"]
+    ml = impl_spark.run_mllib(RunContext(spark_engine, "df", tiny, params, tmp_path))
+    verdict = workload.check(ml, expected)
+    assert verdict.passed and "quality check" in verdict.detail
+    assert ml["final_loss"] <= expected["loss"][-1] + logreg.LOSS_MARGIN
+
+
+def test_quality_check_can_fail() -> None:
+    expected = {"weights": [0.0], "loss": [0.5, 0.4], "accuracy": 0.8, "points": 10}
+    good = {"model": "mllib", "weights": [1.0], "loss": [0.39], "final_loss": 0.39,
+            "accuracy": 0.8}  # fmt: skip
+    assert logreg.check(good, expected).passed
+    assert not logreg.check({**good, "final_loss": 0.42}, expected).passed
+    assert not logreg.check({**good, "accuracy": 0.7}, expected).passed

@@ -17,6 +17,12 @@ def label_index(ctx: RunContext) -> int:
     return header.index(ctx.params["label"])
 
 
+def feature_count(ctx: RunContext) -> int:
+    """Columns of the CSV header minus the label."""
+    with ctx.data.inputs[0].open(encoding="utf-8") as handle:
+        return len(handle.readline().strip().split(",")) - 1
+
+
 @implements("logreg", "mrjob")
 def run(ctx: RunContext) -> dict[str, Any]:
     """Each iteration re-reads the input in a job that sums the gradient; the driver updates
@@ -25,9 +31,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
 
     engine: Any = ctx.engine
     at = label_index(ctx)
-    with ctx.data.inputs[0].open(encoding="utf-8") as handle:
-        features = len(handle.readline().strip().split(",")) - 1
-    w = [0.0] * (features + 1)
+    w = [0.0] * (feature_count(ctx) + 1)
     rate = float(ctx.params["learning_rate"])
     losses, times = [], []
     for step in range(int(ctx.params["iterations"])):
