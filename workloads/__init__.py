@@ -8,4 +8,5 @@ WORKLOAD_MODULES: tuple[str, ...] = (
     "workloads.udf_filter",
     "workloads.udf_map",
     "workloads.logreg",
+    "workloads.kmeans",
 )
