@@ -34,8 +34,6 @@ points than ``k``) is one clear error before any run.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -44,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
+from workloads._numeric import finite_values, first_difference, tolerant_digest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -130,24 +129,12 @@ def _read(path: Path, columns: list[str]) -> tuple[list[str], Any]:
 def load_points(paths: list[Path], columns: str) -> np.ndarray:
     """The points (n x d float64) of a CSV input, validated."""
     import numpy as np
-    import pandas as pd
 
     names = column_names(columns)
     blocks = []
     for path in paths:
         names, frame = _read(path, names)
-        # The C parser makes numeric columns float/int; anything else is text somewhere.
-        numbers = frame.apply(pd.to_numeric, errors="coerce")
-        values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            value = frame.iat[row, col]
-            raise UserError(
-                f"kmeans: {path.name} row {row + 2} column {names[col]!r} "
-                f"is not a finite number: {value!r}"
-            )
-        blocks.append(values)
+        blocks.append(finite_values(frame, f"kmeans: {path.name}"))
     if not names:
         raise UserError("kmeans: the input has no column")
     points = np.concatenate(blocks) if blocks else np.empty((0, len(names)))
@@ -238,48 +225,25 @@ def reference(data: Dataset, params: Mapping[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
-
-
 def check(answer: Any, expected: Mapping[str, Any]) -> CheckResult:
     """Centroids and inertias within ``RTOL`` of the reference, value by value."""
     if not isinstance(answer, Mapping) or "centroids" not in answer or "inertia" not in answer:
         return CheckResult(False, "answer is not {'centroids': [[...], ...], 'inertia': [...]}")
-    got_c, want_c = list(answer["centroids"]), list(expected["centroids"])
-    if len(got_c) != len(want_c):
-        return CheckResult(False, f"{len(got_c)} centroids instead of {len(want_c)}")
-    for j, (g_row, w_row) in enumerate(zip(got_c, want_c, strict=True)):
-        if len(g_row) != len(w_row):
-            return CheckResult(
-                False, f"centroid {j} has {len(g_row)} coordinates, not {len(w_row)}"
-            )
-        for i, (g, w) in enumerate(zip(g_row, w_row, strict=True)):
-            if not _close(float(g), float(w)):
-                return CheckResult(
-                    False, f"centroids[{j}][{i}] = {g!r}, reference {w!r} (rtol {RTOL:g})"
-                )
-    got, want = list(answer["inertia"]), list(expected["inertia"])
-    if len(got) != len(want):
-        return CheckResult(False, f"{len(got)} inertia values (iterations) instead of {len(want)}")
-    for i, (g, w) in enumerate(zip(got, want, strict=True)):
-        if not _close(float(g), float(w)):
-            return CheckResult(False, f"inertia[{i}] = {g!r}, reference {w!r} (rtol {RTOL:g})")
+    for key in ("centroids", "inertia"):
+        difference = first_difference(key, answer[key], expected[key], RTOL, ATOL)
+        if difference is not None:
+            return CheckResult(False, difference)
     return CheckResult(
         True,
-        f"{len(want_c)} centroids and {len(want)} inertias within rtol {RTOL:g}; "
-        f"final inertia {want[-1]:.6g}",
+        f"{len(expected['centroids'])} centroids and {len(expected['inertia'])} inertias within "
+        f"rtol {RTOL:g}; final inertia {expected['inertia'][-1]:.6g}",
     )
 
 
 def digest(answer: Mapping[str, Any]) -> str:
     """SHA-256 of the centroids and inertias rounded to 9 significant digits (tolerant to
     summation order, like the check)."""
-    rounded = {
-        "centroids": [[float(f"{v:.9g}") for v in row] for row in answer["centroids"]],
-        "inertia": [float(f"{v:.9g}") for v in answer["inertia"]],
-    }
-    return hashlib.sha256(json.dumps(rounded).encode()).hexdigest()
+    return tolerant_digest(answer, ("centroids", "inertia"))
 
 
 def _to_json(answer: Mapping[str, Any]) -> dict[str, Any]:

@@ -27,15 +27,13 @@ class, no rows) is one clear error before any run.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
+from workloads._numeric import finite_values, first_difference, tolerant_digest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,41 +86,39 @@ def load(paths: list[Path], label: str) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np
     import pandas as pd
 
-    frames = []
+    labels, features = [], []
+    columns: list[str] | None = None
     for path in paths:
         try:
-            frames.append(pd.read_csv(path))
+            frame = pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             first = str(exc).splitlines()[0]
             raise UserError(f"logreg: cannot parse {path.name}: {first}") from exc
-    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    if label not in frame.columns:
-        raise UserError(f"logreg: no label column {label!r} (columns: {', '.join(frame.columns)})")
-    features = [c for c in frame.columns if c != label]
-    if not features:
-        raise UserError("logreg: the input has no feature column")
-    if len(frame) == 0:
+        if label not in frame.columns:
+            names = ", ".join(map(str, frame.columns))
+            raise UserError(f"logreg: no label column {label!r} (columns: {names})")
+        if columns is not None and list(frame.columns) != columns:
+            raise UserError(f"logreg: {path.name} has other columns than the first file")
+        columns = list(frame.columns)
+        if len(columns) < 2:
+            raise UserError("logreg: the input has no feature column")
+        values = finite_values(frame, f"logreg: {path.name}")
+        at = columns.index(label)
+        labels.append(values[:, at])
+        features.append(np.delete(values, at, axis=1))
+    y = np.concatenate(labels) if labels else np.empty(0)
+    if len(y) == 0:
         raise UserError("logreg: the input has no rows")
-    # The C parser makes numeric columns float/int; anything else is text somewhere.
-    numbers = frame.apply(pd.to_numeric, errors="coerce")
-    values = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
-    bad = ~np.isfinite(values)
-    if bad.any():
-        row, col = np.argwhere(bad)[0]
-        value = frame.iat[row, col]
-        raise UserError(
-            f"logreg: row {row + 2} column {frame.columns[col]!r} is not a finite number: {value!r}"
-        )
-    y = numbers[label].to_numpy(dtype=np.float64)
     if not np.isin(y, (0.0, 1.0)).all():
         raise UserError(f"logreg: labels in column {label!r} must be 0 or 1")
     if np.unique(y).size < 2:
         raise UserError("logreg: the labels hold a single class; nothing to separate")
-    return y, numbers[features].to_numpy(dtype=np.float64)
+    return y, np.concatenate(features)
 
 
 def train(y: np.ndarray, x: np.ndarray, iterations: int, rate: float) -> dict[str, Any]:
-    """The documented algorithm, vectorised (the reference; numpy's engine calls it too)."""
+    """The documented algorithm with the design matrix, vectorised (the reference; the numpy
+    engine's implementation is written apart)."""
     import numpy as np
 
     z_matrix = np.column_stack([np.ones(len(y)), x])
@@ -155,10 +151,6 @@ def accuracy(y: np.ndarray, x: np.ndarray, weights: list[float]) -> float:
     return float(np.mean((score > 0) == (y == 1)))
 
 
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL)
-
-
 def check(answer: Any, expected: Mapping[str, Any]) -> CheckResult:
     """Weights and losses within ``RTOL`` of the reference, value by value."""
     if not isinstance(answer, Mapping) or "weights" not in answer or "loss" not in answer:
@@ -166,14 +158,13 @@ def check(answer: Any, expected: Mapping[str, Any]) -> CheckResult:
     if answer.get("model") == "mllib":
         return check_quality(answer, expected)
     for key in ("weights", "loss"):
-        got, want = list(answer[key]), list(expected[key])
-        if len(got) != len(want):
-            return CheckResult(False, f"{len(got)} {key} values instead of {len(want)}")
-        for i, (g, w) in enumerate(zip(got, want, strict=True)):
-            if not _close(float(g), float(w)):
-                return CheckResult(False, f"{key}[{i}] = {g!r}, reference {w!r} (rtol {RTOL:g})")
+        difference = first_difference(key, answer[key], expected[key], RTOL, ATOL)
+        if difference is not None:
+            return CheckResult(False, difference)
     return CheckResult(
-        True, f"{len(want)} weights and losses within rtol {RTOL:g}; final loss {want[-1]:.6g}"
+        True,
+        f"{len(expected['loss'])} weights and losses within rtol {RTOL:g}; "
+        f"final loss {expected['loss'][-1]:.6g}",
     )
 
 
@@ -193,8 +184,7 @@ def check_quality(answer: Mapping[str, Any], expected: Mapping[str, Any]) -> Che
 def digest(answer: Mapping[str, Any]) -> str:
     """SHA-256 of the weights and losses rounded to 9 significant digits (tolerant to
     summation order, like the check)."""
-    rounded = {k: [float(f"{v:.9g}") for v in answer[k]] for k in ("weights", "loss")}
-    return hashlib.sha256(json.dumps(rounded).encode()).hexdigest()
+    return tolerant_digest(answer, ("weights", "loss"))
 
 
 def _to_json(answer: Mapping[str, Any]) -> dict[str, Any]:
