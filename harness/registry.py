@@ -31,6 +31,9 @@ class CheckResult:
 
     passed: bool
     detail: str = ""
+    #: True when the answer came from a different algorithm (e.g. Spark ML) and was judged by
+    #: its quality against the reference, not value by value; reports say so.
+    by_quality: bool = False
 
 
 @dataclass(frozen=True)

@@ -137,6 +137,8 @@ def execute(spec: dict[str, Any], ctl: socket.socket | None) -> dict[str, Any]:
         result["answer_digest"] = workload.digest(answer)
         result["check"] = "pass" if verdict.passed else "fail"
         result["check_detail"] = verdict.detail
+        if verdict.by_quality:
+            result["metrics"]["check_method"] = "quality"
         if workload.finish_metrics is not None:
             workload.finish_metrics(result["metrics"], expected, spec["params"], ctx.prepared)
         n_items = workload.items(expected)

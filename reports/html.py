@@ -33,6 +33,11 @@ from reports.udf import (
     workload_defaults,
 )
 
+#: Said before each cell whose answers were judged by quality.
+QUALITY_NOTE = (
+    "Checked by quality, not value by value (a different algorithm from the reference's):"
+)
+
 
 @dataclass
 class WorkloadSection:
@@ -43,6 +48,8 @@ class WorkloadSection:
     summaries: list[CellSummary]
     charts: list[Chart] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Cells whose answers were judged by quality (a different algorithm): "label: detail".
+    quality_notes: list[str] = field(default_factory=list)
     #: Achieved vs ideal speedups of our optimizer (UDF workloads only).
     udf_rows: list[UdfSpeedup] = field(default_factory=list)
     #: Parameter points of the section's cells (shown when there is more than one).
@@ -73,6 +80,11 @@ def _sections(records: list[Any]) -> list[WorkloadSection]:
         mine = [s for s in summaries if s.workload == name]
         notes = list(dict.fromkeys(s.note for s in mine if s.note))
         section = WorkloadSection(name, _description(name), mine, notes=notes)
+        judged: dict[str, list[str]] = {}
+        for s in mine:
+            if s.quality_check and s.label not in judged.setdefault(s.quality_check, []):
+                judged[s.quality_check].append(s.label)
+        section.quality_notes = [f"{', '.join(labels)}: {d}" for d, labels in judged.items()]
         section.udf_rows = [u for u in speedups if u.workload == name]
         points = {s.params for s in mine}
         if len(points) > 1:
@@ -186,12 +198,14 @@ def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, s
                 fmt_seconds(s.startup_median),
                 fmt_rate(s.throughput_median, s.unit),
                 fmt_relative(s.relative),
-                s.check,
+                s.check + (" (by quality)" if s.quality_check else ""),
                 status,
             )
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         for note in section.notes:
             lines += ["", f"Note: {_md(note)}."]
+        for note in section.quality_notes:
+            lines += ["", f"{QUALITY_NOTE} {_md(note)}"]
         if section.udf_rows:
             lines += [
                 "",
@@ -235,6 +249,7 @@ def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
             files=[str(p) for p in results.files],
             n_records=len(results.records),
             interval=_interval,
+            quality_note=QUALITY_NOTE,
         )
     )
     try:

@@ -54,6 +54,9 @@ class CellSummary:
     check: str = "na"
     relative: float | None = None
     note: str | None = None
+    #: The check's detail when the cell's answers were judged by quality (a different
+    #: algorithm, e.g. Spark ML), not value by value.
+    quality_check: str | None = None
 
     @property
     def scale_label(self) -> str:
@@ -150,6 +153,9 @@ def _summarize_cell(group: list[RunRecord]) -> CellSummary:
     summary.unit = next((str(r.metrics["unit"]) for r in ok if r.metrics.get("unit")), "items")
     summary.items = next((int(r.metrics["items"]) for r in ok if "items" in r.metrics), None)
     checks = {r.check for r in measured}
+    summary.quality_check = next(
+        (r.check_detail for r in measured if r.metrics.get("check_method") == "quality"), None
+    )
     summary.check = "fail" if "fail" in checks else ("pass" if checks == {"pass"} else "na")
     return summary
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -196,3 +197,111 @@ def test_bad_parameters(tmp_path: Path) -> None:
     out = run_cli("run", "-w", "kmeans", "-e", "numpy", "--param", "k=-1",
                   "--results", str(tmp_path))  # fmt: skip
     assert out.returncode == 2 and "k must" in out.stderr
+
+
+EMPTY_CLUSTER = "v\n9\n1\n9\n10\n4\n5\n"  # c0 loses every point in iteration 2 (see above)
+
+
+def _mrjob(variant: str, data: datasets.Dataset, params: dict, tmp_path: Path) -> tuple:
+    from harness.engines.mrjob_engine import MrjobEngine
+    from workloads.kmeans import impl_mrjob
+
+    engine = MrjobEngine(EngineOptions())
+    engine.start(variant, None, data, tmp_path)
+    ctx = RunContext(engine, variant, data, params, tmp_path)
+    return impl_mrjob.run(ctx), ctx
+
+
+def test_mrjob_inline_one_job_per_iteration(tiny: datasets.Dataset, tmp_path: Path) -> None:
+    params = {**kmeans.DEFAULT_PARAMS, "iterations": 3}
+    expected = kmeans.reference(tiny, params)
+    answer, ctx = _mrjob("inline", tiny, params, tmp_path)
+    verdict = kmeans.check(answer, expected)
+    assert verdict.passed, verdict.detail
+    assert len(ctx.metrics["iteration_s"]) == 3
+    assert sorted(p.name for p in tmp_path.glob("iteration-*")) == [
+        "iteration-0", "iteration-1", "iteration-2"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("variant", ["inline", "local"])
+def test_mrjob_empty_cluster_and_ties(variant: str, tmp_path: Path) -> None:
+    csv = tmp_path / "empty.csv"
+    csv.write_text(EMPTY_CLUSTER)
+    data = _user_data(csv)
+    params = {**kmeans.DEFAULT_PARAMS, "k": 3, "iterations": 2}
+    expected = kmeans.reference(data, params)
+    answer, _ = _mrjob(variant, data, params, tmp_path / "scratch")
+    # Exact: the same sums of the same few numbers (the tie in iteration 1 too).
+    assert np.allclose(answer["centroids"], expected["centroids"], rtol=1e-15, atol=0)
+    assert answer["inertia"] == pytest.approx([25.0, 12.75], rel=1e-15)
+    assert answer["points"] == 6
+
+
+def test_mrjob_and_spark_read_the_columns_by_name(spark_engine: Any, tmp_path: Path) -> None:
+    from workloads.kmeans import impl_spark
+
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("id,y,x\n1,0,0\n2,0,1\n3,5,5\n")
+    second.write_text("id,y,x\n4,6,5\n5,0.5,0\n")
+    data = datasets.Dataset("kmeans", "input", 1.0, None, tmp_path, (first, second), {})
+    params = {**kmeans.DEFAULT_PARAMS, "k": 2, "iterations": 3, "columns": "x+y"}
+    expected = kmeans.reference(data, params)
+    assert expected["points"] == 5
+    answer, _ = _mrjob("inline", data, params, tmp_path / "mr")
+    assert kmeans.check(answer, expected).passed
+    ctx = RunContext(spark_engine, "rdd", data, params, tmp_path / "sp")
+    assert kmeans.check(impl_spark.run_rdd(ctx), expected).passed
+
+
+def test_files_with_other_headers_are_rejected(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    first.write_text("lat,lon\n1,2\n")
+    second.write_text("lon,lat\n2,1\n")
+    with pytest.raises(UserError, match=r"b\.csv has other columns than a\.csv"):
+        kmeans.load_points([first, second], "lat+lon")
+
+
+def test_spark_rdd_and_mllib(tiny: datasets.Dataset, spark_engine: Any, tmp_path: Path) -> None:
+    from workloads.kmeans import impl_spark
+
+    params = dict(kmeans.DEFAULT_PARAMS)
+    expected = kmeans.reference(tiny, params)
+    ctx = RunContext(spark_engine, "rdd", tiny, params, tmp_path)
+    verdict = kmeans.check(impl_spark.run_rdd(ctx), expected)
+    assert verdict.passed, verdict.detail
+    times = ctx.metrics["iteration_s"]
+    assert len(times) == params["iterations"] and times[0] == ctx.metrics["first_iteration_s"]
+    ml = impl_spark.run_mllib(RunContext(spark_engine, "df", tiny, params, tmp_path))
+    verdict = kmeans.check(ml, expected)
+    assert verdict.passed and verdict.by_quality and "quality check" in verdict.detail
+    assert len(ml["centroids"]) == params["k"] and ml["points"] == expected["points"]
+
+
+def test_spark_rdd_empty_cluster_and_early_stop(
+    tiny: datasets.Dataset, spark_engine: Any, tmp_path: Path
+) -> None:
+    from workloads.kmeans import impl_spark
+
+    csv = tmp_path / "empty.csv"
+    csv.write_text(EMPTY_CLUSTER)
+    data = _user_data(csv)
+    params = {**kmeans.DEFAULT_PARAMS, "k": 3, "iterations": 2}
+    answer = impl_spark.run_rdd(RunContext(spark_engine, "rdd", data, params, tmp_path))
+    assert answer["inertia"] == pytest.approx([25.0, 12.75], rel=1e-15)
+    assert np.allclose(answer["centroids"], [[23 / 3], [10 / 3], [28 / 3]], rtol=1e-15, atol=0)
+    params = {**kmeans.DEFAULT_PARAMS, "iterations": 200, "tolerance": 1e-3}
+    expected = kmeans.reference(tiny, params)
+    answer = impl_spark.run_rdd(RunContext(spark_engine, "rdd", tiny, params, tmp_path))
+    assert kmeans.check(answer, expected).passed and len(answer["inertia"]) < 200
+
+
+def test_quality_check_can_fail() -> None:
+    expected = {"centroids": [[0.0, 0.0], [1.0, 1.0]], "inertia": [12.0, 10.0], "points": 9}
+    good = {"model": "mllib", "centroids": [[0.1, 0.0], [1.0, 0.9]], "inertia": [10.4],
+            "final_inertia": 10.4}  # fmt: skip
+    verdict = kmeans.check(good, expected)
+    assert verdict.passed and verdict.by_quality
+    assert not kmeans.check({**good, "final_inertia": 10.0 * (1 + kmeans.INERTIA_MARGIN) + 0.01},
+                            expected).passed  # fmt: skip
+    assert not kmeans.check({**good, "centroids": [[0.1, 0.0]]}, expected).passed

@@ -262,3 +262,29 @@ def test_run_with_report_writes_the_batch_report(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     assert (tmp_path / "rep" / "index.html").is_file()
     assert json.loads(next((tmp_path / "results").glob("*.jsonl")).read_text().splitlines()[0])
+
+
+def test_cells_checked_by_quality_say_so(tmp_path: Path) -> None:
+    writer = ResultsWriter(tmp_path / "res", "quality")
+    writer.ensure_writable()
+    writer.write_env({"batch_id": "quality"})
+    detail = "quality check (different algorithm): log-loss 0.47 vs reference 0.48"
+    metrics = {"items": 100, "items_per_s": 50.0, "unit": "point-iterations"}
+    for rules in (False, True):
+        writer.append(
+            _rec(workload="logreg", rules=rules, check_detail=detail,
+                 metrics={**metrics, "check_method": "quality"})
+        )  # fmt: skip
+    exact = "20 weights and losses within rtol 1e-06"
+    writer.append(_rec(workload="logreg", engine="numpy", variant="default", rules=None,
+                       check_detail=exact, metrics=metrics))  # fmt: skip
+    index = build_report([tmp_path / "res"], tmp_path / "out")
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    rows = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert sum("pass (by quality)" in row for row in rows) == 2
+    assert any(row.startswith("| numpy") and "| pass |" in row for row in rows)
+    # One note for both Spark cells, with the check's own figures.
+    (note,) = [line for line in summary.splitlines() if line.startswith("Checked by quality")]
+    assert "spark/df, spark/df +rules: " + detail in note
+    html = index.read_text()
+    assert html.count("by quality</small>") == 2 and detail in html
