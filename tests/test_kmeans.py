@@ -305,3 +305,16 @@ def test_quality_check_can_fail() -> None:
     assert not kmeans.check({**good, "final_inertia": 10.0 * (1 + kmeans.INERTIA_MARGIN) + 0.01},
                             expected).passed  # fmt: skip
     assert not kmeans.check({**good, "centroids": [[0.1, 0.0]]}, expected).passed
+
+
+def test_spark_ml_throughput_counts_its_own_iterations() -> None:
+    workload = registry.get_workload("kmeans")
+    expected = {"centroids": [[0.0]], "inertia": [3.0, 2.0], "points": 100}
+    assert workload.items(expected) == 200
+    assert workload.finish_metrics is not None
+    metrics: dict[str, Any] = {"mllib_iterations": 7}
+    workload.finish_metrics(metrics, expected, kmeans.DEFAULT_PARAMS, None)
+    assert metrics["items"] == 700
+    metrics = {"iteration_s": [0.1, 0.1]}  # the documented algorithm: the reference's count
+    workload.finish_metrics(metrics, expected, kmeans.DEFAULT_PARAMS, None)
+    assert "items" not in metrics

@@ -42,7 +42,12 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
-from workloads._numeric import finite_values, first_difference, tolerant_digest
+from workloads._numeric import (
+    count_own_iterations,
+    finite_values,
+    first_difference,
+    tolerant_digest,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -308,6 +313,7 @@ KMEANS = register_workload(
         items=lambda expected: int(expected["points"]) * len(expected["inertia"]),
         params=DEFAULT_PARAMS,
         check_params=check_params,
+        finish_metrics=count_own_iterations,
         # Spark cells run with our rules off and on, like every Spark cell.
         default_rules="both",
     )
