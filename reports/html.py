@@ -16,6 +16,13 @@ from harness.results import now_iso
 from harness.rules import label as rules_label
 from reports.data import load_results, records_frame
 from reports.figures import Chart, workload_charts
+from reports.iterations import (
+    IterationRatio,
+    IterationRow,
+    fmt_times,
+    iteration_ratios,
+    iteration_rows,
+)
 from reports.stats import (
     CellSummary,
     fmt_bytes,
@@ -52,6 +59,9 @@ class WorkloadSection:
     quality_notes: list[str] = field(default_factory=list)
     #: Achieved vs ideal speedups of our optimizer (UDF workloads only).
     udf_rows: list[UdfSpeedup] = field(default_factory=list)
+    #: Cold vs warm iteration times (iterative workloads only) and the headline ratios.
+    iteration_rows: list[IterationRow] = field(default_factory=list)
+    iteration_ratios: list[IterationRatio] = field(default_factory=list)
     #: Parameter points of the section's cells (shown when there is more than one).
     params: dict[str, str] = field(default_factory=dict)
 
@@ -76,6 +86,7 @@ def _sections(records: list[Any]) -> list[WorkloadSection]:
     frame["label"] = [f"{x} (simulated)" if x in simulated else x for x in frame["label"]]
     sections = []
     speedups = udf_speedups(records)
+    iterations = iteration_rows(records)
     for name in dict.fromkeys(r.workload for r in records):
         mine = [s for s in summaries if s.workload == name]
         notes = list(dict.fromkeys(s.note for s in mine if s.note))
@@ -86,6 +97,8 @@ def _sections(records: list[Any]) -> list[WorkloadSection]:
                 judged[s.quality_check].append(s.label)
         section.quality_notes = [f"{', '.join(labels)}: {d}" for d, labels in judged.items()]
         section.udf_rows = [u for u in speedups if u.workload == name]
+        section.iteration_rows = [r for r in iterations if r.workload == name]
+        section.iteration_ratios = iteration_ratios(section.iteration_rows)
         points = {s.params for s in mine}
         if len(points) > 1:
             defaults = workload_defaults(name)
@@ -137,6 +150,7 @@ def _template_env() -> Any:
         rate=fmt_rate,
         relative=fmt_relative,
         ratio=fmt_ratio,
+        times=fmt_times,
     )
     env.globals.update(calls=fmt_calls)
     return env
@@ -151,6 +165,35 @@ def _interval(s: CellSummary) -> str:
         return "-"
     low, high, coverage = s.wall_ci
     return f"{fmt_seconds(low)} to {fmt_seconds(high)} ({coverage:.0%})"
+
+
+def _iteration_markdown(section: WorkloadSection) -> list[str]:
+    if not section.iteration_rows:
+        return []
+    lines = [
+        "",
+        f"### {_md(section.name)}: cold vs warm iterations (medians over runs)",
+        "",
+        "| engine/variant | scale | params | runs | iterations | first | later (median) | "
+        "cold / warm | later x numpy |",
+        "|" + "---|" * 9,
+    ]
+    for r in section.iteration_rows:
+        cells = (
+            r.label,
+            r.scale,
+            r.params,
+            str(r.runs),
+            str(r.iterations),
+            fmt_seconds(r.first_s),
+            fmt_seconds(r.later_s),
+            fmt_times(r.cold_warm),
+            fmt_times(r.vs_numpy),
+        )
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    for q in section.iteration_ratios:
+        lines += ["", f"- {_md(q.what)} ({_md(q.scale)}, {_md(q.params)}): {fmt_times(q.ratio)}"]
+    return lines
 
 
 def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, str]]) -> str:
@@ -206,6 +249,7 @@ def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, s
             lines += ["", f"Note: {_md(note)}."]
         for note in section.quality_notes:
             lines += ["", f"{QUALITY_NOTE} {_md(note)}"]
+        lines += _iteration_markdown(section)
         if section.udf_rows:
             lines += [
                 "",

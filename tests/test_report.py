@@ -288,3 +288,46 @@ def test_cells_checked_by_quality_say_so(tmp_path: Path) -> None:
     assert "spark/df, spark/df +rules: " + detail in note
     html = index.read_text()
     assert html.count("by quality</small>") == 2 and detail in html
+
+
+def test_cold_and_warm_iterations_table_and_ratios(tmp_path: Path) -> None:
+    from reports.iterations import iteration_ratios, iteration_rows
+
+    def it(engine: str, variant: str, first: float, later: float, **kw: object) -> RunRecord:
+        times = [first] + [later] * 4
+        metrics = {"first_iteration_s": first, "later_iterations_median_s": later,
+                   "iteration_s": times, "items": 10, "unit": "point-iterations"}  # fmt: skip
+        return _rec(workload="logreg", engine=engine, variant=variant, metrics=metrics, **kw)
+
+    records = [
+        it("numpy", "default", 0.004, 0.002, rules=None),
+        it("numpy", "default", 0.006, 0.002, rules=None, repeat=1),
+        it("numpy", "default", 9.0, 9.0, rules=None, is_warmup=True),  # never counted
+        it("spark", "rdd", 1.2, 0.1),
+        it("spark", "rdd", 1.0, 0.12, rules=True),
+        it("mrjob", "local", 2.5, 2.0, rules=None),
+        _rec(workload="logreg", engine="spark", variant="df"),  # no iteration times: no row
+    ]
+    rows = iteration_rows(records)
+    assert [r.label for r in rows] == ["numpy/default", "spark/rdd", "spark/rdd +rules",
+                                       "mrjob/local"]  # fmt: skip
+    numpy_row, rdd = rows[0], rows[1]
+    assert numpy_row.runs == 2 and numpy_row.first_s == pytest.approx(0.005)
+    assert numpy_row.iterations == 5 and numpy_row.vs_numpy == pytest.approx(1.0)
+    assert rdd.cold_warm == pytest.approx(12.0) and rdd.vs_numpy == pytest.approx(50.0)
+    ratios = {q.what: q.ratio for q in iteration_ratios(rows)}
+    # The rules-off Spark cell stands for Spark RDD.
+    assert ratios["warm Spark RDD iteration / mrjob local iteration"] == pytest.approx(0.05)
+    assert ratios["NumPy iteration / warm Spark RDD iteration"] == pytest.approx(0.02)
+    assert ratios["NumPy iteration / mrjob local iteration"] == pytest.approx(0.001)
+    writer = ResultsWriter(tmp_path / "res", "iterations")
+    writer.ensure_writable()
+    writer.write_env({"batch_id": "iterations"})
+    for record in records:
+        writer.append(record)
+    index = build_report([tmp_path / "res"], tmp_path / "out")
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| spark/rdd | tiny | defaults | 1 | 5 | 1.2 s | 100 ms | 12x | 50x |" in summary
+    assert "- warm Spark RDD iteration / mrjob local iteration (tiny, defaults): 0.05x" in summary
+    html = index.read_text()
+    assert "Cold vs warm iterations" in html and "<strong>0.05x</strong>" in html

@@ -1,0 +1,143 @@
+"""What iterative workloads add to a report: cold vs warm iteration times per engine cell.
+
+For every cell whose runs record per-iteration times (``first_iteration_s``,
+``later_iterations_median_s``), over its measured successful runs:
+
+* first = median of the runs' first-iteration times (cold: Spark also reads the input and
+  fills its cache then);
+* later = median of the runs' medians of the later iterations (warm);
+* cold / warm = first / later;
+* x numpy = later / the numpy cell's later at the same scale and parameters (how many times
+  slower a warm iteration is than NumPy's).
+
+Then, per scale and parameter point, the ratios the Spark-vs-MapReduce argument is about: a
+warm Spark RDD iteration over an mrjob ``local`` iteration, and NumPy's over both.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.results import RunRecord
+from reports.data import cell_key, engine_label
+from reports.udf import params_label, workload_defaults
+
+#: The baseline of the ``x numpy`` column.
+BASELINE = ("numpy", "default")
+#: (numerator cell, denominator cell, what the ratio says) for the per-point ratio lines.
+COMPARISONS = (
+    (("spark", "rdd"), ("mrjob", "local"), "warm Spark RDD iteration / mrjob local iteration"),
+    (("numpy", "default"), ("spark", "rdd"), "NumPy iteration / warm Spark RDD iteration"),
+    (("numpy", "default"), ("mrjob", "local"), "NumPy iteration / mrjob local iteration"),
+)
+
+
+@dataclass
+class IterationRow:
+    """One engine cell's cold and warm iteration times."""
+
+    workload: str
+    engine: str
+    variant: str
+    label: str
+    scale: str
+    params: str
+    runs: int
+    iterations: int
+    first_s: float
+    later_s: float | None
+    vs_numpy: float | None = None
+
+    @property
+    def cold_warm(self) -> float | None:
+        """First iteration over the median later one."""
+        return self.first_s / self.later_s if self.later_s else None
+
+
+@dataclass
+class IterationRatio:
+    """One of ``COMPARISONS`` at one scale and parameter point."""
+
+    workload: str
+    scale: str
+    params: str
+    what: str
+    ratio: float
+    #: Labels of the two cells compared.
+    cells: list[str] = field(default_factory=list)
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def iteration_rows(records: list[RunRecord]) -> list[IterationRow]:
+    """Cold/warm iteration times of every cell that records them, in first-seen order."""
+    groups: dict[tuple[Any, ...], list[RunRecord]] = defaultdict(list)
+    for r in records:
+        if r.is_warmup or r.status != "ok" or r.metrics.get("first_iteration_s") is None:
+            continue
+        groups[cell_key(r)].append(r)
+    rows = []
+    for (workload, engine, variant, rules, scale, factor, params), runs in groups.items():
+        first = _median([float(r.metrics["first_iteration_s"]) for r in runs])
+        later = _median(
+            [
+                float(r.metrics["later_iterations_median_s"])
+                for r in runs
+                if r.metrics.get("later_iterations_median_s") is not None
+            ]
+        )
+        counts = [len(r.metrics.get("iteration_s") or []) for r in runs]
+        rows.append(
+            IterationRow(
+                workload=workload,
+                engine=engine,
+                variant=variant,
+                label=engine_label(engine, variant, rules),
+                scale=scale if factor == 1 else f"{scale} x{factor:g}",
+                params=params_label(json.loads(params), workload_defaults(workload)),
+                runs=len(runs),
+                iterations=int(statistics.median(counts)),
+                first_s=float(first or 0.0),
+                later_s=later,
+            )
+        )
+    base = {
+        (r.workload, r.scale, r.params): r.later_s
+        for r in rows
+        if (r.engine, r.variant) == BASELINE and r.later_s
+    }
+    for r in rows:
+        ref = base.get((r.workload, r.scale, r.params))
+        if ref and r.later_s:
+            r.vs_numpy = r.later_s / ref
+    return rows
+
+
+def iteration_ratios(rows: list[IterationRow]) -> list[IterationRatio]:
+    """The ``COMPARISONS`` wherever both cells were measured (rules off preferred: the
+    iterative cells have no UDF for our rules to act on)."""
+    by_point: dict[tuple[str, str, str], dict[tuple[str, str], IterationRow]] = defaultdict(dict)
+    for r in rows:
+        point = by_point[(r.workload, r.scale, r.params)]
+        # The first-seen cell of an engine/variant (rules off comes first) stands for it.
+        point.setdefault((r.engine, r.variant), r)
+    ratios = []
+    for (workload, scale, params), cells in by_point.items():
+        for top, bottom, what in COMPARISONS:
+            a, b = cells.get(top), cells.get(bottom)
+            if a is None or b is None or not a.later_s or not b.later_s:
+                continue
+            ratio = a.later_s / b.later_s
+            ratios.append(IterationRatio(workload, scale, params, what, ratio, [a.label, b.label]))
+    return ratios
+
+
+def fmt_times(value: float | None) -> str:
+    """A ratio with three significant digits, ``1.83x`` or ``875x``, or a dash."""
+    return "-" if value is None else f"{value:.3g}x"
