@@ -108,14 +108,14 @@ def iteration_rows(records: list[RunRecord]) -> list[IterationRow]:
             )
         )
     base = {
-        (r.workload, r.scale, r.params): r.later_s
-        for r in rows
-        if (r.engine, r.variant) == BASELINE and r.later_s
+        (row.workload, row.scale, row.params): row.later_s
+        for row in rows
+        if (row.engine, row.variant) == BASELINE and row.later_s
     }
-    for r in rows:
-        ref = base.get((r.workload, r.scale, r.params))
-        if ref and r.later_s:
-            r.vs_numpy = r.later_s / ref
+    for row in rows:
+        ref = base.get((row.workload, row.scale, row.params))
+        if ref and row.later_s:
+            row.vs_numpy = row.later_s / ref
     return rows
 
 
