@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -215,10 +216,12 @@ def _mrjob(variant: str, data: datasets.Dataset, params: dict, tmp_path: Path) -
 def test_mrjob_inline_one_job_per_iteration(tiny: datasets.Dataset, tmp_path: Path) -> None:
     params = {**kmeans.DEFAULT_PARAMS, "iterations": 3}
     expected = kmeans.reference(tiny, params)
+    began = time.perf_counter()
     answer, ctx = _mrjob("inline", tiny, params, tmp_path)
+    wall = time.perf_counter() - began
     verdict = kmeans.check(answer, expected)
     assert verdict.passed, verdict.detail
-    assert len(ctx.metrics["iteration_s"]) == 3
+    assert len(ctx.metrics["iteration_s"]) == 3 and sum(ctx.metrics["iteration_s"]) <= wall
     assert sorted(p.name for p in tmp_path.glob("iteration-*")) == [
         "iteration-0", "iteration-1", "iteration-2"
     ]  # fmt: skip
@@ -268,10 +271,13 @@ def test_spark_rdd_and_mllib(tiny: datasets.Dataset, spark_engine: Any, tmp_path
     params = dict(kmeans.DEFAULT_PARAMS)
     expected = kmeans.reference(tiny, params)
     ctx = RunContext(spark_engine, "rdd", tiny, params, tmp_path)
+    began = time.perf_counter()
     verdict = kmeans.check(impl_spark.run_rdd(ctx), expected)
+    wall = time.perf_counter() - began
     assert verdict.passed, verdict.detail
     times = ctx.metrics["iteration_s"]
     assert len(times) == params["iterations"] and times[0] == ctx.metrics["first_iteration_s"]
+    assert sum(times) <= wall and ctx.metrics["later_iterations_median_s"] in sorted(times[1:])[4:6]
     ml = impl_spark.run_mllib(RunContext(spark_engine, "df", tiny, params, tmp_path))
     verdict = kmeans.check(ml, expected)
     assert verdict.passed and verdict.by_quality and "quality check" in verdict.detail
