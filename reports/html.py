@@ -191,8 +191,10 @@ def _iteration_markdown(section: WorkloadSection) -> list[str]:
             fmt_times(r.vs_numpy),
         )
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    if section.iteration_ratios:
+        lines.append("")
     for q in section.iteration_ratios:
-        lines += ["", f"- {_md(q.what)} ({_md(q.scale)}, {_md(q.params)}): {fmt_times(q.ratio)}"]
+        lines.append(f"- {_md(q.what)} ({_md(q.scale)}, {_md(q.params)}): {fmt_times(q.ratio)}")
     return lines
 
 

@@ -139,5 +139,14 @@ def iteration_ratios(rows: list[IterationRow]) -> list[IterationRatio]:
 
 
 def fmt_times(value: float | None) -> str:
-    """A ratio with three significant digits, ``1.83x`` or ``875x``, or a dash."""
-    return "-" if value is None else f"{value:.3g}x"
+    """A ratio with three significant digits: ``1.83x``, ``1,260x``; below 1 with its
+    inverse, ``0.0128x (1/78.1)``; or a dash."""
+    if value is None or value <= 0:
+        return "-"
+    if value >= 1000:
+        return f"{value:,.0f}x"
+    if value < 1:
+        inverse = 1 / value
+        shown = f"{inverse:,.0f}" if inverse >= 1000 else f"{inverse:.3g}"
+        return f"{value:.3g}x (1/{shown})"
+    return f"{value:.3g}x"

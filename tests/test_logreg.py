@@ -120,18 +120,22 @@ def _expected(data: datasets.Dataset) -> tuple[registry.Workload, dict[str, Any]
     return workload, params, datasets.reference_answer(workload, data, params)
 
 
-def test_mrjob_inline_one_job_per_iteration(tiny: datasets.Dataset, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("variant", "iterations"), [("inline", 3), ("local", 2)])
+def test_mrjob_one_job_per_iteration(
+    variant: str, iterations: int, tiny: datasets.Dataset, tmp_path: Path
+) -> None:
     from harness.engines.mrjob_engine import MrjobEngine
     from workloads.logreg import impl_mrjob
 
     workload, params, expected = _expected(tiny)
-    params["iterations"] = 3  # three jobs
+    params["iterations"] = iterations  # one job each
     expected = datasets.reference_answer(workload, tiny, params)
     engine = MrjobEngine(EngineOptions())
-    engine.start("inline", None, tiny, tmp_path)
-    ctx = RunContext(engine, "inline", tiny, params, tmp_path)
+    engine.start(variant, None, tiny, tmp_path)
+    ctx = RunContext(engine, variant, tiny, params, tmp_path)
     assert workload.check(impl_mrjob.run(ctx), expected).passed
-    assert len(ctx.metrics["iteration_s"]) == 3
+    assert len(ctx.metrics["iteration_s"]) == iterations
+    assert len(list(tmp_path.glob("iteration-*"))) == iterations
 
 
 def test_spark_rdd_and_mllib(tiny: datasets.Dataset, spark_engine: Any, tmp_path: Path) -> None:

@@ -328,6 +328,17 @@ def test_cold_and_warm_iterations_table_and_ratios(tmp_path: Path) -> None:
     index = build_report([tmp_path / "res"], tmp_path / "out")
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| spark/rdd | tiny | defaults | 1 | 5 | 1.2 s | 100 ms | 12x | 50x |" in summary
-    assert "- warm Spark RDD iteration / mrjob local iteration (tiny, defaults): 0.05x" in summary
+    assert (
+        "- warm Spark RDD iteration / mrjob local iteration (tiny, defaults): 0.05x (1/20)"
+        in summary
+    )
     html = index.read_text()
-    assert "Cold vs warm iterations" in html and "<strong>0.05x</strong>" in html
+    assert "Cold vs warm iterations" in html and "<strong>0.05x (1/20)</strong>" in html
+    assert "(tiny, defaults): 0.001x (1/1,000)" in summary
+
+
+def test_iteration_ratio_format() -> None:
+    from reports.iterations import fmt_times
+
+    assert fmt_times(None) == "-" and fmt_times(1.834) == "1.83x" and fmt_times(1260.4) == "1,260x"
+    assert fmt_times(0.0128) == "0.0128x (1/78.1)" and fmt_times(0.000795) == "0.000795x (1/1,258)"
