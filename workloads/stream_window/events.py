@@ -1,0 +1,198 @@
+"""YSB-style ad events: the seeded generator and the rules for a valid event line.
+
+Standard library only (plus NumPy in the generator), so the MapReduce job can carry a copy of
+``classify``'s rules without bdbench installed; a test keeps the copies equal.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+#: YSB's shape: 100 campaigns of 10 ads each.
+CAMPAIGNS = 100
+ADS_PER_CAMPAIGN = 10
+AD_TYPES = ("banner", "modal", "sponsored-search", "mail", "mobile")
+EVENT_TYPES = ("view", "click", "purchase")
+#: Every field an event line must have (non-null).
+FIELDS = ("user_id", "page_id", "ad_id", "ad_type", "event_type", "event_time", "ip_address")
+#: Generated data: event time starts here (2026-01-01T00:00:00Z, epoch ms) and spans
+#: ``DURATION_S`` seconds at ``size / DURATION_S`` events per second.
+T0_MS = 1_767_225_600_000
+DURATION_S = 60
+#: One file per this many milliseconds of arrival time (the file-drop source's unit).
+FILE_SPAN_MS = 1_000
+#: Arrival: most events arrive with their own second; LATE_FRACTION up to LATE_MAX_MS late;
+#: TOO_LATE_FRACTION between TOO_LATE_MS[0] and TOO_LATE_MS[1] late (beyond any default
+#: watermark); MALFORMED_FRACTION of the lines are broken in one of four ways.
+LATE_FRACTION = 0.05
+LATE_MAX_MS = 3_000
+TOO_LATE_FRACTION = 0.002
+TOO_LATE_MS = (20_000, 30_000)
+MALFORMED_FRACTION = 0.002
+#: Pools the random ids are drawn from (YSB draws fresh UUIDs; a pool keeps generation fast).
+ID_POOL = 50_000
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+
+
+def _hex_ids(rng: Any, count: int) -> list[str]:
+    """``count`` UUID-shaped random hex strings."""
+    raw = rng.integers(0, 2**63, size=(count, 2), dtype="int64")
+    out = []
+    for a, b in raw.tolist():
+        h = f"{a:016x}{b:016x}"
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
+
+
+def make_events(folder: Path, size: int, seed: int) -> dict[str, Any]:
+    """``size`` event lines over ``DURATION_S`` seconds of event time, written as one JSON-lines
+    file per ``FILE_SPAN_MS`` of arrival time under ``events/`` (in arrival order), and the
+    campaigns table ``campaigns.csv`` (``ad_id,campaign_id``)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    campaigns = _hex_ids(rng, CAMPAIGNS)
+    ads = _hex_ids(rng, CAMPAIGNS * ADS_PER_CAMPAIGN)
+    with (folder / "campaigns.csv").open("w", encoding="utf-8") as out:
+        out.write("ad_id,campaign_id\n")
+        for i, ad in enumerate(ads):
+            out.write(f"{ad},{campaigns[i // ADS_PER_CAMPAIGN]}\n")
+    users, pages = _hex_ids(rng, ID_POOL), _hex_ids(rng, ID_POOL)
+
+    # Event times: uniform over the duration, sorted (a source emits them in order).
+    event_ms = np.sort(T0_MS + rng.integers(0, DURATION_S * 1000, size=size))
+    delay = np.zeros(size, dtype=np.int64)
+    kind = rng.random(size)
+    late = kind < LATE_FRACTION
+    delay[late] = rng.integers(1, LATE_MAX_MS + 1, size=int(late.sum()))
+    too_late = (kind >= LATE_FRACTION) & (kind < LATE_FRACTION + TOO_LATE_FRACTION)
+    delay[too_late] = rng.integers(*TOO_LATE_MS, size=int(too_late.sum()))
+    arrival = event_ms + delay
+    order = np.argsort(arrival, kind="stable")
+    file_of = (arrival[order] - T0_MS) // FILE_SPAN_MS
+    ad_of = rng.integers(0, len(ads), size=size)[order]
+    type_of = rng.integers(0, len(EVENT_TYPES), size=size)[order]
+    adtype_of = rng.integers(0, len(AD_TYPES), size=size)[order]
+    user_of = rng.integers(0, ID_POOL, size=size)[order]
+    page_of = rng.integers(0, ID_POOL, size=size)[order]
+    ip_of = rng.integers(0, 2**32, size=size, dtype=np.int64)[order]
+    broken = rng.random(size) < MALFORMED_FRACTION
+    times = event_ms[order]
+
+    events = folder / "events"
+    events.mkdir()
+    files: list[str] = []
+    handle = None
+    current = -1
+    for i in range(size):
+        f = int(file_of[i])
+        if f != current:
+            if handle is not None:
+                handle.close()
+            current = f
+            name = f"events/part-{f:05d}.json"
+            files.append(name)
+            handle = (folder / name).open("w", encoding="utf-8")
+        ip = int(ip_of[i])
+        record: dict[str, Any] = {
+            "user_id": users[user_of[i]],
+            "page_id": pages[page_of[i]],
+            "ad_id": ads[ad_of[i]],
+            "ad_type": AD_TYPES[adtype_of[i]],
+            "event_type": EVENT_TYPES[type_of[i]],
+            "event_time": int(times[i]),
+            "ip_address": f"{ip >> 24}.{(ip >> 16) & 255}.{(ip >> 8) & 255}.{ip & 255}",
+        }
+        line = json.dumps(record, separators=(",", ":"))
+        if broken[i]:
+            line = _break(line, record, i % 4)
+        assert handle is not None
+        handle.write(line + "\n")
+    if handle is not None:
+        handle.close()
+    return {
+        "files": files,
+        "campaigns": "campaigns.csv",
+        "events": size,
+        "duration_s": DURATION_S,
+        "file_span_ms": FILE_SPAN_MS,
+    }
+
+
+def _break(line: str, record: dict[str, Any], how: int) -> str:
+    """One of four malformed shapes: cut JSON, a missing field, an unknown ad, a text time."""
+    if how == 0:
+        return line[: len(line) // 2]
+    if how == 1:
+        return json.dumps({k: v for k, v in record.items() if k != "event_time"})
+    if how == 2:
+        return json.dumps({**record, "ad_id": "00000000-0000-0000-0000-000000000000"})
+    return json.dumps({**record, "event_time": "yesterday"})
+
+
+def classify(line: str, campaign_of: Mapping[str, str]) -> tuple[str, str, int] | None:
+    """``(campaign_id, event_type, event_time)`` of a valid event line, or None when the line
+    is malformed; blank lines are not events at all (the caller skips them first).
+
+    Valid: a JSON object (strict JSON) holding every field of ``FIELDS`` non-null, an
+    ``event_type`` among ``EVENT_TYPES``, an ``ad_id`` string in the campaigns table, and an
+    ``event_time`` that is a JSON integer within the signed 64-bit range (not a string, a
+    fraction or a boolean).
+    """
+    try:
+        record = json.loads(line, parse_constant=_reject)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or any(record.get(f) is None for f in FIELDS):
+        return None
+    event_type, ad_id, when = record["event_type"], record["ad_id"], record["event_time"]
+    if event_type not in EVENT_TYPES or not isinstance(ad_id, str) or ad_id not in campaign_of:
+        return None
+    if type(when) is not int or not LONG_MIN <= when <= LONG_MAX:
+        return None
+    return campaign_of[ad_id], event_type, when
+
+
+def _reject(name: str) -> float:
+    # NaN / Infinity are not JSON.
+    raise ValueError(name)
+
+
+def load_campaigns(path: Path) -> dict[str, str]:
+    """``ad_id -> campaign_id`` from a ``ad_id,campaign_id`` CSV with that header."""
+    from harness.errors import UserError
+
+    mapping: dict[str, str] = {}
+    try:
+        with path.open(encoding="utf-8") as handle:
+            header = handle.readline().strip().split(",")
+            if header != ["ad_id", "campaign_id"]:
+                raise UserError(
+                    f"stream_window: {path.name} must start with the header ad_id,campaign_id"
+                )
+            for number, line in enumerate(handle, start=2):
+                if not line.strip():
+                    continue
+                cells = line.strip().split(",")
+                if len(cells) != 2 or not all(cells):
+                    raise UserError(f"stream_window: {path.name} line {number} is not ad,campaign")
+                mapping[cells[0]] = cells[1]
+    except OSError as exc:
+        raise UserError(f"stream_window: cannot read campaigns {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UserError(f"stream_window: {path.name} is not UTF-8 text") from exc
+    if not mapping:
+        raise UserError(f"stream_window: {path.name} maps no ad to a campaign")
+    return mapping
+
+
+def window_starts(when: int, size_ms: int, slide_ms: int) -> range:
+    """Start of every window ``[start, start + size)`` holding ``when``: starts are the
+    multiples of ``slide_ms`` (from epoch 0) in ``(when - size_ms, when]``."""
+    last = (when // slide_ms) * slide_ms  # floor, also for negative times
+    # Earlier starts ``last - j * slide`` hold ``when`` while ``j * slide < size - (when - last)``.
+    back = (size_ms - (when - last) - 1) // slide_ms
+    return range(last - back * slide_ms, last + 1, slide_ms)
