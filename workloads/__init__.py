@@ -9,4 +9,5 @@ WORKLOAD_MODULES: tuple[str, ...] = (
     "workloads.udf_map",
     "workloads.logreg",
     "workloads.kmeans",
+    "workloads.stream_window",
 )

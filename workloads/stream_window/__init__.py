@@ -14,8 +14,15 @@ Semantics (every engine computes exactly this):
   ``(campaign_id, window_start)``. Windows are ``[start, start + window)`` with starts on
   multiples of ``slide`` from epoch 0 (``slide`` = ``window`` for tumbling windows, the
   default); an event on a window's start belongs to it, one on its end to the next.
-* Lateness (Spark's event-time watermark with delay ``lateness``): see ``late_rule``.
-  Dropped (event, window) pairs are counted (``dropped``) and never counted in a window.
+* Lateness: Spark's event-time watermark with delay ``lateness`` over one-file micro-batches.
+  Batch ``i``'s watermark ``W_i`` is ``max(0, M - lateness)``, where ``M`` is the largest event
+  time of the *views* (the rows that reach Spark's watermark operator) in batches before ``i``
+  (``W_0 = 0``); it never decreases. An (event, window) pair of batch ``i`` is *late* when the
+  window's end is at or before ``W_(i-1)``, the previous batch's watermark (``0`` for the first
+  batch): Spark judges late rows by the previous batch's watermark and evicts by the current
+  one. Late pairs are counted (``dropped``) and never counted in a window; one event of a
+  sliding window can lose some of its windows and keep others. (``late_rule``; Spark 4.3,
+  ``statefulOperator.allowMultiple`` at its default, no no-data batches.)
 * Answer: ``{"counts": {"<campaign>|<window_start>": n}, "malformed": m, "dropped": d,
   "events": e, "views": v}``; the check is exact equality.
 
@@ -98,16 +105,16 @@ class Watermark:
         return late_rule(self.history)
 
     def see(self, event_time: int) -> None:
-        """Account an event of the current batch (it moves the watermark of later ones)."""
+        """Account a view of the current batch (it moves the watermark of later ones)."""
         if self.max_seen is None or event_time > self.max_seen:
             self.max_seen = event_time
 
 
 def late_rule(history: list[int]) -> int:
     """The watermark a batch's events are judged late by, given the watermark of every batch
-    so far (the current one last): an (event, window) pair is dropped when the window's end
-    is at or before it."""
-    return history[-1]
+    so far (the current one last): the previous batch's (0 for the first batch). An (event,
+    window) pair is dropped when the window's end is at or before it."""
+    return history[-2] if len(history) > 1 else 0
 
 
 @dataclass
@@ -150,10 +157,10 @@ def replay(
                 continue
             campaign, event_type, when = event
             tally.events += 1
-            mark.see(when)
             if event_type != "view":
                 continue
             tally.views += 1
+            mark.see(when)
             for start in events.window_starts(when, windows.size, windows.slide):
                 if start + windows.size <= late:
                     tally.dropped += 1
@@ -251,3 +258,5 @@ STREAM_WINDOW = register_workload(
         accepts_input=False,
     )
 )
+
+from workloads.stream_window import impl_mrjob, impl_numpy  # noqa: E402, F401

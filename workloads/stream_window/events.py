@@ -34,7 +34,9 @@ TOO_LATE_MS = (20_000, 30_000)
 MALFORMED_FRACTION = 0.002
 #: Pools the random ids are drawn from (YSB draws fresh UUIDs; a pool keeps generation fast).
 ID_POOL = 50_000
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+#: Valid event times (epoch ms): from 1970 to about year 33658, so Spark's timestamp_millis
+#: never overflows.
+TIME_MIN, TIME_MAX = 0, 10**15 - 1
 
 
 def _hex_ids(rng: Any, count: int) -> list[str]:
@@ -139,7 +141,7 @@ def classify(line: str, campaign_of: Mapping[str, str]) -> tuple[str, str, int] 
 
     Valid: a JSON object (strict JSON) holding every field of ``FIELDS`` non-null, an
     ``event_type`` among ``EVENT_TYPES``, an ``ad_id`` string in the campaigns table, and an
-    ``event_time`` that is a JSON integer within the signed 64-bit range (not a string, a
+    ``event_time`` that is a JSON integer from ``TIME_MIN`` to ``TIME_MAX`` (not a string, a
     fraction or a boolean).
     """
     try:
@@ -151,7 +153,7 @@ def classify(line: str, campaign_of: Mapping[str, str]) -> tuple[str, str, int] 
     event_type, ad_id, when = record["event_type"], record["ad_id"], record["event_time"]
     if event_type not in EVENT_TYPES or not isinstance(ad_id, str) or ad_id not in campaign_of:
         return None
-    if type(when) is not int or not LONG_MIN <= when <= LONG_MAX:
+    if type(when) is not int or not TIME_MIN <= when <= TIME_MAX:
         return None
     return campaign_of[ad_id], event_type, when
 

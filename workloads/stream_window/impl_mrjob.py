@@ -10,7 +10,7 @@ from harness.registry import RunContext, implements
 
 @implements("stream_window", "mrjob")
 def run(ctx: RunContext) -> dict[str, Any]:
-    """Job 1 finds every file's largest valid event time; the driver turns them into each
+    """Job 1 finds every file's largest view time; the driver turns them into each
     file's late watermark (files in arrival order); job 2 counts the windows."""
     from workloads.stream_window import Windows, campaigns_path
     from workloads.stream_window.impl_numpy import late_marks

@@ -51,8 +51,8 @@ def parse(lines: Sequence[str], campaign_index: Mapping[str, int], names: Any) -
 
 
 def late_marks(maxima: list[int | None], lateness: int) -> list[int]:
-    """The late watermark of every batch from each batch's largest event time (None when it
-    had no event), by the documented rule."""
+    """The late watermark of every batch from each batch's largest view time (None when it
+    had no view), by the documented rule."""
     from workloads.stream_window import late_rule
 
     history: list[int] = []
@@ -107,7 +107,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     campaigns = sorted(set(names.values()))
     index = {c: i for i, c in enumerate(campaigns)}
     parsed = [parse(read_lines(p), index, names) for p in ctx.data.inputs]
-    maxima = [int(p.times.max()) if len(p.times) else None for p in parsed]
+    maxima = [int(p.times[p.views].max()) if p.views.any() else None for p in parsed]
     marks = late_marks(maxima, windows.lateness)
     views = [p.views for p in parsed]
     times = np.concatenate([p.times[v] for p, v in zip(parsed, views, strict=True)])

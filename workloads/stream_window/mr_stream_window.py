@@ -6,7 +6,7 @@ installed; ``_classify`` and ``_window_starts`` are copies of ``events.classify`
 (``--campaigns``, Hadoop's distributed cache); each mapper knows its input file from the
 ``mapreduce.map.input.file`` job setting.
 
-1. ``--mode maxima``: the largest valid event time of every input file (mapper keeps one per
+1. ``--mode maxima``: the largest view time of every input file (mapper keeps one per
    file per task; combiner and reducer take the maximum).
 2. ``--mode counts``: with every file's late watermark (``--marks``, from the driver), the
    mapper classifies each line, assigns views to their windows, drops the late (event,
@@ -29,7 +29,9 @@ from mrjob.step import MRStep
 
 EVENT_TYPES = ("view", "click", "purchase")
 FIELDS = ("user_id", "page_id", "ad_id", "ad_type", "event_type", "event_time", "ip_address")
-LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+#: Valid event times (epoch ms): from 1970 to about year 33658, so Spark's timestamp_millis
+#: never overflows.
+TIME_MIN, TIME_MAX = 0, 10**15 - 1
 TOTALS = ("malformed", "dropped", "events", "views")
 
 
@@ -47,7 +49,7 @@ def _classify(line: str, campaign_of: dict[str, str]) -> tuple[str, str, int] | 
     event_type, ad_id, when = record["event_type"], record["ad_id"], record["event_time"]
     if event_type not in EVENT_TYPES or not isinstance(ad_id, str) or ad_id not in campaign_of:
         return None
-    if type(when) is not int or not LONG_MIN <= when <= LONG_MAX:
+    if type(when) is not int or not TIME_MIN <= when <= TIME_MAX:
         return None
     return campaign_of[ad_id], event_type, when
 
@@ -114,9 +116,9 @@ class MRStreamWindow(MRJob):
         self.totals = dict.fromkeys(TOTALS, 0)
 
     def map_maxima(self, _: Any, line: str) -> Iterator[tuple[str, int]]:
-        """Keep the file's largest valid event time."""
+        """Keep the file's largest view time (views set Spark's watermark)."""
         event = _classify(line, self.campaign_of) if line.strip() else None
-        if event is not None:
+        if event is not None and event[1] == "view":
             name = _input_file()
             if name not in self.maxima or event[2] > self.maxima[name]:
                 self.maxima[name] = event[2]

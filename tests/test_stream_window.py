@@ -1,0 +1,217 @@
+"""stream_window: window and lateness semantics by hand, malformed lines, engines agree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import datasets, registry
+from harness.engines import EngineOptions
+from harness.engines.numpy_engine import NumpyEngine
+from harness.errors import UserError
+from harness.registry import RunContext
+from workloads import stream_window as sw
+from workloads.stream_window import events
+
+AD, CAMPAIGN = "ad-1", "camp-1"
+
+
+def _event(when: Any, event_type: str = "view", ad: str = AD, **extra: Any) -> str:
+    record = {"user_id": "u", "page_id": "p", "ad_id": ad, "ad_type": "banner",
+              "event_type": event_type, "event_time": when, "ip_address": "1.2.3.4"}  # fmt: skip
+    return json.dumps({**record, **extra})
+
+
+def _dataset(folder: Path, files: list[list[str]]) -> datasets.Dataset:
+    """One file per list, in arrival order, and a campaigns table of two ads."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "campaigns.csv").write_text(f"ad_id,campaign_id\n{AD},{CAMPAIGN}\nad-2,camp-2\n")
+    paths = []
+    for i, lines in enumerate(files):
+        path = folder / f"part-{i:05d}.json"
+        path.write_text("".join(line + "\n" for line in lines))
+        paths.append(path)
+    meta = {"campaigns": "campaigns.csv", "files": [p.name for p in paths]}
+    return datasets.Dataset("stream_window", "input", 1.0, None, folder, tuple(paths), meta)
+
+
+def _params(**kw: Any) -> dict[str, Any]:
+    return {**sw.DEFAULT_PARAMS, **kw}
+
+
+def _numpy(data: datasets.Dataset, params: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    from workloads.stream_window import impl_numpy
+
+    return impl_numpy.run(RunContext(NumpyEngine(EngineOptions()), "default", data, params, tmp))
+
+
+def _mrjob(data: datasets.Dataset, params: dict[str, Any], tmp: Path) -> dict[str, Any]:
+    from harness.engines.mrjob_engine import MrjobEngine
+    from workloads.stream_window import impl_mrjob
+
+    engine = MrjobEngine(EngineOptions())
+    engine.start("inline", None, data, tmp)
+    return impl_mrjob.run(RunContext(engine, "inline", data, params, tmp))
+
+
+#: Checked against Spark 4.3 Structured Streaming (one file per trigger, delay 5 s, update
+#: mode): f1's 95000 is kept (batch 1 is judged by batch 0's watermark, 0), f2's 99999 and
+#: 91000 are dropped (window end 100000 <= batch 1's watermark 100000), 100000 opens the next
+#: window, and f3's 119999 is dropped too (end 120000 <= batch 2's watermark 120000).
+TUMBLING_FILES = [[105_000], [125_000, 95_000], [99_999, 91_000, 100_000, 110_000],
+                  [119_999, 121_000]]  # fmt: skip
+TUMBLING_COUNTS = {f"{CAMPAIGN}|90000": 1, f"{CAMPAIGN}|100000": 2, f"{CAMPAIGN}|110000": 1,
+                   f"{CAMPAIGN}|120000": 2}  # fmt: skip
+#: Sliding 10 s / 5 s: 97000 loses [90000, 100000) (end <= 100000) but keeps [95000, 105000).
+SLIDING_FILES = [[105_000], [125_000], [97_000, 102_000]]
+SLIDING_COUNTS = {f"{CAMPAIGN}|95000": 2, f"{CAMPAIGN}|100000": 2, f"{CAMPAIGN}|105000": 1,
+                  f"{CAMPAIGN}|120000": 1, f"{CAMPAIGN}|125000": 1}  # fmt: skip
+
+
+def test_window_edges() -> None:
+    assert list(events.window_starts(10_000, 10_000, 10_000)) == [10_000]  # start: inside
+    assert list(events.window_starts(9_999, 10_000, 10_000)) == [0]  # end: outside
+    assert list(events.window_starts(10_000, 10_000, 5_000)) == [5_000, 10_000]
+    assert list(events.window_starts(12_000, 10_000, 3_000)) == [3_000, 6_000, 9_000, 12_000]
+    assert list(events.window_starts(-1, 10_000, 10_000)) == [-10_000]
+
+
+@pytest.mark.parametrize(
+    ("files", "window", "want", "dropped"),
+    [(TUMBLING_FILES, {}, TUMBLING_COUNTS, 3), (SLIDING_FILES, {"slide": 5}, SLIDING_COUNTS, 1)],
+)
+def test_late_and_too_late_events(
+    files: list[list[int]], window: dict, want: dict, dropped: int, tmp_path: Path
+) -> None:
+    data = _dataset(tmp_path / "data", [[_event(t) for t in f] for f in files])
+    params = _params(**window)
+    expected = sw.reference(data, params)
+    assert expected["counts"] == want and expected["dropped"] == dropped
+    for engine in (_numpy, _mrjob):
+        answer = engine(data, params, tmp_path / engine.__name__)
+        verdict = sw.check(answer, expected)
+        assert verdict.passed, (engine.__name__, verdict.detail)
+
+
+def test_only_views_move_the_watermark(tmp_path: Path) -> None:
+    # Batch 2 is judged by batch 1's watermark: 10000 - 5000 from the views, so 11000 counts;
+    # had batch 0's click at 200000 moved it (to 195000), 11000 would be late.
+    files = [[_event(200_000, "click"), _event(10_000)], [_event(150_000)], [_event(11_000)]]
+    data = _dataset(tmp_path / "data", files)
+    expected = sw.reference(data, _params())
+    assert expected["counts"] == {f"{CAMPAIGN}|10000": 2, f"{CAMPAIGN}|150000": 1}
+    assert expected["dropped"] == 0 and expected["events"] == 4 and expected["views"] == 3
+    for engine in (_numpy, _mrjob):
+        assert sw.check(engine(data, _params(), tmp_path / engine.__name__), expected).passed
+
+
+MALFORMED = [
+    '{"user_id": "u", "page_id"',  # cut JSON
+    _event(1_000).replace('"ip_address": "1.2.3.4", ', "").replace(', "ip_address": "1.2.3.4"', ""),
+    _event(1_000, ad="no-such-ad"),
+    _event("1000"),  # a string time
+    _event(1.5),
+    _event(True),
+    _event(-5),
+    _event(10**15),
+    _event(1_000, "wink"),
+    _event(None),
+    "not json",
+    "[1, 2]",
+    '{"event_time": NaN}',
+]
+
+
+def test_malformed_lines_are_counted_and_skipped_by_every_engine(tmp_path: Path) -> None:
+    assert '"ip_address"' not in MALFORMED[1]
+    files = [[*MALFORMED[:7], _event(2_000)], ["", "   ", *MALFORMED[7:], _event(3_000, "click")]]
+    data = _dataset(tmp_path / "data", files)
+    expected = sw.reference(data, _params())
+    assert expected["malformed"] == len(MALFORMED)  # blank lines are no events at all
+    assert expected["events"] == 2 and expected["views"] == 1
+    assert expected["counts"] == {f"{CAMPAIGN}|0": 1}
+    for engine in (_numpy, _mrjob):
+        verdict = sw.check(engine(data, _params(), tmp_path / engine.__name__), expected)
+        assert verdict.passed, (engine.__name__, verdict.detail)
+
+
+def test_mapreduce_copies_of_the_rules_are_equal() -> None:
+    from workloads.stream_window import mr_stream_window as mr
+
+    campaign_of = {AD: CAMPAIGN}
+    for line in [*MALFORMED, _event(5), _event(7, "click"), _event(10**15 - 1)]:
+        assert mr._classify(line, campaign_of) == events.classify(line, campaign_of), line
+    for when in (-10_001, -1, 0, 1, 9_999, 10_000, 123_456):
+        for size, slide in ((10_000, 10_000), (10_000, 5_000), (10_000, 3_000), (7, 2)):
+            assert mr._window_starts(when, size, slide) == events.window_starts(when, size, slide)
+    assert (mr.FIELDS, mr.EVENT_TYPES) == (events.FIELDS, events.EVENT_TYPES)
+    assert (mr.TIME_MIN, mr.TIME_MAX) == (events.TIME_MIN, events.TIME_MAX)
+
+
+@pytest.fixture(scope="module")
+def tiny(isolated_env: Path) -> datasets.Dataset:
+    """The generated tiny dataset."""
+    return datasets.generated(registry.get_workload("stream_window"), "tiny")
+
+
+def test_generated_data_has_late_too_late_and_malformed_events(tiny: datasets.Dataset) -> None:
+    meta = tiny.meta
+    assert meta["events"] == 3_000 and len(tiny.inputs) > meta["duration_s"]
+    assert [p.name for p in tiny.inputs] == sorted(p.name for p in tiny.inputs)
+    expected = sw.reference(tiny, _params())
+    assert expected["malformed"] > 0 and expected["dropped"] > 0
+    assert expected["events"] + expected["malformed"] == 3_000
+    assert sum(expected["counts"].values()) + expected["dropped"] == expected["views"]
+    # Tumbling 10 s windows over 60 s (a few too-late events fall before them), 100 campaigns.
+    starts = {int(k.split("|")[1]) for k in expected["counts"]}
+    assert len(starts) == 6 and len({k.split("|")[0] for k in expected["counts"]}) == 100
+
+
+@pytest.mark.parametrize("window", [{}, {"slide": 5}, {"window": 10, "slide": 3, "lateness": 1}])
+def test_engines_equal_the_reference_on_tiny(
+    window: dict, tiny: datasets.Dataset, tmp_path: Path
+) -> None:
+    params = _params(**window)
+    workload = registry.get_workload("stream_window")
+    expected = datasets.reference_answer(workload, tiny, params)
+    for engine in (_numpy, _mrjob):
+        answer = engine(tiny, params, tmp_path / engine.__name__)
+        verdict = workload.check(answer, expected)
+        assert verdict.passed, (engine.__name__, verdict.detail)
+        assert workload.digest(answer) == workload.digest(expected)
+
+
+def test_check_can_fail() -> None:
+    expected = {"counts": {"a|0": 2, "b|0": 1}, "malformed": 1, "dropped": 0, "events": 4,
+                "views": 3}  # fmt: skip
+    assert sw.check(dict(expected), expected).passed
+    verdict = sw.check({**expected, "counts": {"a|0": 2, "b|0": 2}}, expected)
+    assert not verdict.passed and "1 differ" in verdict.detail
+    assert not sw.check({**expected, "counts": {"a|0": 2}}, expected).passed
+    assert not sw.check({**expected, "malformed": 0}, expected).passed
+    assert not sw.check({"counts": []}, expected).passed
+
+
+BAD_PARAMS = [({"window": 0}, "window"), ({"slide": 20}, "slide"), ({"lateness": -1}, "lateness"),
+              ({"window": 0.0005}, "milliseconds"), ({"rate": "x"}, "rate")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("bad", "word"), BAD_PARAMS)
+def test_bad_parameters(bad: dict, word: str) -> None:
+    with pytest.raises(UserError, match=word):
+        sw.check_params(_params(**bad))
+
+
+def test_bad_campaigns_table(tmp_path: Path) -> None:
+    bad = tmp_path / "c.csv"
+    bad.write_text("ad,campaign\nx,y\n")
+    with pytest.raises(UserError, match="header ad_id,campaign_id"):
+        events.load_campaigns(bad)
+    bad.write_text("ad_id,campaign_id\n")
+    with pytest.raises(UserError, match="maps no ad"):
+        events.load_campaigns(bad)
+    with pytest.raises(UserError, match="cannot read campaigns"):
+        events.load_campaigns(tmp_path / "missing.csv")
