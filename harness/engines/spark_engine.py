@@ -46,7 +46,7 @@ class SparkEngine(Engine):
     """A SparkSession per run; start-up includes one trivial job so workers are warm."""
 
     name = "spark"
-    variants = ("rdd", "df")
+    variants = ("rdd", "df", "stream")
     description = "PySpark (RDD or DataFrame API), optionally with our Catalyst rules"
     rules_modes = (False, True, "paper")
     distributions = ("pyspark",)

@@ -259,4 +259,4 @@ STREAM_WINDOW = register_workload(
     )
 )
 
-from workloads.stream_window import impl_mrjob, impl_numpy  # noqa: E402, F401
+from workloads.stream_window import impl_mrjob, impl_numpy, impl_spark  # noqa: E402, F401

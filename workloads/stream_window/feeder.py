@@ -1,0 +1,84 @@
+"""A file-drop source: event files copied into a folder at an offered rate, arrival stamped.
+
+Each file is written as a hidden ``.name.tmp`` in the target folder (Spark's file source skips
+names starting with ``.``), given a modification time one second after the previous file's
+(Spark orders new files by it; real clocks tie at millisecond resolution), then renamed: the
+rename is atomic, so a reader never sees half a file. Its arrival time is ``time.time()``
+right after the rename.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Fake modification times start here (2001-09-09) and step by one second per file.
+MTIME_BASE = 1_000_000_000
+
+
+@dataclass
+class Feeder:
+    """Copies ``files`` (in arrival order) into ``target``, file ``i`` due ``offsets[i]``
+    seconds after ``start()``; a background thread."""
+
+    files: Sequence[Path]
+    target: Path
+    offsets: Sequence[float]
+    #: ``time.time()`` at which each file appeared (filled as they do).
+    arrivals: list[float] = field(default_factory=list)
+    error: BaseException | None = None
+    _thread: threading.Thread | None = None
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def at_rate(
+        cls, files: Sequence[Path], target: Path, lines: Sequence[int], rate: float
+    ) -> Feeder:
+        """Offered ``rate`` events/s: each file is due once the events before it took their
+        time (``rate`` 0: everything at once)."""
+        offsets, due = [], 0.0
+        for count in lines:
+            offsets.append(due)
+            due += count / rate if rate > 0 else 0.0
+        return cls(files, target, offsets)
+
+    def start(self) -> None:
+        """Start feeding in a daemon thread."""
+        self.target.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="bdbench-feeder", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        began = time.perf_counter()
+        try:
+            for i, (source, offset) in enumerate(zip(self.files, self.offsets, strict=True)):
+                wait = began + offset - time.perf_counter()
+                if wait > 0 and self._stop.wait(wait):
+                    return
+                if self._stop.is_set():
+                    return
+                name = f"part-{i:06d}{source.suffix}"
+                hidden = self.target / f".{name}.tmp"
+                hidden.write_bytes(source.read_bytes())
+                os.utime(hidden, (MTIME_BASE + i, MTIME_BASE + i))
+                hidden.rename(self.target / name)
+                self.arrivals.append(time.time())
+        except BaseException as exc:  # reported by join(): the run fails with it
+            self.error = exc
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait for the last file (re-raising a feeding error)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """Stop feeding early and wait for the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
