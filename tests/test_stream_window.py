@@ -215,3 +215,51 @@ def test_bad_campaigns_table(tmp_path: Path) -> None:
         events.load_campaigns(bad)
     with pytest.raises(UserError, match="cannot read campaigns"):
         events.load_campaigns(tmp_path / "missing.csv")
+
+
+def test_spark_stream_runs_by_itself_and_leaves_nothing(spark_engine: Any, tmp_path: Path) -> None:
+    from workloads.stream_window import impl_spark
+
+    spark = spark_engine.spark
+    before = spark.conf.get("spark.sql.streaming.noDataMicroBatches.enabled")
+    files = [[*[_event(t) for t in f], *(MALFORMED[:4] if i == 1 else [])]
+             for i, f in enumerate(TUMBLING_FILES)]  # fmt: skip
+    data = _dataset(tmp_path / "data", files)
+    expected = sw.reference(data, _params())
+    assert expected["counts"] == TUMBLING_COUNTS and expected["malformed"] == 4
+    ctx = RunContext(spark_engine, "stream", data, _params(rate=0), tmp_path / "run")
+    verdict = sw.check(impl_spark.run_stream(ctx), expected)
+    assert verdict.passed, verdict.detail
+    # One micro-batch per file; a latency per window update; nothing left running or on disk.
+    metrics = ctx.metrics
+    assert metrics["batches"] == 4 and len(metrics["batch_s"]) == 4
+    assert metrics["window_updates"] >= len(TUMBLING_COUNTS)
+    latency = metrics["latency_s"]
+    assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+    assert spark.streams.active == []
+    assert not (tmp_path / "run" / "feed").exists()
+    assert not (tmp_path / "run" / "checkpoint").exists()
+    assert spark.conf.get("spark.sql.streaming.noDataMicroBatches.enabled") == before
+
+
+def test_spark_stream_sliding_windows(spark_engine: Any, tmp_path: Path) -> None:
+    from workloads.stream_window import impl_spark
+
+    data = _dataset(tmp_path / "data", [[_event(t) for t in f] for f in SLIDING_FILES])
+    params = _params(slide=5, rate=0)
+    ctx = RunContext(spark_engine, "stream", data, params, tmp_path / "run")
+    answer = impl_spark.run_stream(ctx)
+    assert answer["counts"] == SLIDING_COUNTS and answer["dropped"] == 1
+
+
+@pytest.mark.parametrize("window", [{}, {"window": 10, "slide": 3, "lateness": 1}])
+def test_spark_batch_twin_equals_the_reference_on_tiny(
+    window: dict, tiny: datasets.Dataset, spark_engine: Any, tmp_path: Path
+) -> None:
+    from workloads.stream_window import impl_spark
+
+    params = _params(**window)
+    expected = sw.reference(tiny, params)
+    answer = impl_spark.run_batch(RunContext(spark_engine, "df", tiny, params, tmp_path))
+    verdict = sw.check(answer, expected)
+    assert verdict.passed, verdict.detail

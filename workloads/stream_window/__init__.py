@@ -238,6 +238,13 @@ def make_data(folder: Path, size: int, seed: int) -> dict[str, Any]:
     return events.make_events(folder, size, seed)
 
 
+def _prewarm(ctx: Any) -> None:
+    if ctx.engine.name == "spark":
+        from workloads.stream_window.impl_spark import prewarm
+
+        prewarm(ctx)
+
+
 STREAM_WINDOW = register_workload(
     Workload(
         name="stream_window",
@@ -256,6 +263,7 @@ STREAM_WINDOW = register_workload(
         params=DEFAULT_PARAMS,
         check_params=check_params,
         accepts_input=False,
+        prewarm=lambda ctx: _prewarm(ctx),
     )
 )
 
