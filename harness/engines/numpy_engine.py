@@ -16,7 +16,7 @@ class NumpyEngine(Engine):
     """Vectorised single-process NumPy: the 'COST' baseline every cluster engine must beat."""
 
     name = "numpy"
-    variants = ("default",)
+    variants = ("default", "replay")
     description = "single node, vectorised NumPy"
     distributions = ("numpy",)
 

@@ -15,6 +15,10 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.registry import RunContext
 
 #: Fake modification times start here (2001-09-09) and step by one second per file.
 MTIME_BASE = 1_000_000_000
@@ -82,3 +86,24 @@ class Feeder:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+def offered_rate(ctx: RunContext) -> float:
+    """The ``rate`` parameter; 0 = the generated data's own event rate (else: at once)."""
+    rate = float(ctx.params["rate"])
+    meta = ctx.data.meta
+    if rate == 0 and meta.get("events") and meta.get("duration_s"):
+        rate = float(meta["events"]) / float(meta["duration_s"])
+    return rate
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50, p95, p99 and max (nearest rank), or None without values."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[max(0, min(len(ordered) - 1, -(-int(q * len(ordered) * 100) // 100) - 1))]
+
+    return {"p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99), "max": ordered[-1]}

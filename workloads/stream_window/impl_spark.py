@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from harness.registry import RunContext, implements
+from workloads.stream_window.feeder import offered_rate, percentiles
 
 #: Spark SQL settings the streaming semantics depend on (set for the run, then restored).
 STREAM_CONF = {
@@ -108,27 +109,6 @@ def _observed(frame: Any) -> Any:
         F.sum(F.col("view").cast("long")).alias("views"),
         F.sum(F.col("pairs")).alias("pairs"),
     )
-
-
-def _offered_rate(ctx: RunContext) -> float:
-    """The ``rate`` parameter; 0 = the generated data's own event rate (else: at once)."""
-    rate = float(ctx.params["rate"])
-    meta = ctx.data.meta
-    if rate == 0 and meta.get("events") and meta.get("duration_s"):
-        rate = float(meta["events"]) / float(meta["duration_s"])
-    return rate
-
-
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    """p50, p95, p99 and max (nearest rank), or None without values."""
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def rank(q: float) -> float:
-        return ordered[max(0, min(len(ordered) - 1, -(-int(q * len(ordered) * 100) // 100) - 1))]
-
-    return {"p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99), "max": ordered[-1]}
 
 
 class _Progress:
@@ -234,7 +214,7 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
         if batch_id >= len(files) - 1:
             done.set()
 
-    feeder = Feeder.at_rate(files, feed, lines, _offered_rate(ctx))
+    feeder = Feeder.at_rate(files, feed, lines, offered_rate(ctx))
     query = None
     try:
         source = _reader(spark.readStream).option("maxFilesPerTrigger", 1).json(str(feed))
@@ -291,7 +271,7 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
     durations = [b["duration_ms"].get("triggerExecution", 0) / 1000 for b in batches]
     ctx.metrics.update(
         {
-            "offered_rate": _offered_rate(ctx),
+            "offered_rate": offered_rate(ctx),
             "batches": len(batches),
             "batch_s": durations,
             "batch_median_s": statistics.median(durations) if durations else None,
