@@ -111,11 +111,14 @@ RULES_PROFILES: dict[str, tuple[RulesMode, ...]] = {
 
 
 def all_cells(workload: registry.Workload) -> list[Cell]:
-    """Every engine x variant x rules cell of ``workload``, in the engines' own order."""
+    """Every implemented engine x variant x rules cell of ``workload``, in the engines' own
+    order (a variant the workload does not implement, e.g. ``numpy/replay`` of word count, is
+    no cell of it)."""
     return [
         Cell(name, variant, rules)
         for name, cls in ENGINES.items()
         for variant in cls.variants
+        if registry.find_impl(workload.name, name, variant) is not None
         for rules in (supported_rules(workload, cls) or (None,))
     ]
 

@@ -185,5 +185,10 @@ def find_impl(workload: str, engine: str, variant: str) -> ImplSpec | None:
     exact = [s for s in _IMPLS if (s.workload, s.engine, s.variant) == (workload, engine, variant)]
     if exact:
         return exact[0]
+    from harness.engines import ENGINES
+
+    engine_cls = ENGINES.get(engine)
+    if engine_cls is not None and variant in engine_cls.exclusive_variants:
+        return None
     generic = [s for s in _IMPLS if (s.workload, s.engine, s.variant) == (workload, engine, None)]
     return generic[0] if generic else None

@@ -314,3 +314,13 @@ def test_feeder_offsets_follow_the_rate(tmp_path: Path) -> None:
     mtimes = [(tmp_path / "out" / n).stat().st_mtime for n in names]
     assert mtimes == sorted(mtimes) and len(set(mtimes)) == 3 and len(feeder.arrivals) == 3
     assert feeder.arrivals[2] - feeder.arrivals[0] >= 0.29
+
+
+def test_streaming_variants_run_only_their_own_implementations() -> None:
+    # numpy/replay and spark/stream are not batch variants: an all-variants implementation
+    # (word count's numpy, a plugin's spark) is no implementation of them.
+    assert registry.find_impl("wordcount", "numpy", "replay") is None
+    assert registry.find_impl("wordcount", "numpy", "default") is not None
+    assert registry.find_impl("stream_window", "numpy", "replay") is not None
+    assert registry.find_impl("stream_window", "spark", "stream") is not None
+    assert registry.find_impl("udf_map", "spark", "stream") is None

@@ -47,6 +47,9 @@ class Engine(ABC):
 
     name: ClassVar[str]
     variants: ClassVar[tuple[str, ...]]
+    #: Variants only an implementation registered for them by name runs (a streaming mode is
+    #: not a batch implementation's business); the others also run all-variants ones.
+    exclusive_variants: ClassVar[tuple[str, ...]] = ()
     description: ClassVar[str]
     #: Rules modes of the engine's own optimizer (only Spark has one; see ``harness.rules``).
     rules_modes: ClassVar[tuple[RulesMode, ...]] = ()

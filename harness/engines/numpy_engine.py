@@ -17,6 +17,7 @@ class NumpyEngine(Engine):
 
     name = "numpy"
     variants = ("default", "replay")
+    exclusive_variants = ("replay",)
     description = "single node, vectorised NumPy"
     distributions = ("numpy",)
 

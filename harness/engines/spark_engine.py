@@ -47,6 +47,7 @@ class SparkEngine(Engine):
 
     name = "spark"
     variants = ("rdd", "df", "stream")
+    exclusive_variants = ("stream",)
     description = "PySpark (RDD or DataFrame API), optionally with our Catalyst rules"
     rules_modes = (False, True, "paper")
     distributions = ("pyspark",)
