@@ -31,6 +31,7 @@ from reports.stats import (
     fmt_seconds,
     summarize,
 )
+from reports.streaming import PERCENTILES, StreamingRow, streaming_rows
 from reports.udf import (
     UdfSpeedup,
     fmt_calls,
@@ -62,6 +63,8 @@ class WorkloadSection:
     #: Cold vs warm iteration times (iterative workloads only) and the headline ratios.
     iteration_rows: list[IterationRow] = field(default_factory=list)
     iteration_ratios: list[IterationRatio] = field(default_factory=list)
+    #: Latency per window update and micro-batches (streaming workloads only).
+    streaming_rows: list[StreamingRow] = field(default_factory=list)
     #: Parameter points of the section's cells (shown when there is more than one).
     params: dict[str, str] = field(default_factory=dict)
 
@@ -87,6 +90,7 @@ def _sections(records: list[Any]) -> list[WorkloadSection]:
     sections = []
     speedups = udf_speedups(records)
     iterations = iteration_rows(records)
+    streaming = streaming_rows(records)
     for name in dict.fromkeys(r.workload for r in records):
         mine = [s for s in summaries if s.workload == name]
         notes = list(dict.fromkeys(s.note for s in mine if s.note))
@@ -99,6 +103,7 @@ def _sections(records: list[Any]) -> list[WorkloadSection]:
         section.udf_rows = [u for u in speedups if u.workload == name]
         section.iteration_rows = [r for r in iterations if r.workload == name]
         section.iteration_ratios = iteration_ratios(section.iteration_rows)
+        section.streaming_rows = [r for r in streaming if r.workload == name]
         points = {s.params for s in mine}
         if len(points) > 1:
             defaults = workload_defaults(name)
@@ -198,6 +203,33 @@ def _iteration_markdown(section: WorkloadSection) -> list[str]:
     return lines
 
 
+def _streaming_markdown(section: WorkloadSection) -> list[str]:
+    if not section.streaming_rows:
+        return []
+    lines = [
+        "",
+        f"### {_md(section.name)}: latency per window update (medians over runs)",
+        "",
+        "| engine/variant | scale | runs | offered rate | micro-batches | batch median | "
+        + " | ".join(f"latency {p}" for p in PERCENTILES)
+        + " | window updates |",
+        "|" + "---|" * (7 + len(PERCENTILES)),
+    ]
+    for r in section.streaming_rows:
+        cells = (
+            r.label,
+            r.scale,
+            str(r.runs),
+            fmt_rate(r.offered_rate, "events") if r.offered_rate else "at once",
+            "-" if r.batches is None else str(r.batches),
+            fmt_seconds(r.batch_median_s),
+            *(fmt_seconds(r.latency[p]) for p in PERCENTILES),
+            "-" if r.window_updates is None else f"{r.window_updates:,}",
+        )
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    return lines
+
+
 def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, str]]) -> str:
     """The Markdown summary (CI job summaries): one table per workload."""
     lines = ["# bdbench summary", ""]
@@ -252,6 +284,7 @@ def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, s
         for note in section.quality_notes:
             lines += ["", f"{QUALITY_NOTE} {_md(note)}"]
         lines += _iteration_markdown(section)
+        lines += _streaming_markdown(section)
         if section.udf_rows:
             lines += [
                 "",
@@ -296,6 +329,7 @@ def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
             n_records=len(results.records),
             interval=_interval,
             quality_note=QUALITY_NOTE,
+            percentiles=PERCENTILES,
         )
     )
     try:

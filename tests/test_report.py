@@ -342,3 +342,27 @@ def test_iteration_ratio_format() -> None:
 
     assert fmt_times(None) == "-" and fmt_times(1.834) == "1.83x" and fmt_times(1260.4) == "1,260x"
     assert fmt_times(0.0128) == "0.0128x (1/78.1)" and fmt_times(0.000795) == "0.000795x (1/1,258)"
+
+
+def test_streaming_latency_table(tmp_path: Path) -> None:
+    def run(variant: str, p50: float, repeat: int = 0, **kw: object) -> RunRecord:
+        metrics = {"latency_s": {"p50": p50, "p95": 2 * p50, "p99": 3 * p50, "max": 4 * p50},
+                   "batches": 90, "batch_median_s": 0.5, "offered_rate": 5000.0,
+                   "window_updates": 1200, "items": 10, "unit": "events"}  # fmt: skip
+        return _rec(workload="stream_window", engine="spark", variant=variant, repeat=repeat,
+                    metrics=metrics, **kw)  # fmt: skip
+
+    writer = ResultsWriter(tmp_path / "res", "streaming")
+    writer.ensure_writable()
+    writer.write_env({"batch_id": "streaming"})
+    warmup = run("stream", 50.0, is_warmup=True)
+    records = [run("stream", 1.0), run("stream", 3.0, 1), run("stream", 2.0, 2), warmup]
+    for record in [*records, _rec(workload="stream_window")]:
+        writer.append(record)
+    index = build_report([tmp_path / "res"], tmp_path / "out")
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    row = ("| spark/stream | tiny | 3 | 5k events/s | 90 | 500 ms | 2 s | 4 s | 6 s | 8 s "
+           "| 1,200 |")  # fmt: skip
+    assert row in summary, summary
+    assert summary.count("| spark/df |") == 1  # the batch cell has no latency row
+    assert "Latency per window update" in index.read_text()

@@ -1,0 +1,78 @@
+"""What streaming workloads add to a report: latency per window update and micro-batches.
+
+For every cell whose runs record ``latency_s`` (the end-to-end latency of every window
+update: the time the updated count was committed minus the arrival of the window's last
+event), over its measured successful runs: the medians of the runs' p50, p95, p99 and max
+latency, of their median micro-batch time and of their batch count, and the offered rate.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from harness.results import RunRecord
+from reports.data import cell_key, engine_label
+
+PERCENTILES = ("p50", "p95", "p99", "max")
+
+
+@dataclass
+class StreamingRow:
+    """One engine cell's streaming figures (medians over runs)."""
+
+    workload: str
+    label: str
+    scale: str
+    runs: int
+    offered_rate: float | None
+    batches: int | None
+    batch_median_s: float | None
+    latency: dict[str, float | None]
+    window_updates: int | None
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def streaming_rows(records: list[RunRecord]) -> list[StreamingRow]:
+    """Streaming figures of every cell that records latencies, in first-seen order."""
+    groups: dict[tuple[Any, ...], list[RunRecord]] = defaultdict(list)
+    for r in records:
+        if r.is_warmup or r.status != "ok" or not isinstance(r.metrics.get("latency_s"), dict):
+            continue
+        groups[cell_key(r)].append(r)
+    rows = []
+    for (workload, engine, variant, rules, scale, factor, _), runs in groups.items():
+
+        def med(key: str, runs: list[RunRecord] = runs) -> float | None:
+            return _median([float(r.metrics[key]) for r in runs if r.metrics.get(key) is not None])
+
+        latency = {
+            p: _median(
+                [
+                    float(r.metrics["latency_s"][p])
+                    for r in runs
+                    if r.metrics["latency_s"].get(p) is not None
+                ]
+            )
+            for p in PERCENTILES
+        }
+        batches, updates = med("batches"), med("window_updates")
+        rows.append(
+            StreamingRow(
+                workload=workload,
+                label=engine_label(engine, variant, rules),
+                scale=scale if factor == 1 else f"{scale} x{factor:g}",
+                runs=len(runs),
+                offered_rate=med("offered_rate"),
+                batches=None if batches is None else int(batches),
+                batch_median_s=med("batch_median_s"),
+                latency=latency,
+                window_updates=None if updates is None else int(updates),
+            )
+        )
+    return rows
