@@ -176,7 +176,18 @@ def build_parser() -> argparse.ArgumentParser:
         "UDF workloads). On numpy and mrjob, rules on = UDF filters in ranked order",
     )
     _add_param_option(p_run)
-    p_run.add_argument("--input", type=Path, metavar="PATH", help="run on this file instead")
+    p_run.add_argument(
+        "--input",
+        type=Path,
+        metavar="PATH",
+        help="run on this file (or, for stream_window, this folder of event files) instead",
+    )
+    p_run.add_argument(
+        "--campaigns",
+        type=Path,
+        metavar="FILE",
+        help="with --input: the ad_id,campaign_id table stream_window joins events to",
+    )
     p_run.add_argument(
         "-r",
         "--repeats",
@@ -463,6 +474,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     workloads = _csv_list(args.workload)
     if args.input is not None and not workloads:
         raise UserError("--input needs --workload (which workload reads the file?)")
+    side = {"campaigns": args.campaigns} if args.campaigns is not None else {}
+    if side and args.input is None:
+        raise UserError("--campaigns goes with --input (generated data has its own table)")
     scales = [datasets.validate_scale(s) for s in (_csv_list(args.scale) or ["small"])]
     if args.input is not None:
         scales = ["input"]
@@ -479,7 +493,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         for name in workloads or []:
             from harness import registry
 
-            datasets.user_input(registry.get_workload(name), args.input, args.data_dir)
+            datasets.user_input(registry.get_workload(name), args.input, args.data_dir, side)
     grid = _param_grid(args.param, cells)
     config = runner.RunConfig(
         scales=scales,
@@ -490,6 +504,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         warmups=args.warmups,
         timeout=args.timeout,
         input_path=args.input,
+        side_inputs=side,
         data_dir=args.data_dir,
         keep_answers=args.keep_answers,
         options=options,

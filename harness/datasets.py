@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -156,34 +157,70 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def user_input(workload: Workload, path: Path, data_dir: Path | None = None) -> Dataset:
-    """A dataset made of the user's own file; its reference answer is cached by content hash."""
-    if not workload.accepts_input:
-        raise UserError(f"workload {workload.name!r} does not accept --input")
-    path = path.expanduser()
+def _user_files(workload: Workload, path: Path) -> list[Path]:
+    """The input files ``--input PATH`` names: the file, or a folder's files by name."""
     if not path.exists():
         raise UserError(f"input file not found: {path}")
+    if path.is_dir():
+        if not workload.input_folder:
+            raise UserError(f"input is not a regular file: {path}")
+        files = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise UserError(f"input folder has no file: {path}")
+        return [p.resolve() for p in files]
     if not path.is_file():
         raise UserError(f"input is not a regular file: {path}")
+    return [path.resolve()]
+
+
+def user_input(
+    workload: Workload,
+    path: Path,
+    data_dir: Path | None = None,
+    side: Mapping[str, Path] | None = None,
+) -> Dataset:
+    """A dataset made of the user's own file (or folder, and side files such as a campaigns
+    table); its reference answer is cached by content hash."""
+    if not workload.accepts_input:
+        raise UserError(f"workload {workload.name!r} does not accept --input")
+    side = dict(side or {})
+    for name in side:
+        if name not in workload.side_inputs:
+            raise UserError(f"--{name} is no input of workload {workload.name!r}")
+    for name in workload.side_inputs:
+        if name not in side:
+            raise UserError(f"{workload.name} with --input needs --{name} FILE")
+    files = _user_files(workload, path.expanduser())
+    digest = hashlib.sha256()
+    extra: dict[str, str] = {}
     try:
-        sha = _sha256(path)
+        for item in files:
+            digest.update(f"{item.name}:{_sha256(item)}\n".encode())
+        for name, side_path in sorted(side.items()):
+            side_path = side_path.expanduser()
+            if not side_path.is_file():
+                raise UserError(f"--{name} file not found: {side_path}")
+            digest.update(f"--{name}:{_sha256(side_path)}\n".encode())
+            extra[name] = str(side_path.resolve())
     except OSError as exc:
-        raise UserError(f"cannot read input file {path}: {exc.strerror}") from exc
+        raise UserError(f"cannot read input {exc.filename}: {exc.strerror}") from exc
+    sha = digest.hexdigest() if len(files) > 1 or side else _sha256(files[0])
     root = (data_dir or default_data_dir()).resolve() / workload.name / f"input-{sha[:16]}"
     meta = {
         "workload": workload.name,
         "source": "user",
-        "path": str(path.resolve()),
+        "path": str(path.expanduser().resolve()),
         "sha256": sha,
-        "bytes": path.stat().st_size,
-        "files": [str(path.resolve())],
+        "bytes": sum(p.stat().st_size for p in files),
+        "files": [str(p) for p in files],
+        **extra,
     }
     try:
         root.mkdir(parents=True, exist_ok=True)
         (root / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
     except OSError as exc:
         raise UserError(f"cannot write data folder {root}: {exc.strerror}") from exc
-    return Dataset(workload.name, "input", 1.0, None, root, (path.resolve(),), meta)
+    return Dataset(workload.name, "input", 1.0, None, root, tuple(files), meta)
 
 
 def params_key(params: dict[str, Any]) -> str:

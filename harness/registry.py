@@ -65,6 +65,11 @@ class Workload:
     params: Mapping[str, Any] = field(default_factory=dict)
     #: Whether ``--input PATH`` is accepted (user-supplied data).
     accepts_input: bool = True
+    #: Whether ``--input`` may name a folder: its files (not hidden ones), sorted by name.
+    input_folder: bool = False
+    #: Further files a user input needs, each given as ``--<name> FILE`` (e.g. campaigns);
+    #: the dataset's ``meta[name]`` holds its absolute path.
+    side_inputs: tuple[str, ...] = ()
     #: Rules modes for engines without an optimizer of their own (numpy, mrjob): workloads
     #: with ordered UDF filters run them in written order (off) and ranked order (on).
     rules_modes: tuple[RulesMode, ...] = ()

@@ -72,6 +72,8 @@ class RunConfig:
     warmups: int = 1
     timeout: float = DEFAULT_TIMEOUT
     input_path: Path | None = None
+    #: Side files of a user input by name (``--campaigns FILE``).
+    side_inputs: dict[str, Path] = field(default_factory=dict)
     data_dir: Path | None = None
     keep_answers: bool = False
     options: EngineOptions = field(default_factory=EngineOptions)
@@ -373,7 +375,7 @@ def _prepare(
     """Generate (or locate) the input, its reference answer and the workload's preparation
     (e.g. a UDF profile), before any timed run."""
     if config.input_path is not None:
-        data = datasets.user_input(workload, config.input_path, config.data_dir)
+        data = datasets.user_input(workload, config.input_path, config.data_dir, config.side_inputs)
     else:
         data = datasets.generated(workload, scale, config.factor, config.seed, config.data_dir)
     datasets.reference_answer(workload, data, params)

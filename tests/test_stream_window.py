@@ -324,3 +324,56 @@ def test_streaming_variants_run_only_their_own_implementations() -> None:
     assert registry.find_impl("stream_window", "numpy", "replay") is not None
     assert registry.find_impl("stream_window", "spark", "stream") is not None
     assert registry.find_impl("udf_map", "spark", "stream") is None
+
+
+def test_cli_run_on_a_folder_of_event_files(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    data = _dataset(tmp_path / "events", [[_event(t) for t in f] for f in TUMBLING_FILES])
+    campaigns = tmp_path / "campaigns.csv"
+    (data.root / "campaigns.csv").rename(campaigns)
+    (data.root / ".hidden.tmp").write_text("ignored\n")  # e.g. a file still being written
+    out = run_cli(
+        "run", "-w", "stream_window", "-e", "numpy/default,mrjob/inline", "--input",
+        str(data.root), "--campaigns", str(campaigns), "-r", "1", "--warmups", "0",
+        "--no-progress", "--results", str(tmp_path / "res"), "--data-dir", str(tmp_path / "d"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    records = [json.loads(line) for f in (tmp_path / "res").glob("*.jsonl") for line in f.open()]
+    assert [(r["engine"], r["check"]) for r in records] == [("numpy", "pass"), ("mrjob", "pass")]
+    assert len(records[0]["input"]["files"]) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-w", "stream_window", "--input", "{folder}"], "needs --campaigns FILE"),
+        (["-w", "stream_window", "--campaigns", "{campaigns}"], "--campaigns goes with --input"),
+        (
+            ["-w", "wordcount", "--input", "{campaigns}", "--campaigns", "{campaigns}"],
+            "--campaigns is no input of workload 'wordcount'",
+        ),
+        (
+            ["-w", "stream_window", "--input", "{empty}", "--campaigns", "{campaigns}"],
+            "input folder has no file",
+        ),
+        (
+            ["-w", "stream_window", "--input", "{folder}", "--campaigns", "{folder}/nope.csv"],
+            "--campaigns file not found",
+        ),
+    ],
+)
+def test_cli_user_input_errors(args: list[str], message: str, tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    folder, empty = tmp_path / "folder", tmp_path / "empty"
+    folder.mkdir()
+    empty.mkdir()
+    (folder / "part-0.json").write_text(_event(1_000) + "\n")
+    campaigns = tmp_path / "c.csv"
+    campaigns.write_text(f"ad_id,campaign_id\n{AD},{CAMPAIGN}\n")
+    names = {"folder": folder, "empty": empty, "campaigns": campaigns}
+    out = run_cli("run", "-e", "numpy", "--results", str(tmp_path / "res"),
+                  *[a.format(**names) for a in args])  # fmt: skip
+    assert out.returncode == 2 and message in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "res").exists()

@@ -2,10 +2,11 @@
 
 Semantics (every engine computes exactly this):
 
-* Input: JSON-lines event files in *arrival order* (generated files are named in that order;
-  ``--input FOLDER`` takes the folder's ``*.json`` files sorted by name) and a campaigns table
-  (CSV ``ad_id,campaign_id``). Each file is one micro-batch (Spark reads one file per
-  trigger), so which events are late depends only on the files, never on timing.
+* Input: JSON-lines event files in *arrival order* and a campaigns table (CSV
+  ``ad_id,campaign_id``). Generated files are named in arrival order; ``--input FOLDER
+  --campaigns FILE`` takes the folder's files, hidden ones excepted, sorted by name. Each file
+  is one micro-batch (Spark reads one file per trigger), so which events are late depends only
+  on the files, never on timing.
 * A line is an event when it passes ``events.classify``: a strict-JSON object with all seven
   YSB fields non-null, ``event_type`` one of view/click/purchase, an ``ad_id`` found in the
   campaigns table and an integer ``event_time`` (epoch ms). Any other non-blank line is
@@ -262,7 +263,8 @@ STREAM_WINDOW = register_workload(
         items=lambda expected: int(expected["events"]) + int(expected["malformed"]),
         params=DEFAULT_PARAMS,
         check_params=check_params,
-        accepts_input=False,
+        input_folder=True,
+        side_inputs=("campaigns",),
         prewarm=lambda ctx: _prewarm(ctx),
     )
 )

@@ -157,6 +157,7 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
     counts: Counter[tuple[int, int]] = Counter()
     totals = Counter[str]()
     durations, latencies = [], []
+    batch_latencies: list[float] = []
     try:
         feeder.start()
         for i, source in enumerate(files):
@@ -183,6 +184,7 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
             committed = time.time()
             durations.append(time.perf_counter() - began)
             latencies += [committed - feeder.arrivals[i]] * len(camps)
+            batch_latencies.append(committed - feeder.arrivals[i])
         feeder.join()
     finally:
         feeder.stop()
@@ -194,6 +196,7 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
             "batch_s": durations,
             "batch_median_s": statistics.median(durations) if durations else None,
             "latency_s": percentiles(latencies),
+            "batch_latency_s": batch_latencies,
             "window_updates": len(latencies),
         }
     )
