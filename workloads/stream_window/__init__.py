@@ -239,6 +239,15 @@ def make_data(folder: Path, size: int, seed: int) -> dict[str, Any]:
     return events.make_events(folder, size, seed)
 
 
+def _finish_metrics(
+    metrics: dict[str, Any], expected: Mapping[str, Any], params: Mapping[str, Any], prepared: Any
+) -> None:
+    """Every run reports the malformed lines it skipped and the late pairs it dropped (equal
+    to the reference's, or the check failed)."""
+    metrics["malformed"] = int(expected["malformed"])
+    metrics["dropped_late_pairs"] = int(expected["dropped"])
+
+
 def _prewarm(ctx: Any) -> None:
     if ctx.engine.name == "spark":
         from workloads.stream_window.impl_spark import prewarm
@@ -266,6 +275,9 @@ STREAM_WINDOW = register_workload(
         input_folder=True,
         side_inputs=("campaigns",),
         prewarm=lambda ctx: _prewarm(ctx),
+        finish_metrics=_finish_metrics,
+        # Spark cells run with our rules off and on, like every Spark cell.
+        default_rules="both",
     )
 )
 
