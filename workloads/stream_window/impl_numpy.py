@@ -141,7 +141,7 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
 
     import numpy as np
 
-    from workloads.stream_window import Watermark, Windows, campaigns_path, read_lines
+    from workloads.stream_window import Watermark, Windows, campaigns_path, prepare, read_lines
     from workloads.stream_window.events import load_campaigns
     from workloads.stream_window.feeder import Feeder, offered_rate, percentiles
 
@@ -150,7 +150,7 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
     campaigns = sorted(set(names.values()))
     index = {c: i for i, c in enumerate(campaigns)}
     files = list(ctx.data.inputs)
-    lines = [p.read_bytes().count(b"\n") for p in files]
+    lines = ctx.prepared.get("lines") or prepare(ctx.data, ctx.params)["lines"]
     feed = ctx.scratch / "feed"
     feeder = Feeder.at_rate(files, feed, lines, offered_rate(ctx))
     mark = Watermark(windows.lateness)
@@ -162,7 +162,9 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
         feeder.start()
         for i, source in enumerate(files):
             path = feed / f"part-{i:06d}{source.suffix}"
-            while not path.exists():  # poll like a file source (Spark lists every trigger)
+            # Poll like a file source (Spark lists every trigger); the feeder stamps a file's
+            # arrival right after the rename that shows it, so wait for the stamp too.
+            while len(feeder.arrivals) <= i or not path.exists():
                 if feeder.error is not None:
                     feeder.join()
                 time.sleep(0.005)

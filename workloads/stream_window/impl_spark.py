@@ -185,14 +185,14 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
     last file's micro-batch committed."""
     from pyspark.sql import functions as F
 
-    from workloads.stream_window import Windows
+    from workloads.stream_window import Windows, prepare
     from workloads.stream_window.feeder import Feeder
 
     engine: Any = ctx.engine
     spark = engine.spark
     windows = Windows.of(ctx.params)
     files = list(ctx.data.inputs)
-    lines = [p.read_bytes().count(b"\n") for p in files]
+    lines = ctx.prepared.get("lines") or prepare(ctx.data, ctx.params)["lines"]
     feed, checkpoint = ctx.scratch / "feed", ctx.scratch / "checkpoint"
     feed.mkdir(parents=True, exist_ok=True)
     old = _set_conf(spark, STREAM_CONF)
