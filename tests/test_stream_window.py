@@ -377,3 +377,41 @@ def test_cli_user_input_errors(args: list[str], message: str, tmp_path: Path) ->
                   *[a.format(**names) for a in args])  # fmt: skip
     assert out.returncode == 2 and message in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "res").exists()
+
+
+def _schedule_ctx(meta: dict[str, Any], rate: float) -> Any:
+    from types import SimpleNamespace
+
+    data = SimpleNamespace(meta=meta)
+    return SimpleNamespace(data=data, params={"rate": rate})
+
+
+def test_schedule_keeps_generated_arrival_times_scaled_to_the_rate() -> None:
+    from workloads.stream_window.feeder import schedule
+
+    # 600 events over 60 s (10/s); files at arrival seconds 0, 1, 2, 30 (a quiet gap, then a
+    # tiny late file): at the data's own rate each file is due at its own second, whatever its
+    # size, so the late tail keeps its spacing instead of arriving in a burst.
+    meta = {"events": 600, "duration_s": 60, "arrival_ms": [0, 1000, 2000, 30000]}
+    lines = [10, 10, 10, 1]
+    assert schedule(_schedule_ctx(meta, 0), lines) == pytest.approx([0.0, 1.0, 2.0, 30.0])
+    assert schedule(_schedule_ctx(meta, 20), lines) == pytest.approx([0.0, 0.5, 1.0, 15.0])
+
+
+def test_schedule_paces_user_data_by_event_count() -> None:
+    from workloads.stream_window.feeder import schedule
+
+    # No arrival times (--input): paced by events at the rate; rate 0 = everything at once.
+    assert schedule(_schedule_ctx({}, 10), [5, 10, 20]) == pytest.approx([0.0, 0.5, 1.5])
+    assert schedule(_schedule_ctx({}, 0), [5, 10, 20]) == [0.0, 0.0, 0.0]
+    # Arrival times that do not match the files (another folder): by count too.
+    meta = {"events": 600, "duration_s": 60, "arrival_ms": [0, 1000]}
+    assert schedule(_schedule_ctx(meta, 10), [5, 10, 20]) == pytest.approx([0.0, 0.5, 1.5])
+
+
+def test_generated_data_records_each_files_arrival(tmp_path: Path) -> None:
+    meta = events.make_events(tmp_path, 3000, seed=1)
+    arrival = meta["arrival_ms"]
+    assert len(arrival) == len(meta["files"]) and arrival == sorted(set(arrival))
+    for name, ms in zip(meta["files"], arrival, strict=True):
+        assert name == f"events/part-{ms // events.FILE_SPAN_MS:05d}.json"

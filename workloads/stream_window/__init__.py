@@ -264,7 +264,7 @@ def _prewarm(ctx: Any) -> None:
 STREAM_WINDOW = register_workload(
     Workload(
         name="stream_window",
-        version="1",
+        version="2",
         description="YSB query: views per campaign in event-time windows, late events dropped",
         scale_sizes={"tiny": 3_000, "small": 300_000, "medium": 3_000_000, "large": 30_000_000},
         unit="events",

@@ -87,6 +87,7 @@ def make_events(folder: Path, size: int, seed: int) -> dict[str, Any]:
     events = folder / "events"
     events.mkdir()
     files: list[str] = []
+    arrival_ms: list[int] = []
     handle = None
     current = -1
     for i in range(size):
@@ -97,6 +98,7 @@ def make_events(folder: Path, size: int, seed: int) -> dict[str, Any]:
             current = f
             name = f"events/part-{f:05d}.json"
             files.append(name)
+            arrival_ms.append(f * FILE_SPAN_MS)
             handle = (folder / name).open("w", encoding="utf-8")
         ip = int(ip_of[i])
         record: dict[str, Any] = {
@@ -121,6 +123,8 @@ def make_events(folder: Path, size: int, seed: int) -> dict[str, Any]:
         "events": size,
         "duration_s": DURATION_S,
         "file_span_ms": FILE_SPAN_MS,
+        # Each file's arrival time after the first second's (the feeder's real-time schedule).
+        "arrival_ms": arrival_ms,
     }
 
 

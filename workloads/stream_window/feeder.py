@@ -42,13 +42,8 @@ class Feeder:
     def at_rate(
         cls, files: Sequence[Path], target: Path, lines: Sequence[int], rate: float
     ) -> Feeder:
-        """Offered ``rate`` events/s: each file is due once the events before it took their
-        time (``rate`` 0: everything at once)."""
-        offsets, due = [], 0.0
-        for count in lines:
-            offsets.append(due)
-            due += count / rate if rate > 0 else 0.0
-        return cls(files, target, offsets)
+        """Offered ``rate`` events/s, paced by event count (see ``pace_by_count``)."""
+        return cls(files, target, pace_by_count(lines, rate))
 
     def start(self) -> None:
         """Start feeding in a daemon thread."""
@@ -86,6 +81,32 @@ class Feeder:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+
+
+def schedule(ctx: RunContext, lines: Sequence[int]) -> list[float]:
+    """Each file's due time (s after the start) at the offered rate.
+
+    Generated data keeps its own arrival times (file ``k`` covers arrival second ``k``; quiet
+    seconds have no file), sped up by ``rate`` / the data's own rate: the stream arrives the
+    way it was generated, and its tail of late files keeps its spacing. Data without arrival
+    times (``--input``) is paced by event count instead: each file is due once the events
+    before it took their time at ``rate`` (``rate`` 0: everything at once)."""
+    rate = offered_rate(ctx)
+    meta = ctx.data.meta
+    arrival = meta.get("arrival_ms")
+    if rate > 0 and isinstance(arrival, list) and len(arrival) == len(lines):
+        own = float(meta["events"]) / float(meta["duration_s"])
+        return [(float(a) - float(arrival[0])) / 1000.0 * own / rate for a in arrival]
+    return pace_by_count(lines, rate)
+
+
+def pace_by_count(lines: Sequence[int], rate: float) -> list[float]:
+    """Offsets at which each file is due when events flow at ``rate`` events/s (0: at once)."""
+    offsets, due = [], 0.0
+    for count in lines:
+        offsets.append(due)
+        due += count / rate if rate > 0 else 0.0
+    return offsets
 
 
 def offered_rate(ctx: RunContext) -> float:

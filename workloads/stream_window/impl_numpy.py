@@ -143,7 +143,7 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
 
     from workloads.stream_window import Watermark, Windows, campaigns_path, prepare, read_lines
     from workloads.stream_window.events import load_campaigns
-    from workloads.stream_window.feeder import Feeder, offered_rate, percentiles
+    from workloads.stream_window.feeder import Feeder, offered_rate, percentiles, schedule
 
     windows = Windows.of(ctx.params)
     names = load_campaigns(campaigns_path(ctx.data))
@@ -152,7 +152,7 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
     files = list(ctx.data.inputs)
     lines = ctx.prepared.get("lines") or prepare(ctx.data, ctx.params)["lines"]
     feed = ctx.scratch / "feed"
-    feeder = Feeder.at_rate(files, feed, lines, offered_rate(ctx))
+    feeder = Feeder(files, feed, schedule(ctx, lines))
     mark = Watermark(windows.lateness)
     counts: Counter[tuple[int, int]] = Counter()
     totals = Counter[str]()

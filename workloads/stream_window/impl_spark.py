@@ -1,6 +1,7 @@
 """The YSB query on Spark: a Structured Streaming job fed file by file, and its batch twin.
 
-``stream``: the events folder is fed by ``feeder.Feeder`` at the offered rate; the file source
+``stream``: the events folder is fed by ``feeder.Feeder`` at the offered rate (``feeder.schedule``:
+generated files at their own arrival times, sped up to the rate); the file source
 reads one file per trigger (``maxFilesPerTrigger=1``: batch ``i`` is file ``i``, so lateness is
 deterministic), no-data batches are off (they would move the late threshold at timing-dependent
 moments), and an update-mode ``foreachBatch`` sink keeps the latest count of every window and
@@ -186,7 +187,7 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     from workloads.stream_window import Windows, prepare
-    from workloads.stream_window.feeder import Feeder
+    from workloads.stream_window.feeder import Feeder, schedule
 
     engine: Any = ctx.engine
     spark = engine.spark
@@ -214,7 +215,7 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
         if batch_id >= len(files) - 1:
             done.set()
 
-    feeder = Feeder.at_rate(files, feed, lines, offered_rate(ctx))
+    feeder = Feeder(files, feed, schedule(ctx, lines))
     query = None
     try:
         source = _reader(spark.readStream).option("maxFilesPerTrigger", 1).json(str(feed))
