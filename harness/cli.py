@@ -659,6 +659,8 @@ def _print_summary(records: list[Any]) -> None:
         table.add_column(col, overflow="fold")
     for s in stats.summarize(records):
         note = "" if s.status == "ok" else f"{s.status}: {s.reason}"
+        if s.paced and s.status == "ok":
+            note = "fed: throughput over busy time, no relative"
         if len(note) > 90:
             note = note[:89] + "…"
         table.add_row(

@@ -84,6 +84,9 @@ class Workload:
     finish_metrics: (
         Callable[[dict[str, Any], Any, Mapping[str, Any], Mapping[str, Any]], None] | None
     ) = None
+    #: Figures of the run's own answer for its metrics (e.g. malformed lines skipped),
+    #: recorded after the timed region whether the check passed or not.
+    answer_metrics: Callable[[Any], dict[str, Any]] | None = None
     #: Untimed warm-up on the started engine, before the timed region (e.g. the first Python
     #: UDF query of a Spark session, which makes its workers import pyarrow): engine start-up,
     #: not workload. Its time is part of ``startup_s`` and recorded as ``metrics.prewarm_s``.

@@ -139,14 +139,19 @@ def execute(spec: dict[str, Any], ctl: socket.socket | None) -> dict[str, Any]:
         result["check_detail"] = verdict.detail
         if verdict.by_quality:
             result["metrics"]["check_method"] = "quality"
+        if workload.answer_metrics is not None:
+            result["metrics"].update(workload.answer_metrics(answer))
         if workload.finish_metrics is not None:
             workload.finish_metrics(result["metrics"], expected, spec["params"], ctx.prepared)
         # An implementation that does a different amount of work from the reference (Spark
         # ML iterates to convergence) counts its own items in ``finish_metrics``.
         n_items = result["metrics"].get("items") or workload.items(expected)
         result["metrics"].update({"items": n_items, "unit": workload.unit})
-        if wall > 0:
-            result["metrics"]["items_per_s"] = n_items / wall
+        # A paced run (a stream fed on a schedule) lasts as long as its feed: its throughput
+        # is over the time it was busy processing, which it reports as ``busy_s``.
+        busy = result["metrics"].get("busy_s") or wall
+        if busy > 0:
+            result["metrics"]["items_per_s"] = n_items / busy
         if spec.get("answer_path"):
             path = Path(spec["answer_path"])
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from reports.iterations import (
     iteration_rows,
 )
 from reports.stats import (
+    PACED_NOTE,
     CellSummary,
     fmt_bytes,
     fmt_rate,
@@ -94,6 +95,8 @@ def _sections(records: list[Any]) -> list[WorkloadSection]:
     for name in dict.fromkeys(r.workload for r in records):
         mine = [s for s in summaries if s.workload == name]
         notes = list(dict.fromkeys(s.note for s in mine if s.note))
+        if any(s.paced for s in mine):
+            notes.append(PACED_NOTE)
         section = WorkloadSection(name, _description(name), mine, notes=notes)
         judged: dict[str, list[str]] = {}
         for s in mine:
@@ -208,7 +211,7 @@ def _streaming_markdown(section: WorkloadSection) -> list[str]:
         return []
     lines = [
         "",
-        f"### {_md(section.name)}: latency per window update (medians over runs)",
+        f"### {_md(section.name)}: latency per window update (medians of per-run figures)",
         "",
         "| engine/variant | scale | runs | offered rate | micro-batches | batch median | "
         + " | ".join(f"latency {p}" for p in PERCENTILES)

@@ -57,6 +57,9 @@ class CellSummary:
     #: The check's detail when the cell's answers were judged by quality (a different
     #: algorithm, e.g. Spark ML), not value by value.
     quality_check: str | None = None
+    #: A fed (streaming) cell: its wall is the feed's schedule, so its throughput is over the
+    #: time it spent processing (``busy_s``) and it has no Relative.
+    paced: bool = False
 
     @property
     def scale_label(self) -> str:
@@ -148,6 +151,7 @@ def _summarize_cell(group: list[RunRecord]) -> CellSummary:
     rss = [float(r.peak_rss_bytes) for r in ok if r.peak_rss_bytes is not None]
     summary.rss_median = _median(rss)
     summary.startup_median = _median([r.startup_s for r in ok if r.startup_s is not None])
+    summary.paced = any("busy_s" in r.metrics for r in ok)
     rates = [float(r.metrics["items_per_s"]) for r in ok if r.metrics.get("items_per_s")]
     summary.throughput_median = _median(rates)
     summary.unit = next((str(r.metrics["unit"]) for r in ok if r.metrics.get("unit")), "items")
@@ -168,8 +172,16 @@ def _add_relative(summaries: list[CellSummary]) -> None:
             base[(s.workload, s.scale, s.factor, s.params)] = s.wall_median
     for s in summaries:
         ref = base.get((s.workload, s.scale, s.factor, s.params))
-        if ref and s.wall_median:
+        if ref and s.wall_median and not s.paced:
             s.relative = ref / s.wall_median
+
+
+#: Said under a table with fed (streaming) cells.
+PACED_NOTE = (
+    "fed cells (a stream fed at the offered rate) last as long as their feed: their throughput "
+    "is events / the time spent processing (summed micro-batch durations), and they have no "
+    "Relative; their latency table is the comparison"
+)
 
 
 def fmt_seconds(value: float | None) -> str:

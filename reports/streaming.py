@@ -1,9 +1,10 @@
 """What streaming workloads add to a report: latency per window update and micro-batches.
 
 For every cell whose runs record ``latency_s`` (the end-to-end latency of every window
-update: the time the updated count was committed minus the arrival of the window's last
-event), over its measured successful runs: the medians of the runs' p50, p95, p99 and max
-latency, of their median micro-batch time and of their batch count, and the offered rate.
+update: the time the updated count was committed minus the arrival of the file its batch
+read, which holds the window's latest event), over its measured successful runs: the medians
+of the runs' p50, p95, p99 and max latency (each run's own percentile, then the median over
+runs), of their median micro-batch time and of their batch count, and the offered rate.
 """
 
 from __future__ import annotations

@@ -84,6 +84,19 @@ def test_a_slow_backlog_under_the_slack_fails_on_pace(judge: Callable[..., Any])
     assert not judge([0.005, 0.015, 0.025, 0.035], arrivals).sustainable
 
 
+def test_a_feeder_behind_its_schedule_never_offered_the_rate(judge: Callable[..., Any]) -> None:
+    # Flat latency, but the files were due every 0.5 s and arrived every second: the engine
+    # kept up with half the rate, so the rate is not shown sustainable.
+    flat = [0.3] * 9
+    scheduled = [i / 2 for i in range(9)]
+    verdict = judge(flat, ARRIVALS, scheduled)
+    assert not verdict.sustainable
+    assert verdict.reason == "the feeder offered only 50% of the rate"
+    assert judge(flat, ARRIVALS, ARRIVALS).sustainable
+    # A few milliseconds behind is no fall-back.
+    assert judge(flat, ARRIVALS, [a * 0.99 for a in ARRIVALS]).sustainable
+
+
 def test_judge_needs_a_latency_per_arrival(judge: Callable[..., Any]) -> None:
     with pytest.raises(ValueError, match="at least 2 batches"):
         judge([0.1], [0.0])

@@ -205,6 +205,74 @@ def test_bad_parameters(bad: dict, word: str) -> None:
         sw.check_params(_params(**bad))
 
 
+def test_split_lines_like_sparks_line_reader() -> None:
+    # Breaks at \r\n, \r and \n only (not at U+2028); a bad UTF-8 line becomes UNDECODABLE,
+    # a leading byte-order mark goes; a replacement character written as UTF-8 stays.
+    data = "a\r\nb\rc\nd\u2028e\n\ufefff\n\ufffd\n".encode() + b"g\xff\nh"
+    lines = ["a", "b", "c", "d\u2028e", "f", "\ufffd", events.UNDECODABLE, "h"]
+    assert events.split_lines(data) == lines
+    assert events.split_lines(data.replace(b"g\xff", b"g")) == [*lines[:6], "g", "h"]
+    assert events.classify(events.UNDECODABLE, {}) is None
+    assert events.is_blank(" \t\r") and not events.is_blank("\xa0")
+
+
+#: One raw file of line-level edge cases (bytes, so nothing normalises them): 6 events, 2
+#: malformed lines, 1 blank line.
+EDGE_LINES = b"".join([
+    _event(1_000).encode() + b"\r\n",  # CRLF
+    _event(1_001).encode() + b"\r" + _event(1_002).encode() + b"\n",  # a lone CR splits
+    json.dumps(json.loads(_event(1_003)) | {"user_id": "a\u2028b"}, ensure_ascii=False).encode()
+    + b"\n",  # a raw U+2028 inside a string: no line break
+    _event(1_004, "view", page="x").encode().replace(b'"page": "x"', b'"page": "\xff"') + b"\n",
+    b"\xef\xbb\xbf" + _event(1_005).encode() + b"\n",  # a byte-order mark
+    b"\t \n",  # JSON whitespace only: blank
+    "\u00a0".encode() + b"\n",  # a no-break space is not JSON whitespace: malformed
+    json.dumps(json.loads(_event(1_006)) | {"user_id": "\ufffd"}, ensure_ascii=False).encode(),
+])  # fmt: skip
+
+
+def test_line_edge_cases_are_the_same_on_every_engine(spark_engine: Any, tmp_path: Path) -> None:
+    from workloads.stream_window import impl_spark
+
+    data = _dataset(tmp_path / "data", [[]])
+    data.inputs[0].write_bytes(EDGE_LINES)
+    expected = sw.reference(data, _params())
+    assert (expected["events"], expected["malformed"]) == (6, 2)
+    answers = {
+        "numpy": _numpy(data, _params(), tmp_path / "numpy"),
+        "mrjob": _mrjob(data, _params(), tmp_path / "mrjob"),
+        "spark": impl_spark.run_batch(
+            RunContext(spark_engine, "df", data, _params(), tmp_path / "spark")
+        ),
+    }
+    for name, answer in answers.items():
+        verdict = sw.check(answer, expected)
+        assert verdict.passed, (name, verdict.detail)
+
+
+def test_every_engine_joins_through_the_one_campaigns_parser(
+    spark_engine: Any, tmp_path: Path
+) -> None:
+    from workloads.stream_window import impl_spark
+
+    data = _dataset(tmp_path / "data", [[_event(1_000), _event(2_000, ad="ad-2")]])
+    # Quotes, spaces around cells, a byte-order mark and a repeated identical row.
+    (data.root / "campaigns.csv").write_text(
+        '\ufeffad_id,campaign_id\n"ad-1", camp-1 \n ad-2 ,"camp-2"\nad-2,camp-2\n',
+        encoding="utf-8",
+    )
+    assert events.load_campaigns(data.root / "campaigns.csv") == {AD: CAMPAIGN, "ad-2": "camp-2"}
+    expected = {"counts": {f"{CAMPAIGN}|0": 1, "camp-2|0": 1}, "malformed": 0, "dropped": 0,
+                "events": 2, "views": 2}  # fmt: skip
+    assert sw.reference(data, _params()) == expected
+    for name, answer in (
+        ("numpy", _numpy(data, _params(), tmp_path / "numpy")),
+        ("mrjob", _mrjob(data, _params(), tmp_path / "mrjob")),
+        ("spark", impl_spark.run_batch(RunContext(spark_engine, "df", data, _params(), tmp_path))),
+    ):
+        assert answer == expected, name
+
+
 def test_bad_campaigns_table(tmp_path: Path) -> None:
     bad = tmp_path / "c.csv"
     bad.write_text("ad,campaign\nx,y\n")
@@ -215,6 +283,15 @@ def test_bad_campaigns_table(tmp_path: Path) -> None:
         events.load_campaigns(bad)
     with pytest.raises(UserError, match="cannot read campaigns"):
         events.load_campaigns(tmp_path / "missing.csv")
+    bad.write_text("ad_id,campaign_id\nx,y\nx,z\n")
+    with pytest.raises(UserError, match="line 3: ad 'x' is already in campaign 'y'"):
+        events.load_campaigns(bad)
+    bad.write_text('ad_id,campaign_id\n"x,y\n')
+    with pytest.raises(UserError, match="not valid CSV"):
+        events.load_campaigns(bad)
+    bad.write_text("ad_id,campaign_id\nx,y,z\n")
+    with pytest.raises(UserError, match="line 2 is not ad_id,campaign_id"):
+        events.load_campaigns(bad)
 
 
 def test_spark_stream_runs_by_itself_and_leaves_nothing(spark_engine: Any, tmp_path: Path) -> None:
@@ -222,20 +299,24 @@ def test_spark_stream_runs_by_itself_and_leaves_nothing(spark_engine: Any, tmp_p
 
     spark = spark_engine.spark
     before = spark.conf.get("spark.sql.streaming.noDataMicroBatches.enabled")
-    files = [[*[_event(t) for t in f], *(MALFORMED[:4] if i == 1 else [])]
+    # Every malformed shape, through Spark's own JSON reader (blank lines in the same file).
+    files = [[*[_event(t) for t in f], *(["", " ", *MALFORMED] if i == 1 else [])]
              for i, f in enumerate(TUMBLING_FILES)]  # fmt: skip
     data = _dataset(tmp_path / "data", files)
     expected = sw.reference(data, _params())
-    assert expected["counts"] == TUMBLING_COUNTS and expected["malformed"] == 4
+    assert expected["counts"] == TUMBLING_COUNTS and expected["malformed"] == len(MALFORMED)
     ctx = RunContext(spark_engine, "stream", data, _params(rate=0), tmp_path / "run")
     verdict = sw.check(impl_spark.run_stream(ctx), expected)
     assert verdict.passed, verdict.detail
-    # One micro-batch per file; a latency per window update; nothing left running or on disk.
+    # A latency per window update, from each commit back to its file's arrival; nothing left
+    # running or on disk.
     metrics = ctx.metrics
-    assert metrics["batches"] == 4 and len(metrics["batch_s"]) == 4
     assert metrics["window_updates"] >= len(TUMBLING_COUNTS)
+    assert all(lat > 0 for lat in metrics["batch_latency_s"])
+    assert metrics["busy_s"] == pytest.approx(sum(metrics["batch_s"]))
     latency = metrics["latency_s"]
     assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
+    assert latency["max"] == pytest.approx(max(metrics["batch_latency_s"]))
     assert spark.streams.active == []
     assert not (tmp_path / "run" / "feed").exists()
     assert not (tmp_path / "run" / "checkpoint").exists()
@@ -272,13 +353,18 @@ def test_numpy_replay_processes_files_as_they_arrive(tmp_path: Path) -> None:
              for i, f in enumerate(TUMBLING_FILES)]  # fmt: skip
     data = _dataset(tmp_path / "data", files)
     expected = sw.reference(data, _params())
-    # 20 events/s: the four files arrive over about half a second.
+    # 20 events/s: the four files are due at 0, 0.05, 0.15 and 0.35 s.
     ctx = RunContext(NumpyEngine(EngineOptions()), "replay", data, _params(rate=20),
                      tmp_path / "run")  # fmt: skip
     verdict = sw.check(impl_numpy.run_replay(ctx), expected)
     assert verdict.passed, verdict.detail
-    assert ctx.metrics["batches"] == 4 and ctx.metrics["window_updates"] >= 4
-    assert ctx.metrics["latency_s"]["p50"] > 0 and not (tmp_path / "run" / "feed").exists()
+    metrics = ctx.metrics
+    # Files were read as they arrived: the last one no earlier than it was due, and every
+    # batch committed after its file's arrival.
+    arrivals = metrics["arrival_s"]
+    assert len(arrivals) == 4 and arrivals == sorted(arrivals) and arrivals[-1] >= 0.34
+    assert all(lat > 0 for lat in metrics["batch_latency_s"]) and metrics["feed_lag_max_s"] >= 0
+    assert metrics["window_updates"] >= 4 and not (tmp_path / "run" / "feed").exists()
 
 
 def test_numpy_replay_equals_the_reference_on_tiny(tiny: datasets.Dataset, tmp_path: Path) -> None:
@@ -334,14 +420,24 @@ def test_cli_run_on_a_folder_of_event_files(tmp_path: Path) -> None:
     (data.root / "campaigns.csv").rename(campaigns)
     (data.root / ".hidden.tmp").write_text("ignored\n")  # e.g. a file still being written
     out = run_cli(
-        "run", "-w", "stream_window", "-e", "numpy/default,mrjob/inline", "--input",
-        str(data.root), "--campaigns", str(campaigns), "-r", "1", "--warmups", "0",
-        "--no-progress", "--results", str(tmp_path / "res"), "--data-dir", str(tmp_path / "d"),
+        "run", "-w", "stream_window", "-e", "numpy/default,numpy/replay,mrjob/inline",
+        "--input", str(data.root), "--campaigns", str(campaigns), "-r", "1", "--warmups", "0",
+        "--param", "rate=100", "--no-progress", "--results", str(tmp_path / "res"),
+        "--data-dir", str(tmp_path / "d"),
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     records = [json.loads(line) for f in (tmp_path / "res").glob("*.jsonl") for line in f.open()]
-    assert [(r["engine"], r["check"]) for r in records] == [("numpy", "pass"), ("mrjob", "pass")]
+    cells = [(r["engine"], r["variant"], r["check"]) for r in records]
+    assert cells == [("numpy", "default", "pass"), ("numpy", "replay", "pass"),
+                     ("mrjob", "inline", "pass")]  # fmt: skip
     assert len(records[0]["input"]["files"]) == 4
+    # Each run reports its own answer's malformed lines and dropped late pairs.
+    assert all(r["metrics"]["dropped_late_pairs"] == 3 for r in records)
+    assert all(r["metrics"]["malformed"] == 0 for r in records)
+    # A fed run lasts as long as its feed: its throughput is over its busy time.
+    replay = records[1]["metrics"]
+    assert replay["items_per_s"] == pytest.approx(replay["items"] / replay["busy_s"])
+    assert records[1]["wall_s"] > replay["busy_s"]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,9 @@ Standard library only (plus NumPy in the generator), so the MapReduce job can ca
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,15 @@ ID_POOL = 50_000
 #: Valid event times (epoch ms): from 1970 to about year 33658, so Spark's timestamp_millis
 #: never overflows.
 TIME_MIN, TIME_MAX = 0, 10**15 - 1
+#: JSON's whitespace (RFC 8259): a line of only these is blank, not an event (Jackson, as
+#: Spark uses it, and ``json.loads`` agree; ``str.strip`` would also take Unicode spaces).
+JSON_SPACE = " \t\r\n"
+#: Where a file's lines end: like Hadoop's line reader under Spark's JSON source, at ``\r\n``,
+#: ``\r`` or ``\n`` (not at U+2028 and the other breaks ``str.splitlines`` knows).
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+#: What a line that is not valid UTF-8 becomes: a NUL is never JSON, so it is malformed on
+#: every engine (Spark's parser rejects invalid UTF-8; a replacement character would not be).
+UNDECODABLE = "\x00"
 
 
 def _hex_ids(rng: Any, count: int) -> list[str]:
@@ -139,6 +150,29 @@ def _break(line: str, record: dict[str, Any], how: int) -> str:
     return json.dumps({**record, "event_time": "yesterday"})
 
 
+def split_lines(data: bytes) -> list[str]:
+    """A file's lines, split at ``LINE_BREAK``; each decoded as strict UTF-8 or, failing that,
+    ``UNDECODABLE``. One leading byte-order mark per line is dropped, as Jackson does."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        # Rare: decode line by line so one bad line does not spoil the file.
+        lines = []
+        for raw in re.split(rb"\r\n|\r|\n", data):
+            try:
+                lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                lines.append(UNDECODABLE)
+    else:
+        lines = LINE_BREAK.split(text)
+    return [line[1:] if line.startswith("\ufeff") else line for line in lines]
+
+
+def is_blank(line: str) -> bool:
+    """Only JSON whitespace: not an event, and not malformed either."""
+    return not line.strip(JSON_SPACE)
+
+
 def classify(line: str, campaign_of: Mapping[str, str]) -> tuple[str, str, int] | None:
     """``(campaign_id, event_type, event_time)`` of a valid event line, or None when the line
     is malformed; blank lines are not events at all (the caller skips them first).
@@ -168,28 +202,41 @@ def _reject(name: str) -> float:
 
 
 def load_campaigns(path: Path) -> dict[str, str]:
-    """``ad_id -> campaign_id`` from a ``ad_id,campaign_id`` CSV with that header."""
+    """``ad_id -> campaign_id`` from a CSV file (RFC 4180 quoting) with the header
+    ``ad_id,campaign_id``; cells are trimmed of surrounding spaces. Every engine joins
+    through this one mapping, so they cannot read the table differently. An ad listed twice
+    with different campaigns is an error (which one wins would be arbitrary)."""
     from harness.errors import UserError
 
     mapping: dict[str, str] = {}
     try:
-        with path.open(encoding="utf-8") as handle:
-            header = handle.readline().strip().split(",")
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            rows = csv.reader(handle, strict=True)
+            header = [cell.strip() for cell in next(rows, [])]
             if header != ["ad_id", "campaign_id"]:
                 raise UserError(
                     f"stream_window: {path.name} must start with the header ad_id,campaign_id"
                 )
-            for number, line in enumerate(handle, start=2):
-                if not line.strip():
+            for row in rows:
+                if not any(cell.strip() for cell in row):
                     continue
-                cells = line.strip().split(",")
+                cells = [cell.strip() for cell in row]
                 if len(cells) != 2 or not all(cells):
-                    raise UserError(f"stream_window: {path.name} line {number} is not ad,campaign")
-                mapping[cells[0]] = cells[1]
+                    raise UserError(
+                        f"stream_window: {path.name} line {rows.line_num} is not ad_id,campaign_id"
+                    )
+                ad, campaign = cells
+                if mapping.setdefault(ad, campaign) != campaign:
+                    raise UserError(
+                        f"stream_window: {path.name} line {rows.line_num}: ad {ad!r} is already "
+                        f"in campaign {mapping[ad]!r}"
+                    )
     except OSError as exc:
         raise UserError(f"stream_window: cannot read campaigns {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
         raise UserError(f"stream_window: {path.name} is not UTF-8 text") from exc
+    except csv.Error as exc:
+        raise UserError(f"stream_window: {path.name} is not valid CSV: {exc}") from exc
     if not mapping:
         raise UserError(f"stream_window: {path.name} maps no ad to a campaign")
     return mapping

@@ -10,12 +10,13 @@ right after the rename.
 from __future__ import annotations
 
 import os
+import statistics
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from harness.registry import RunContext
@@ -128,3 +129,40 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
         return ordered[max(0, min(len(ordered) - 1, -(-int(q * len(ordered) * 100) // 100) - 1))]
 
     return {"p50": rank(0.50), "p95": rank(0.95), "p99": rank(0.99), "max": ordered[-1]}
+
+
+def stream_metrics(
+    ctx: RunContext,
+    feeder: Feeder,
+    durations: Sequence[float],
+    commits: Sequence[tuple[float, int]],
+) -> dict[str, Any]:
+    """The metrics of a fed run from each micro-batch's duration (s) and ``(commit time,
+    window updates)``, in batch order (batch ``i`` read file ``i``).
+
+    A window update's latency is its batch's commit time minus the arrival of the file that
+    batch read (it holds the window's latest event). ``busy_s`` (summed batch durations) is
+    what throughput is measured over: the wall of a fed run is its feed's schedule."""
+    latencies: list[float] = []
+    batch_latencies: list[float] = []
+    for i, (committed, updated) in enumerate(commits):
+        batch_latencies.append(committed - feeder.arrivals[i])
+        latencies += [batch_latencies[-1]] * updated
+    first = feeder.arrivals[0] if feeder.arrivals else 0.0
+    arrivals = [a - first for a in feeder.arrivals]
+    lag = [a - (o - feeder.offsets[0]) for a, o in zip(arrivals, feeder.offsets, strict=False)]
+    return {
+        "offered_rate": offered_rate(ctx),
+        "batches": len(durations),
+        "batch_s": list(durations),
+        "batch_median_s": statistics.median(durations) if durations else None,
+        "busy_s": sum(durations),
+        "latency_s": percentiles(latencies),
+        # Per micro-batch, in batch order: a rising trend is a growing backlog
+        # (benchmarks.stream_ramp judges it against the real arrivals).
+        "batch_latency_s": batch_latencies,
+        "arrival_s": arrivals,
+        # How far the feeder fell behind its schedule (a busy engine can slow it).
+        "feed_lag_max_s": max(lag, default=0.0),
+        "window_updates": len(latencies),
+    }

@@ -28,12 +28,12 @@ def parse(lines: Sequence[str], campaign_index: Mapping[str, int], names: Any) -
     """Classify every line of one file (``events.classify``) into arrays."""
     import numpy as np
 
-    from workloads.stream_window.events import classify
+    from workloads.stream_window.events import classify, is_blank
 
     times, views, campaign = [], [], []
     malformed = 0
     for line in lines:
-        if not line.strip():
+        if is_blank(line):
             continue
         event = classify(line, names)
         if event is None:
@@ -48,22 +48,6 @@ def parse(lines: Sequence[str], campaign_index: Mapping[str, int], names: Any) -
         np.array(campaign, dtype=np.int64),
         malformed,
     )
-
-
-def late_marks(maxima: list[int | None], lateness: int) -> list[int]:
-    """The late watermark of every batch from each batch's largest view time (None when it
-    had no view), by the documented rule."""
-    from workloads.stream_window import late_rule
-
-    history: list[int] = []
-    marks = []
-    seen: int | None = None
-    for batch_max in maxima:
-        history.append(0 if seen is None else max(0, seen - lateness))
-        marks.append(late_rule(history))
-        if batch_max is not None and (seen is None or batch_max > seen):
-            seen = batch_max
-    return marks
 
 
 def count_windows(
@@ -99,7 +83,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     count all windows at once."""
     import numpy as np
 
-    from workloads.stream_window import Windows, campaigns_path, read_lines
+    from workloads.stream_window import Tally, Windows, campaigns_path, late_marks, read_lines
     from workloads.stream_window.events import load_campaigns
 
     windows = Windows.of(ctx.params)
@@ -114,19 +98,15 @@ def run(ctx: RunContext) -> dict[str, Any]:
     campaign = np.concatenate([p.campaign[v] for p, v in zip(parsed, views, strict=True)])
     late = np.repeat(np.array(marks, dtype=np.int64), [int(v.sum()) for v in views])
     camps, starts, counts, dropped = count_windows(times, campaign, late, windows)
-    return {
-        "counts": {
-            f"{campaigns[c]}|{s}": int(n)
-            for c, s, n in sorted(
-                zip(camps.tolist(), starts.tolist(), counts.tolist(), strict=True),
-                key=lambda t: (campaigns[t[0]], t[1]),
-            )
-        },
-        "malformed": sum(p.malformed for p in parsed),
-        "dropped": dropped,
-        "events": sum(len(p.times) for p in parsed),
-        "views": len(times),
-    }
+    tally = Tally(
+        malformed=sum(p.malformed for p in parsed),
+        dropped=dropped,
+        events=sum(len(p.times) for p in parsed),
+        views=len(times),
+    )
+    for c, s, n in zip(camps.tolist(), starts.tolist(), counts.tolist(), strict=True):
+        tally.counts[(campaigns[c], s)] = n
+    return tally.answer()
 
 
 @implements("stream_window", "numpy", "replay")
@@ -135,15 +115,20 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
     stream); each is processed as it appears, in arrival order, with the same late rule, and
     its window updates committed: latency comparable with Spark's."""
     import shutil
-    import statistics
     import time
-    from collections import Counter
 
     import numpy as np
 
-    from workloads.stream_window import Watermark, Windows, campaigns_path, prepare, read_lines
+    from workloads.stream_window import (
+        Tally,
+        Watermark,
+        Windows,
+        campaigns_path,
+        prepare,
+        read_lines,
+    )
     from workloads.stream_window.events import load_campaigns
-    from workloads.stream_window.feeder import Feeder, offered_rate, percentiles, schedule
+    from workloads.stream_window.feeder import Feeder, schedule, stream_metrics
 
     windows = Windows.of(ctx.params)
     names = load_campaigns(campaigns_path(ctx.data))
@@ -154,10 +139,9 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
     feed = ctx.scratch / "feed"
     feeder = Feeder(files, feed, schedule(ctx, lines))
     mark = Watermark(windows.lateness)
-    counts: Counter[tuple[int, int]] = Counter()
-    totals = Counter[str]()
-    durations, latencies = [], []
-    batch_latencies: list[float] = []
+    tally = Tally()
+    durations: list[float] = []
+    commits: list[tuple[float, int]] = []
     try:
         feeder.start()
         for i, source in enumerate(files):
@@ -178,34 +162,16 @@ def run_replay(ctx: RunContext) -> dict[str, Any]:
                 times, campaign, np.full(len(times), late, dtype=np.int64), windows
             )
             for c, s, n in zip(camps.tolist(), starts.tolist(), batch_counts.tolist(), strict=True):
-                counts[(c, s)] += n
-            totals.update(
-                malformed=parsed.malformed, events=len(parsed.times), views=len(times),
-                dropped=dropped,
-            )  # fmt: skip
-            committed = time.time()
+                tally.counts[(campaigns[c], s)] += n
+            tally.malformed += parsed.malformed
+            tally.events += len(parsed.times)
+            tally.views += len(times)
+            tally.dropped += dropped
+            commits.append((time.time(), len(camps)))
             durations.append(time.perf_counter() - began)
-            latencies += [committed - feeder.arrivals[i]] * len(camps)
-            batch_latencies.append(committed - feeder.arrivals[i])
         feeder.join()
     finally:
         feeder.stop()
         shutil.rmtree(feed, ignore_errors=True)
-    ctx.metrics.update(
-        {
-            "offered_rate": offered_rate(ctx),
-            "batches": len(durations),
-            "batch_s": durations,
-            "batch_median_s": statistics.median(durations) if durations else None,
-            "latency_s": percentiles(latencies),
-            "batch_latency_s": batch_latencies,
-            "window_updates": len(latencies),
-        }
-    )
-    return {
-        "counts": {
-            f"{campaigns[c]}|{s}": n
-            for (c, s), n in sorted(counts.items(), key=lambda t: (campaigns[t[0][0]], t[0][1]))
-        },
-        **{k: int(totals[k]) for k in ("malformed", "dropped", "events", "views")},
-    }
+    ctx.metrics.update(stream_metrics(ctx, feeder, durations, commits))
+    return tally.answer()

@@ -18,12 +18,12 @@ import shutil
 import statistics
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
 from harness.registry import RunContext, implements
-from workloads.stream_window.feeder import offered_rate, percentiles
 
 #: Spark SQL settings the streaming semantics depend on (set for the run, then restored).
 STREAM_CONF = {
@@ -84,15 +84,13 @@ def _classified(frame: Any, campaigns: Any, windows: Any) -> Any:
 
 
 def _campaigns(ctx: RunContext) -> Any:
+    """The campaigns table as a small frame, from the one parser every engine uses."""
     from workloads.stream_window import campaigns_path
     from workloads.stream_window.events import load_campaigns
 
-    path = campaigns_path(ctx.data)
-    load_campaigns(path)  # one clear error for a bad table, before Spark reads it
     engine: Any = ctx.engine
-    return engine.spark.read.csv(
-        path.resolve().as_uri(), header=True, schema="ad_id STRING, campaign_id STRING"
-    ).dropDuplicates(["ad_id"])
+    mapping = load_campaigns(campaigns_path(ctx.data))
+    return engine.spark.createDataFrame(sorted(mapping.items()), "ad_id STRING, campaign_id STRING")
 
 
 def _totals(metrics: dict[str, Any]) -> dict[str, int]:
@@ -187,7 +185,7 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     from workloads.stream_window import Windows, prepare
-    from workloads.stream_window.feeder import Feeder, schedule
+    from workloads.stream_window.feeder import Feeder, schedule, stream_metrics
 
     engine: Any = ctx.engine
     spark = engine.spark
@@ -195,11 +193,8 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
     files = list(ctx.data.inputs)
     lines = ctx.prepared.get("lines") or prepare(ctx.data, ctx.params)["lines"]
     feed, checkpoint = ctx.scratch / "feed", ctx.scratch / "checkpoint"
-    feed.mkdir(parents=True, exist_ok=True)
-    old = _set_conf(spark, STREAM_CONF)
+    feeder = Feeder(files, feed, schedule(ctx, lines))
     progress = _Progress()
-    listener = progress.listener()
-    spark.streams.addListener(listener)
     final: dict[tuple[str, int], int] = {}
     commits: dict[int, tuple[float, int]] = {}
     done = threading.Event()
@@ -215,9 +210,16 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
         if batch_id >= len(files) - 1:
             done.set()
 
-    feeder = Feeder(files, feed, schedule(ctx, lines))
-    query = None
-    try:
+    # Undone in reverse order whatever fails: nothing of the run outlives it (the stream's
+    # input copies, its state, its listener, the session's settings).
+    with ExitStack() as undo:
+        undo.callback(shutil.rmtree, checkpoint, ignore_errors=True)
+        undo.callback(shutil.rmtree, feed, ignore_errors=True)
+        feed.mkdir(parents=True, exist_ok=True)
+        undo.callback(_restore_conf, spark, _set_conf(spark, STREAM_CONF))
+        listener = progress.listener()
+        spark.streams.addListener(listener)
+        undo.callback(spark.streams.removeListener, listener)
         source = _reader(spark.readStream).option("maxFilesPerTrigger", 1).json(str(feed))
         events = _observed(_classified(source, _campaigns(ctx), windows))
         counts = (
@@ -238,8 +240,10 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
             .trigger(processingTime="50 milliseconds")
             .start()
         )
+        undo.callback(query.stop)
         began = time.perf_counter()
         feeder.start()
+        undo.callback(feeder.stop)
         limit = (feeder.offsets[-1] if feeder.offsets else 0.0) + BATCH_TIMEOUT_S
         while not done.wait(0.2):
             if query.exception() is not None:
@@ -248,15 +252,6 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
                 raise RuntimeError(f"the last micro-batch did not commit within {limit:.0f} s")
         feeder.join()
         progress.wait_for(len(files) - 1, PROGRESS_WAIT_S)
-    finally:
-        feeder.stop()
-        if query is not None:
-            query.stop()
-        spark.streams.removeListener(listener)
-        _restore_conf(spark, old)
-        # The stream's input copies and its state: nothing of the run outlives it.
-        shutil.rmtree(feed, ignore_errors=True)
-        shutil.rmtree(checkpoint, ignore_errors=True)
 
     batches = [progress.events[b] for b in range(len(files))]
     for b in batches:
@@ -264,23 +259,12 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
         if offset != b["batch"]:
             raise RuntimeError(f"micro-batch {b['batch']} read up to file {offset}, not one file")
     totals = {k: sum(_totals(b["observed"])[k] for b in batches) for k in _totals({})}
-    # Latency of every window update: its batch's commit time minus the arrival of the file
-    # that batch read (which holds the window's last event).
-    latencies: list[float] = []
-    for batch_id, (committed, updated) in sorted(commits.items()):
-        latencies += [committed - feeder.arrivals[batch_id]] * updated
-    # Per micro-batch, in batch order: a rising trend is a growing backlog (benchmarks.stream_ramp).
-    batch_latencies = [c - feeder.arrivals[b] for b, (c, _) in sorted(commits.items())]
     durations = [b["duration_ms"].get("triggerExecution", 0) / 1000 for b in batches]
     ctx.metrics.update(
+        stream_metrics(ctx, feeder, durations, [commits[b] for b in range(len(files))])
+    )
+    ctx.metrics.update(
         {
-            "offered_rate": offered_rate(ctx),
-            "batches": len(batches),
-            "batch_s": durations,
-            "batch_median_s": statistics.median(durations) if durations else None,
-            "latency_s": percentiles(latencies),
-            "batch_latency_s": batch_latencies,
-            "window_updates": len(latencies),
             "processed_rows_per_s_median": statistics.median(b["processed_per_s"] for b in batches),
             "dropped_groups_spark": sum(b["dropped_groups"] for b in batches),
         }
@@ -306,7 +290,6 @@ def run_batch(ctx: RunContext) -> dict[str, Any]:
     from pyspark.sql import functions as F
 
     from workloads.stream_window import Windows
-    from workloads.stream_window.impl_numpy import late_marks
 
     engine: Any = ctx.engine
     spark = engine.spark
@@ -315,6 +298,18 @@ def run_batch(ctx: RunContext) -> dict[str, Any]:
     frame = _reader(spark.read).json([p.as_uri() for p in files])
     events = _classified(frame.withColumn("file", F.input_file_name()), _campaigns(ctx), windows)
     events = events.cache()
+    try:
+        return _count_batch(spark, events, files, windows)
+    finally:
+        events.unpersist()
+
+
+def _count_batch(spark: Any, events: Any, files: list[Path], windows: Any) -> dict[str, Any]:
+    """``run_batch`` over the cached, classified events."""
+    from pyspark.sql import functions as F
+
+    from workloads.stream_window import late_marks
+
     row = events.agg(
         F.sum(F.col("bad").cast("long")).alias("malformed"),
         F.sum((~F.col("bad")).cast("long")).alias("events"),
@@ -346,7 +341,6 @@ def run_batch(ctx: RunContext) -> dict[str, Any]:
         .count()
         .collect()
     )
-    events.unpersist()
     final = {(r["campaign_id"], int(r["start"])): int(r["count"]) for r in counted}
     return _answer(final, totals)
 

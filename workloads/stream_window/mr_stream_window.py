@@ -1,14 +1,16 @@
 """The YSB query as two Hadoop Streaming jobs (run by ``impl_mrjob``).
 
 Self-contained (imports only mrjob and the standard library) so it runs where bdbench is not
-installed; ``_classify`` and ``_window_starts`` are copies of ``events.classify`` and
-``events.window_starts`` (a test keeps them equal). The campaigns table travels with the job
-(``--campaigns``, Hadoop's distributed cache); each mapper knows its input file from the
-``mapreduce.map.input.file`` job setting.
+installed; ``_classify``, ``_window_starts`` and ``_lines`` are copies of ``events.classify``,
+``events.window_starts`` and ``events.split_lines`` (a test keeps them equal). The campaigns
+mapping (JSON, parsed by ``events.load_campaigns``) and every file's late watermark travel with
+the job as files (Hadoop's distributed cache); each mapper knows its input file from the
+``mapreduce.map.input.file`` job setting. Input lines arrive as bytes: Hadoop splits them at
+``\n`` only, the mapper splits them further at ``\r`` like Spark's line reader.
 
 1. ``--mode maxima``: the largest view time of every input file (mapper keeps one per
    file per task; combiner and reducer take the maximum).
-2. ``--mode counts``: with every file's late watermark (``--marks``, from the driver), the
+2. ``--mode counts``: with every file's late watermark (``--marks`` file, from the driver), the
    mapper classifies each line, assigns views to their windows, drops the late (event,
    window) pairs and emits ``([campaign, start], 1)`` plus its totals once per task; combiner
    and reducer add them up.
@@ -16,15 +18,15 @@ installed; ``_classify`` and ``_window_starts`` are copies of ``events.classify`
 
 from __future__ import annotations
 
-import csv
 import json
 import posixpath
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from mrjob.compat import jobconf_from_env
 from mrjob.job import MRJob
-from mrjob.protocol import JSONProtocol
+from mrjob.protocol import BytesValueProtocol, JSONProtocol
 from mrjob.step import MRStep
 
 EVENT_TYPES = ("view", "click", "purchase")
@@ -33,6 +35,20 @@ FIELDS = ("user_id", "page_id", "ad_id", "ad_type", "event_type", "event_time", 
 #: never overflows.
 TIME_MIN, TIME_MAX = 0, 10**15 - 1
 TOTALS = ("malformed", "dropped", "events", "views")
+JSON_SPACE = " \t\r\n"
+UNDECODABLE = "\x00"
+
+
+def _lines(raw: bytes) -> list[str]:
+    """The lines in one Hadoop line (split at ``\r`` too), decoded like ``events.split_lines``."""
+    lines = []
+    for piece in re.split(rb"\r\n|\r|\n", raw):
+        try:
+            line = piece.decode("utf-8")
+        except UnicodeDecodeError:
+            line = UNDECODABLE
+        lines.append(line[1:] if line.startswith("\ufeff") else line)
+    return lines
 
 
 def _reject(name: str) -> float:
@@ -70,18 +86,20 @@ class MRStreamWindow(MRJob):
     views per (campaign, window start), late pairs dropped, and the totals. (One class, so
     the script run by Hadoop Streaming is the same for both jobs.)"""
 
+    INPUT_PROTOCOL = BytesValueProtocol
     INTERNAL_PROTOCOL = JSONProtocol
     OUTPUT_PROTOCOL = JSONProtocol
 
     def configure_args(self) -> None:
-        """The mode, the campaigns CSV (shipped with the job), window size and slide (ms) and
-        every file's late watermark (``--marks`` JSON, counts mode)."""
+        """The mode, the campaigns mapping (a JSON file shipped with the job), window size and
+        slide (ms) and every file's late watermark (a JSON file, counts mode; a file, since
+        thousands of input files would overflow a command line)."""
         super().configure_args()
         self.add_passthru_arg("--mode", choices=("maxima", "counts"), required=True)
         self.add_file_arg("--campaigns", required=True)
         self.add_passthru_arg("--size", type=int, default=0)
         self.add_passthru_arg("--slide", type=int, default=0)
-        self.add_passthru_arg("--marks", default="{}")
+        self.add_file_arg("--marks")
 
     def steps(self) -> list[MRStep]:
         """One step of the mode's mapper, combiner and reducer."""
@@ -107,21 +125,23 @@ class MRStreamWindow(MRJob):
 
     def start(self) -> None:
         """Per task: the campaigns table, the marks and empty tallies."""
-        with open(self.options.campaigns, encoding="utf-8", newline="") as handle:
-            rows = csv.reader(handle)
-            next(rows)
-            self.campaign_of = {r[0]: r[1] for r in rows if len(r) == 2}
-        self.marks: dict[str, int] = json.loads(self.options.marks)
+        with open(self.options.campaigns, encoding="utf-8") as handle:
+            self.campaign_of: dict[str, str] = json.load(handle)
+        self.marks: dict[str, int] = {}
+        if self.options.marks:
+            with open(self.options.marks, encoding="utf-8") as handle:
+                self.marks = json.load(handle)
         self.maxima: dict[str, int] = {}
         self.totals = dict.fromkeys(TOTALS, 0)
 
-    def map_maxima(self, _: Any, line: str) -> Iterator[tuple[str, int]]:
+    def map_maxima(self, _: Any, raw: bytes) -> Iterator[tuple[str, int]]:
         """Keep the file's largest view time (views set Spark's watermark)."""
-        event = _classify(line, self.campaign_of) if line.strip() else None
-        if event is not None and event[1] == "view":
-            name = _input_file()
-            if name not in self.maxima or event[2] > self.maxima[name]:
-                self.maxima[name] = event[2]
+        for line in _lines(raw):
+            event = _classify(line, self.campaign_of) if line.strip(JSON_SPACE) else None
+            if event is not None and event[1] == "view":
+                name = _input_file()
+                if name not in self.maxima or event[2] > self.maxima[name]:
+                    self.maxima[name] = event[2]
         yield from ()
 
     def final_maxima(self) -> Iterator[tuple[str, int]]:
@@ -132,10 +152,13 @@ class MRStreamWindow(MRJob):
         """The maximum."""
         yield name, max(values)
 
-    def map_counts(self, _: Any, line: str) -> Iterator[tuple[Any, int]]:
+    def map_counts(self, _: Any, raw: bytes) -> Iterator[tuple[Any, int]]:
         """One ``([campaign, start], 1)`` per kept (view, window) pair."""
-        if not line.strip():
-            return
+        for line in _lines(raw):
+            if line.strip(JSON_SPACE):
+                yield from self._count(line)
+
+    def _count(self, line: str) -> Iterator[tuple[Any, int]]:
         event = _classify(line, self.campaign_of)
         if event is None:
             self.totals["malformed"] += 1
