@@ -348,7 +348,8 @@ def test_streaming_latency_table(tmp_path: Path) -> None:
     def run(variant: str, p50: float, repeat: int = 0, **kw: object) -> RunRecord:
         metrics = {"latency_s": {"p50": p50, "p95": 2 * p50, "p99": 3 * p50, "max": 4 * p50},
                    "batches": 90, "batch_median_s": 0.5, "offered_rate": 5000.0,
-                   "window_updates": 1200, "items": 10, "unit": "events"}  # fmt: skip
+                   "window_updates": 1200, "items": 10, "unit": "events", "busy_s": 0.4,
+                   "items_per_s": 25.0}  # fmt: skip
         return _rec(workload="stream_window", engine="spark", variant=variant, repeat=repeat,
                     metrics=metrics, **kw)  # fmt: skip
 
@@ -357,12 +358,20 @@ def test_streaming_latency_table(tmp_path: Path) -> None:
     writer.write_env({"batch_id": "streaming"})
     warmup = run("stream", 50.0, is_warmup=True)
     records = [run("stream", 1.0), run("stream", 3.0, 1), run("stream", 2.0, 2), warmup]
-    for record in [*records, _rec(workload="stream_window")]:
+    baseline = _rec(workload="stream_window", engine="numpy", variant="default")
+    for record in [*records, _rec(workload="stream_window"), baseline]:
         writer.append(record)
     index = build_report([tmp_path / "res"], tmp_path / "out")
+    # A fed cell lasts as long as its feed: no Relative against the batch baseline, and a note.
+    from reports.stats import PACED_NOTE, summarize
+
+    cells = {(s.engine, s.variant): s for s in summarize([*records, baseline])}
+    assert cells[("spark", "stream")].paced and cells[("spark", "stream")].relative is None
+    assert cells[("numpy", "default")].relative == 1.0
     summary = (tmp_path / "out" / "summary.md").read_text()
     row = ("| spark/stream | tiny | 3 | 5k events/s | 90 | 500 ms | 2 s | 4 s | 6 s | 8 s "
            "| 1,200 |")  # fmt: skip
     assert row in summary, summary
     assert summary.count("| spark/df |") == 1  # the batch cell has no latency row
     assert "Latency per window update" in index.read_text()
+    assert PACED_NOTE in summary and summary.count(PACED_NOTE) == 1

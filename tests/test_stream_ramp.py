@@ -42,12 +42,12 @@ def test_quick_ramp_prints_the_table_and_the_max_sustainable_rate() -> None:
     assert out.count("check pass") == 2
     header = [line for line in out.splitlines() if "offered/s" in line]
     assert len(header) == 1
-    for column in ("achieved/s", "pace", "batch med", "lat p50", "p95", "p99", "max"):
+    for column in ("achieved/s", "pace", "feed lag", "batch med", "lat p50", "p95", "p99", "max"):
         assert column in header[0], column
     rows = [
         line.split() for line in out.splitlines() if line.strip().startswith(("2,000", "8,000"))
     ]
-    assert len(rows) == 2 and all(row[10] in ("yes", "no") for row in rows)
+    assert len(rows) == 2 and all(row[11] in ("yes", "no") for row in rows)
     summary = [line for line in out.splitlines() if line.startswith("max sustainable rate: ")]
     assert len(summary) == 1
     assert "(numpy, 4 files of ~" in summary[0] and "1 file per micro-batch" in summary[0]
