@@ -7,6 +7,9 @@ Semantics (every engine computes exactly this):
   --campaigns FILE`` takes the folder's files, hidden ones excepted, sorted by name. Each file
   is one micro-batch (Spark reads one file per trigger), so which events are late depends only
   on the files, never on timing.
+* Lines end at ``\\r\\n``, ``\\r`` or ``\\n`` (Spark's line reader; ``events.split_lines``): a
+  line that is not valid UTF-8 is malformed, a leading byte-order mark is dropped, and a line
+  of JSON whitespace only is blank (no event, not malformed).
 * A line is an event when it passes ``events.classify``: a strict-JSON object with all seven
   YSB fields non-null, ``event_type`` one of view/click/purchase, an ``ad_id`` found in the
   campaigns table and an integer ``event_time`` (epoch ms). Any other non-blank line is
@@ -24,6 +27,10 @@ Semantics (every engine computes exactly this):
   one. Late pairs are counted (``dropped``) and never counted in a window; one event of a
   sliding window can lose some of its windows and keep others. (``late_rule``; Spark 4.3,
   ``statefulOperator.allowMultiple`` at its default, no no-data batches.)
+* Known limit (user data only; generated data has neither): Spark's JSON reader reads a
+  non-string value of a text field as its JSON text (``"ad_id": 123`` as ``"123"``) and a
+  top-level array of objects as several rows, where ``classify`` calls the line malformed.
+  Spark's answer then differs and its check fails: visible, never silent.
 * Answer: ``{"counts": {"<campaign>|<window_start>": n}, "malformed": m, "dropped": d,
   "events": e, "views": v}``; the check is exact equality.
 

@@ -6,7 +6,7 @@ installed; ``_classify``, ``_window_starts`` and ``_lines`` are copies of ``even
 mapping (JSON, parsed by ``events.load_campaigns``) and every file's late watermark travel with
 the job as files (Hadoop's distributed cache); each mapper knows its input file from the
 ``mapreduce.map.input.file`` job setting. Input lines arrive as bytes: Hadoop splits them at
-``\n`` only, the mapper splits them further at ``\r`` like Spark's line reader.
+``\\n`` only, the mapper splits them further at ``\\r`` like Spark's line reader.
 
 1. ``--mode maxima``: the largest view time of every input file (mapper keeps one per
    file per task; combiner and reducer take the maximum).
@@ -40,7 +40,7 @@ UNDECODABLE = "\x00"
 
 
 def _lines(raw: bytes) -> list[str]:
-    """The lines in one Hadoop line (split at ``\r`` too), decoded like ``events.split_lines``."""
+    """The lines in one Hadoop line (split at ``\\r`` too), decoded like ``events.split_lines``."""
     lines = []
     for piece in re.split(rb"\r\n|\r|\n", raw):
         try:
