@@ -25,9 +25,12 @@ the batches (at least one). A step is sustainable when its answer check passes a
   is the rate it processed.
 
 The max sustainable rate is the highest sustainable offered rate; the ramp stops after two
-unsustainable steps in a row. It holds for this file size (one file per micro-batch: a
-bigger file amortises each batch's fixed cost) and a run of ``--files`` batches: a backlog
-slower than the thresholds can grow unseen over so short a run.
+unsustainable steps in a row. It starts with a warm-up step at the first rate, printed but
+never judged: a session's first fed run is slower for its first batches even after the
+workload's prewarm, and near the limit that alone would fail a step. The rate holds for this
+file size (one file per micro-batch: a bigger file amortises each batch's fixed cost) and a
+run of ``--files`` batches: a backlog slower than the thresholds can grow unseen over so short
+a run.
 
 Also printed per step: ``achieved`` = events / (last commit - first arrival), end to end (it
 includes the last batch's latency; the span lacks the last file's own feeding time, so an
@@ -137,11 +140,14 @@ class Step:
     #: How far the feeder fell behind its schedule (s).
     feed_lag_s: float | None = None
     error: str | None = None
+    #: The session's first fed run: printed, never judged.
+    warmup: bool = False
 
     @property
     def sustainable(self) -> bool:
-        """Answer right and latency bounded."""
-        return self.check == "pass" and self.judgement is not None and self.judgement.sustainable
+        """Answer right and latency bounded (a warm-up step never counts)."""
+        judged = self.judgement is not None and self.judgement.sustainable
+        return not self.warmup and self.check == "pass" and judged
 
 
 def run_step(
@@ -192,14 +198,20 @@ def ramp(
     expected: Any,
     scratch: Path,
 ) -> list[Step]:
-    """Every rate in order until ``STOP_AFTER`` unsustainable steps in a row."""
+    """A warm-up step at the first rate (printed, never judged), then every rate in order until
+    ``STOP_AFTER`` unsustainable steps in a row."""
     steps: list[Step] = []
-    for rate in rates:
+    for i, rate in enumerate([rates[0], *rates]):
         step = run_step(engine, data, {**params, "rate": rate}, expected, scratch)
+        # The first fed run of a session is slower for its first batches (JIT, caches) even
+        # after the prewarm: judged, a start near the limit would fail on warm-up alone.
+        step.warmup = i == 0
         steps.append(step)
-        print(f"  {engine.name} {rate:,.0f} events/s: check {step.check}"
+        label = "warm-up" if step.warmup else "check"
+        print(f"  {engine.name} {rate:,.0f} events/s: {label} {step.check}"
               + (f"; {step.error}" if step.error else ""), flush=True)  # fmt: skip
-        if len(steps) >= STOP_AFTER and not any(s.sustainable for s in steps[-STOP_AFTER:]):
+        judged = [s for s in steps if not s.warmup]
+        if len(judged) >= STOP_AFTER and not any(s.sustainable for s in judged[-STOP_AFTER:]):
             break
     return steps
 
@@ -216,7 +228,9 @@ def table(steps: Sequence[Step]) -> list[str]:
     for s in steps:
         j, lat = s.judgement, s.latency
         verdict = "yes" if s.sustainable else "no"
-        if not s.sustainable:
+        if s.warmup:
+            verdict = "warm-up (not judged)"
+        elif not s.sustainable:
             verdict += f" ({j.reason if s.check == 'pass' and j else s.error or 'answer wrong'})"
         rows.append((
             f"{s.rate:,.0f}", "-" if s.achieved is None else f"{s.achieved:,.0f}",
@@ -232,6 +246,7 @@ def table(steps: Sequence[Step]) -> list[str]:
 def summary(name: str, steps: Sequence[Step], files: int, mean_lines: float) -> str:
     """The max-sustainable-rate line."""
     shape = f"({name}, {files} files of ~{mean_lines:,.0f} events, 1 file per micro-batch)"
+    steps = [s for s in steps if not s.warmup]
     good = [s.rate for s in steps if s.sustainable]
     if not good:
         lowest = min(s.rate for s in steps)
