@@ -513,6 +513,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     batch_id = new_batch_id()
     writer = ResultsWriter(args.results, batch_id)
+    created_dir = not writer.dir.exists()
     writer.ensure_writable()
     command = _command_line()
     writer.write_env(
@@ -526,7 +527,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             }
         )
     )
-    records = _run_with_progress(cells, config, writer, scales, args.no_progress)
+    try:
+        records = _run_with_progress(cells, config, writer, scales, args.no_progress)
+    except UserError:
+        # Bad input found while preparing the data (e.g. a malformed side input): no run
+        # happened, so no batch is left behind.
+        writer.discard_if_empty(created_dir)
+        raise
     _print_summary(records)
     print(f"results: {writer.path}")
     print(f"environment: {writer.env_path}")

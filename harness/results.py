@@ -120,6 +120,19 @@ class ResultsWriter:
         """Write the batch's environment file (once)."""
         self.env_path.write_text(json.dumps(env, indent=1, sort_keys=True))
 
+    def discard_if_empty(self, created_dir: bool) -> None:
+        """Undo a batch that ended before its first record (bad input found late): its
+        environment file, and the results folder when this batch created it and it is empty.
+        Other batches' files are never touched."""
+        if self.path.exists():
+            return
+        self.env_path.unlink(missing_ok=True)
+        if created_dir:
+            try:
+                self.dir.rmdir()  # only when empty
+            except OSError:
+                pass
+
     def append(self, record: RunRecord) -> None:
         """Append one record as one line, flushed to disk, so a crash loses at most this run."""
         line = json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True) + "\n"

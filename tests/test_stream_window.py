@@ -511,3 +511,24 @@ def test_generated_data_records_each_files_arrival(tmp_path: Path) -> None:
     assert len(arrival) == len(meta["files"]) and arrival == sorted(set(arrival))
     for name, ms in zip(meta["files"], arrival, strict=True):
         assert name == f"events/part-{ms // events.FILE_SPAN_MS:05d}.json"
+
+
+def test_a_bad_table_found_late_leaves_no_batch_behind(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "part-0.json").write_text(_event(1_000) + "\n")
+    campaigns = tmp_path / "c.csv"
+    campaigns.write_text(f"ad_id,campaign_id\n{AD},{CAMPAIGN}\n{AD},camp-2\n")
+    args = ["run", "-w", "stream_window", "-e", "numpy", "--input", str(folder), "--campaigns",
+            str(campaigns), "--data-dir", str(tmp_path / "d"), "--no-progress"]  # fmt: skip
+    out = run_cli(*args, "--results", str(tmp_path / "new"))
+    assert out.returncode == 2 and "is already in campaign" in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "new").exists()
+    # A results folder with earlier batches keeps them, and gains nothing.
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "earlier.jsonl").write_text("{}\n")
+    out = run_cli(*args, "--results", str(old))
+    assert out.returncode == 2 and [p.name for p in old.iterdir()] == ["earlier.jsonl"]
