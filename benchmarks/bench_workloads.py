@@ -42,25 +42,23 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from harness import datasets, registry
-from harness.engines import ENGINES, Engine, EngineOptions
-from harness.matrix import supported_rules
-from harness.probe import TreeSampler, rusage_cpu
+from harness.cells import RULES_SUFFIXES, Cell, matrix
+from harness.engines import ENGINES
+from harness.errors import EngineUnavailable
+from harness.probe import TreeSampler
 from harness.rules import RulesMode
-from harness.rules import label as rules_label
 from harness.rules import same as same_rules
-from harness.worker import settle
+from harness.worker import Session, Timed
 
 SCALES_ENV = "BDBENCH_ASV_SCALES"
 ENGINES_ENV = "BDBENCH_ASV_ENGINES"
 RULES_ENV = "BDBENCH_ASV_RULES"
 DEFAULT_SCALES = "tiny"
-RULES_SUFFIX = "+rules"
 #: The repository root (this file's parent's parent), for an absolute default data cache:
 #: asv runs benchmarks in a temporary working directory.
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -84,22 +82,6 @@ def profile_scales() -> list[str]:
     return list(dict.fromkeys(scales)) or [DEFAULT_SCALES]
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One engine/variant/rules combination, labelled e.g. ``spark/df+rules``."""
-
-    engine: str
-    variant: str
-    rules: RulesMode
-
-    @property
-    def label(self) -> str:
-        """The asv parameter value; rules stay a separate field, only the label joins them."""
-        return f"{self.engine}/{self.variant}{RULES_SUFFIXES.get(rules_label(self.rules), '')}"
-
-
-#: Label suffix per rules mode (off and "no switch" have none).
-RULES_SUFFIXES = {"on": RULES_SUFFIX, "paper": "+paper"}
 #: What ``BDBENCH_ASV_RULES`` keeps (None = cells without a rules switch, always kept).
 RULES_PROFILES: dict[str, tuple[RulesMode, ...]] = {
     "off": (None, False),
@@ -111,16 +93,9 @@ RULES_PROFILES: dict[str, tuple[RulesMode, ...]] = {
 
 
 def all_cells(workload: registry.Workload) -> list[Cell]:
-    """Every implemented engine x variant x rules cell of ``workload``, in the engines' own
-    order (a variant the workload does not implement, e.g. ``numpy/replay`` of word count, is
-    no cell of it)."""
-    return [
-        Cell(name, variant, rules)
-        for name, cls in ENGINES.items()
-        for variant in cls.variants
-        if registry.find_impl(workload.name, name, variant) is not None
-        for rules in (supported_rules(workload, cls) or (None,))
-    ]
+    """Every implemented cell of ``workload``, in the matrix's order (a variant the workload
+    does not implement, e.g. ``numpy/replay`` of word count, is no cell of it)."""
+    return list(matrix([workload.name]))
 
 
 def _selected(cell: Cell, selector: str) -> bool:
@@ -194,7 +169,7 @@ class _WorkloadBenchmark:
     # A warm-up call would only add one more engine start per process: each sample is cold.
     warmup_time: ClassVar[float] = 0.0
 
-    engine: Engine | None = None
+    session: Session | None = None
     scratch: Path | None = None
 
     def setup_cache(self) -> dict[str, Any]:
@@ -221,14 +196,12 @@ class _WorkloadBenchmark:
         return prepared
 
     def setup(self, prepared: dict[str, Any], cell: str, scale: str) -> None:
-        """Start the engine for this cell on the prepared data (never timed)."""
+        """Start the engine for this cell on the prepared data (never timed), exactly as a
+        ``bdbench run`` worker does (``harness.worker.Session``)."""
         workload = registry.get_workload(self.workload_name)
         target = parse_cell(cell, workload)
-        impl = registry.find_impl(workload.name, target.engine, target.variant)
-        if impl is None:
-            raise NotImplementedError(f"{workload.name} {cell}: no implementation registered")
-        engine = ENGINES[target.engine](EngineOptions())
-        reason = engine.unavailable(target.variant, target.rules)
+        engine_cls = ENGINES[target.engine]
+        reason = engine_cls().unavailable(target.variant, target.rules)
         if reason:
             raise NotImplementedError(reason)
         entry = prepared.get(f"{workload.name}/{scale}")
@@ -237,54 +210,50 @@ class _WorkloadBenchmark:
         if "error" in entry:
             raise RuntimeError(f"{workload.name}/{scale}: data generation failed: {entry['error']}")
         data = datasets.Dataset.from_json(entry["dataset"])
-        params = dict(workload.params)
-        self.workload = workload
-        self.impl = impl
         self.label = f"{workload.name} {cell} {scale}"
-        self.reference = datasets.reference_answer(workload, data, params)
-        self.answers: list[Any] = []
+        self.answers: list[Timed] = []
         self.scratch = Path(tempfile.mkdtemp(prefix="bdbench-asv-"))
-        self.context = registry.RunContext(
-            engine,
-            target.variant,
-            data,
-            params,
-            self.scratch,
-            rules=target.rules,
-            prepared=dict(entry.get("prepared") or {}),
-        )
         try:
-            engine.start(target.variant, target.rules, data, self.scratch)
-            self.engine = engine
-            # Start-up work still running (JIT, GC, spinning BLAS threads) is not the workload's.
-            settle()
+            engine_cls().prepare(target.variant, target.rules)
+            session = Session(
+                target, data, dict(workload.params), self.scratch, prepared=entry.get("prepared")
+            )
+            self.session = session
+            session.start()
+        except EngineUnavailable as exc:
+            self.teardown(prepared, cell, scale)
+            raise NotImplementedError(str(exc)) from exc
         except BaseException:
             with contextlib.suppress(Exception):  # the start-up error is the one to report
-                engine.stop()
-            self.engine = None
-            shutil.rmtree(self.scratch, ignore_errors=True)
+                self.teardown(prepared, cell, scale)
             raise
 
     def teardown(self, prepared: dict[str, Any], cell: str, scale: str) -> None:
         """Stop the engine, remove the scratch folder, then check the timed calls' answers."""
         # Also called after a skipped setup and a second time after a failure: idempotent.
+        session, self.session = self.session, None
         try:
-            if self.engine is not None:
-                self.engine.stop()
+            if session is not None and (error := session.stop()):
+                raise RuntimeError(f"{self.label}: engine failed to stop: {error}")
         finally:
-            self.engine = None
             if self.scratch is not None:
                 shutil.rmtree(self.scratch, ignore_errors=True)
                 self.scratch = None
         answers, self.answers = getattr(self, "answers", []), []
-        for answer in answers:
-            self.verify(answer)
+        for timed in answers:
+            if session is not None:
+                self.verify(session, timed)
 
-    def verify(self, answer: Any) -> None:
-        """Raise ``WrongAnswer`` unless ``answer`` matches the reference."""
-        verdict = self.workload.check(answer, self.reference)
-        if not verdict.passed:
-            raise WrongAnswer(f"{self.label}: wrong answer: {verdict.detail}")
+    def verify(self, session: Session, timed: Timed) -> None:
+        """Raise ``WrongAnswer`` unless the timed call's answer matches the reference."""
+        judged = session.judge(timed)
+        if not judged.passed:
+            raise WrongAnswer(f"{self.label}: wrong answer: {judged.detail}")
+
+    def _session(self) -> Session:
+        if self.session is None:
+            raise RuntimeError("setup did not start the engine")
+        return self.session
 
     def time_wall(self, prepared: dict[str, Any], cell: str, scale: str) -> None:
         """Wall time of one run of the implementation on the started engine."""
@@ -292,31 +261,31 @@ class _WorkloadBenchmark:
         gc.enable()
         # Checked in teardown, which asv runs after every sample: outside the timed region,
         # and a wrong answer still fails the benchmark before asv records a number.
-        self.answers.append(self.impl.func(self.context))
+        self.answers.append(self._session().call())
 
     def measure(self) -> Measurement:
         """One run under the process-tree probe; the answer is checked before returning."""
+        session = self._session()
         sampler = TreeSampler(os.getpid())
         sampler.start()
-        try:
-            cpu0 = rusage_cpu()
+        probe0 = 0.0
+
+        def on_start() -> None:
+            nonlocal probe0
             sampler.mark_start()
             probe0 = sampler.result().probe_cpu_s
-            began = time.perf_counter()
-            answer = self.impl.func(self.context)
-            wall = time.perf_counter() - began
-            sampler.mark_end()
-            cpu1 = rusage_cpu()
+
+        try:
+            timed = session.call(on_start, sampler.mark_end)
         finally:
             sampler.stop()
         seen = sampler.result()
         # The sampler runs in this process (the tree's root): its own CPU is not the workload's.
         # Sampling misses short-lived processes, rusage misses unreaped ones: take the larger.
-        probe_cost = seen.probe_cpu_s - probe0
-        cpu = max(seen.cpu_s, cpu1 - cpu0) - probe_cost
-        self.verify(answer)
-        items = self.workload.items(self.reference)
-        return Measurement(wall, max(cpu, 0.0), seen.peak_rss_bytes, items)
+        cpu = max(seen.cpu_s, timed.cpu_s) - (seen.probe_cpu_s - probe0)
+        self.verify(session, timed)
+        items = session.workload.items(session.reference())
+        return Measurement(timed.wall_s, max(cpu, 0.0), seen.peak_rss_bytes, items)
 
     def track_peak_rss(self, prepared: dict[str, Any], cell: str, scale: str) -> int:
         """Peak RSS of the whole process tree during one run."""

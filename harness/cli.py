@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from harness.argtypes import int_at_least, positive_float
 from harness.errors import UserError
+from harness.rules import CHOICES as RULES_CHOICES
 from harness.rules import label as rules_label
 
 PROG = "bdbench"
@@ -26,29 +28,6 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         """Print one error line and exit 2."""
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
-    return value
-
-
-def _int_at_least(low: int) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}: {text!r}")
-        return value
-
-    return parse
 
 
 def _csv_list(values: list[str] | None) -> list[str] | None:
@@ -97,7 +76,7 @@ def _add_data_options(parser: argparse.ArgumentParser, many_scales: bool = True)
     )
     parser.add_argument(
         "--factor",
-        type=_positive_float,
+        type=positive_float,
         default=1.0,
         help="multiply the scale's size by this factor (default 1)",
     )
@@ -110,23 +89,36 @@ def _add_data_options(parser: argparse.ArgumentParser, many_scales: bool = True)
     )
 
 
+def _description() -> str:
+    from harness.engines import ENGINES
+
+    engines = ", ".join(cls.description for cls in ENGINES.values())
+    return (
+        f"Run identical big-data workloads on {engines}; check every engine's answer; "
+        "record wall time, CPU and peak memory."
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
-    parser = _Parser(
-        prog=PROG,
-        description="Run identical big-data workloads on mrjob (Hadoop Streaming), PySpark and "
-        "NumPy; check every engine's answer; record wall time, CPU and peak memory.",
-    )
     from harness import __version__
 
+    parser = _Parser(prog=PROG, description=_description())
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    scales = _scales_help()
     sub.required = True
-
+    scales = _scales_help()
     p_list = sub.add_parser("list", help="show the workload x engine x variant matrix")
     p_list.add_argument("--json", action="store_true", help="machine-readable output")
+    _add_datagen_parser(sub, scales)
+    _add_profile_parser(sub, scales)
+    _add_run_parser(sub, scales)
+    _add_report_parser(sub)
+    _add_compare_parser(sub)
+    return parser
 
+
+def _add_datagen_parser(sub: Any, scales: str) -> None:
     p_gen = sub.add_parser(
         "datagen",
         help="generate (and cache) input data and reference answers",
@@ -137,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(p_gen)
 
+
+def _add_profile_parser(sub: Any, scales: str) -> None:
     p_prof = sub.add_parser(
         "profile",
         help="measure and store the UDF profiles (per-row cost, selectivity) runs order by",
@@ -149,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_data_options(p_prof)
     _add_param_option(p_prof)
+
+
+def _add_run_parser(sub: Any, scales: str) -> None:
+    from harness.cells import selector_examples
 
     p_run = sub.add_parser(
         "run",
@@ -164,50 +162,102 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine",
         action="append",
         metavar="ENGINE[/VARIANT]",
-        help="engine(s), optionally with a variant: numpy, mrjob/local, spark/df ... "
+        help=f"engine(s), optionally with a variant: {selector_examples()} "
         "(repeat or comma-separate; default: all)",
     )
     p_run.add_argument(
         "--rules",
-        choices=("auto", "off", "on", "both", "paper", "all"),
+        choices=("auto", *RULES_CHOICES),
         default="auto",
-        help="our optimizer rules: off, on, both, paper (the paper's reorder-only control) or "
-        "all; auto (default) = each workload's own choice (off for word count, all for the "
-        "UDF workloads). On numpy and mrjob, rules on = UDF filters in ranked order",
+        help=_rules_help(),
     )
     _add_param_option(p_run)
+    _add_input_options(p_run)
+    _add_measure_options(p_run)
+    _add_output_options(p_run)
+    _add_engine_options(p_run)
+
+
+def _rules_help() -> str:
+    from harness.engines import ENGINES
+
+    plain = [name for name, cls in ENGINES.items() if not cls.rules_modes]
+    return (
+        f"our optimizer rules: {', '.join(RULES_CHOICES)} (paper = the paper's reorder-only "
+        "control, all = every mode); auto (default) = each workload's own choice. On engines "
+        f"without an optimizer of their own ({', '.join(plain)}), rules on = UDF filters in "
+        "ranked order"
+    )
+
+
+def _side_inputs() -> dict[str, list[str]]:
+    """Side input name -> the workloads that declare it (``Workload.side_inputs``)."""
+    from harness import registry
+
+    found: dict[str, list[str]] = {}
+    for workload in registry.workloads_by_name().values():
+        for name in workload.side_inputs:
+            found.setdefault(name, []).append(workload.name)
+    return found
+
+
+def _add_input_options(p_run: argparse.ArgumentParser) -> None:
     p_run.add_argument(
         "--input",
         type=Path,
         metavar="PATH",
-        help="run on this file (or, for stream_window, this folder of event files) instead",
+        help="run on this file (or, for a workload that reads folders, this folder) instead",
     )
-    p_run.add_argument(
-        "--campaigns",
-        type=Path,
-        metavar="FILE",
-        help="with --input: the ad_id,campaign_id table stream_window joins events to",
-    )
+    for name, owners in _side_inputs().items():
+        p_run.add_argument(
+            f"--{name.replace('_', '-')}",
+            dest=f"side__{name}",
+            type=Path,
+            metavar="FILE",
+            help=f"with --input: the {name} side input of {', '.join(owners)}",
+        )
+
+
+def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
+    from harness.probe import DEFAULT_BUDGET, DEFAULT_INTERVAL
+    from harness.runner import DEFAULT_REPEATS, DEFAULT_TIMEOUT
+
     p_run.add_argument(
         "-r",
         "--repeats",
-        type=_int_at_least(1),
-        default=10,
-        help="measured runs per cell (default 10: what bdbench compare needs to catch a 20%% "
-        "slowdown on a noisy machine)",
+        type=int_at_least(1),
+        default=DEFAULT_REPEATS,
+        help=f"measured runs per cell (default {DEFAULT_REPEATS}: what bdbench compare needs to "
+        "catch a 20%% slowdown on a noisy machine)",
     )
     p_run.add_argument(
         "--warmups",
-        type=_int_at_least(0),
+        type=int_at_least(0),
         default=1,
         help="recorded, flagged warm-up runs per cell (default 1)",
     )
     p_run.add_argument(
         "--timeout",
-        type=_positive_float,
-        default=1800.0,
-        help="seconds per run before its process tree is killed (default 1800)",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds per run before its process tree is killed (default {DEFAULT_TIMEOUT:g})",
     )
+    p_run.add_argument(
+        "--sample-interval",
+        type=positive_float,
+        default=DEFAULT_INTERVAL,
+        help="first probe sampling interval in seconds; it then backs off "
+        f"(default {DEFAULT_INTERVAL:g})",
+    )
+    p_run.add_argument(
+        "--probe-budget",
+        type=positive_float,
+        default=DEFAULT_BUDGET,
+        help=f"max share of one core the probe may use (default {DEFAULT_BUDGET:g})",
+    )
+
+
+def _add_output_options(p_run: argparse.ArgumentParser) -> None:
     p_run.add_argument(
         "--results", type=Path, default=Path("results"), help="results folder (default ./results)"
     )
@@ -215,18 +265,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-answers",
         action="store_true",
         help="write each run's answer as JSON next to the results",
-    )
-    p_run.add_argument(
-        "--sample-interval",
-        type=_positive_float,
-        default=0.05,
-        help="first probe sampling interval in seconds; it then backs off (default 0.05)",
-    )
-    p_run.add_argument(
-        "--probe-budget",
-        type=_positive_float,
-        default=0.01,
-        help="max share of one core the probe may use (default 0.01)",
     )
     p_run.add_argument("--no-progress", action="store_true", help="no progress bar")
     p_run.add_argument(
@@ -236,48 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="also write this batch's HTML report, summary.md and CSV to DIR",
     )
-    spark = p_run.add_argument_group("spark")
-    spark.add_argument(
-        "--spark-master",
-        default="local[*]",
-        help="master URL: local[N], spark://host:port, yarn (default local[*])",
-    )
-    spark.add_argument("--spark-driver-memory", default="2g", help="default 2g")
-    spark.add_argument(
-        "--spark-partitions",
-        type=_int_at_least(1),
-        default=None,
-        help="shuffle/default partitions (default: sized to the data)",
-    )
-    spark.add_argument(
-        "--spark-conf",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="extra Spark conf (repeatable)",
-    )
-    spark.add_argument(
-        "--spark-ui",
-        action="store_true",
-        help="enable the Spark UI (bound to 127.0.0.1 for local masters)",
-    )
-    mr = p_run.add_argument_group("mrjob")
-    mr.add_argument(
-        "--mrjob-num-cores",
-        type=_int_at_least(1),
-        default=None,
-        help="local runner parallelism (default: all cores)",
-    )
-    mr.add_argument(
-        "--hadoop-streaming-jar", default=None, help="Hadoop streaming jar for the hadoop runner"
-    )
-    mr.add_argument(
-        "--mrjob-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="extra mrjob option passed through, e.g. --mrjob-arg=--hadoop-bin=/x (repeatable)",
-    )
+
+
+def _add_engine_options(p_run: argparse.ArgumentParser) -> None:
+    """Each engine's own options, in a group named after it (declared by the engine)."""
+    from harness.engines import ENGINES
+    from harness.engines.options import add_arguments
+
+    for name, cls in ENGINES.items():
+        add_arguments(p_run.add_argument_group(name, cls.description), name, cls.Options)
+
+
+def _add_report_parser(sub: Any) -> None:
     p_report = sub.add_parser(
         "report",
         help="build the HTML report, summary.md and results.csv from results",
@@ -295,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, default=Path("report"), help="output folder (default ./report)"
     )
 
+
+def _add_compare_parser(sub: Any) -> None:
     p_cmp = sub.add_parser(
         "compare",
         help="compare two sets of results; exit 1 on a significant regression",
@@ -306,26 +316,25 @@ def build_parser() -> argparse.ArgumentParser:
     p_cmp.add_argument("new", type=Path, help="new results (.jsonl file or folder)")
     p_cmp.add_argument(
         "--threshold",
-        type=_positive_float,
+        type=positive_float,
         default=1.10,
         help="slowdown ratio of medians that counts (default 1.10)",
     )
     p_cmp.add_argument(
         "--alpha",
-        type=_positive_float,
+        type=positive_float,
         default=0.05,
         help="significance level of the test over repeats (default 0.05)",
     )
     p_cmp.add_argument(
         "--memory-threshold",
-        type=_positive_float,
+        type=positive_float,
         default=1.20,
         help="peak-RSS ratio of medians that counts as a memory regression (default 1.20)",
     )
     p_cmp.add_argument(
         "--markdown", action="store_true", help="print a Markdown table (for CI job summaries)"
     )
-    return parser
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -364,7 +373,7 @@ def _command_line() -> str:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the matrix with what is missing or unavailable and why."""
-    from harness.matrix import matrix_rows
+    from harness.cells import matrix_rows
 
     rows = matrix_rows()
     if args.json:
@@ -445,59 +454,64 @@ class _Named:
 
 
 def _options(args: argparse.Namespace) -> Any:
-    from harness.engines import EngineOptions
+    """Every engine's options from the parsed arguments."""
+    from harness.engines import ENGINES, EngineOptions
+    from harness.engines.options import from_args
 
-    conf = {}
-    for item in args.spark_conf:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--spark-conf needs KEY=VALUE, got {item!r}")
-        conf[key.strip()] = value
     return EngineOptions(
-        spark_master=args.spark_master,
-        spark_driver_memory=args.spark_driver_memory,
-        spark_partitions=args.spark_partitions,
-        spark_conf=conf,
-        spark_ui=args.spark_ui,
-        mrjob_num_cores=args.mrjob_num_cores,
-        hadoop_streaming_jar=args.hadoop_streaming_jar,
-        mrjob_args=list(args.mrjob_arg),
+        {name: from_args(args, name, cls.Options) for name, cls in ENGINES.items()}
     )
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    """Measure the selected cells; print a summary table and where the results are."""
-    from harness import datasets, runner
-    from harness.engines import get_engine_class
-    from harness.results import ResultsWriter, capture_environment, new_batch_id
+def _side_files(args: argparse.Namespace) -> dict[str, Path]:
+    """The side inputs given on the command line, by name."""
+    found = {name: getattr(args, f"side__{name}") for name in _side_inputs()}
+    return {name: path for name, path in found.items() if path is not None}
+
+
+def _run_inputs(args: argparse.Namespace) -> tuple[list[str] | None, list[str], dict[str, Path]]:
+    """Workloads, scales and side files of ``bdbench run``, checked against each other."""
+    from harness import datasets
 
     workloads = _csv_list(args.workload)
     if args.input is not None and not workloads:
         raise UserError("--input needs --workload (which workload reads the file?)")
-    side = {"campaigns": args.campaigns} if args.campaigns is not None else {}
+    side = _side_files(args)
     if side and args.input is None:
-        raise UserError("--campaigns goes with --input (generated data has its own table)")
-    scales = [datasets.validate_scale(s) for s in (_csv_list(args.scale) or ["small"])]
+        flags = ", ".join(f"--{n.replace('_', '-')}" for n in side)
+        raise UserError(f"{flags} goes with --input (generated data has its own)")
     if args.input is not None:
-        scales = ["input"]
-    options = _options(args)
-    cells = runner.expand_cells(workloads, _csv_list(args.engine), args.rules)
-    reasons = {
-        c: get_engine_class(c.engine)(options).unavailable(c.variant, c.rules) for c in cells
-    }
-    if all(reasons.values()):
-        # Nothing can run: one error line, no half-empty batch.
-        unique = dict.fromkeys(r for r in reasons.values() if r)
-        raise UserError("no selected cell can run here: " + "; ".join(unique))
+        return workloads, ["input"], side
+    return (
+        workloads,
+        [datasets.validate_scale(s) for s in (_csv_list(args.scale) or ["small"])],
+        side,
+    )
+
+
+def _runnable(cells: list[Any], options: Any) -> None:
+    """One error line, and no half-empty batch, when no selected cell can run here."""
+    from harness.engines import get_engine_class
+
+    reasons = []
+    for cell in cells:
+        cls = get_engine_class(cell.engine)
+        reasons.append(cls(options.of(cls)).unavailable(cell.variant, cell.rules))
+    if all(reasons):
+        raise UserError("no selected cell can run here: " + "; ".join(dict.fromkeys(reasons)))
+
+
+def _run_config(args: argparse.Namespace, cells: list[Any]) -> Any:
+    """The batch's ``RunConfig`` from the parsed arguments."""
+    from harness import datasets, registry, runner
+
+    workloads, scales, side = _run_inputs(args)
     if args.input is not None:
         for name in workloads or []:
-            from harness import registry
-
             datasets.user_input(registry.get_workload(name), args.input, args.data_dir, side)
-    grid = _param_grid(args.param, cells)
-    config = runner.RunConfig(
+    return runner.RunConfig(
         scales=scales,
-        params=grid,
+        params=_param_grid(args.param, cells),
         factor=args.factor,
         seed=args.seed,
         repeats=args.repeats,
@@ -507,28 +521,29 @@ def cmd_run(args: argparse.Namespace) -> int:
         side_inputs=side,
         data_dir=args.data_dir,
         keep_answers=args.keep_answers,
-        options=options,
+        options=_options(args),
         sample_interval=args.sample_interval,
         probe_budget=args.probe_budget,
     )
-    batch_id = new_batch_id()
-    writer = ResultsWriter(args.results, batch_id)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Measure the selected cells; print a summary table and where the results are."""
+    from harness.cells import expand_cells
+    from harness.results import ResultsWriter, new_batch_id
+
+    workloads, _, _ = _run_inputs(args)
+    options = _options(args)
+    cells = expand_cells(workloads, _csv_list(args.engine), args.rules)
+    _runnable(cells, options)
+    config = _run_config(args, cells)
+    writer = ResultsWriter(args.results, new_batch_id())
     created_dir = not writer.dir.exists()
     writer.ensure_writable()
     command = _command_line()
-    writer.write_env(
-        capture_environment(
-            {
-                "batch_id": batch_id,
-                "command": command,
-                "argv": sys.argv,
-                "engine_options": options.to_json(),
-                "engines": _engine_versions(cells, options),
-            }
-        )
-    )
+    writer.write_env(_environment(writer.batch_id, command, cells, options))
     try:
-        records = _run_with_progress(cells, config, writer, scales, args.no_progress)
+        records = _run_with_progress(cells, config, writer, args.no_progress)
     except UserError:
         # Bad input found while preparing the data (e.g. a malformed side input): no run
         # happened, so no batch is left behind.
@@ -545,6 +560,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"answers: {writer.answers_dir}")
     bad = [r for r in records if r.status in ("failed", "timeout")]
     return 1 if bad else 0
+
+
+def _environment(batch_id: str, command: str, cells: list[Any], options: Any) -> dict[str, Any]:
+    """The batch's environment: machine, versions, the engines' own facts and options."""
+    from harness.engines import get_engine_class
+    from harness.results import capture_environment
+
+    engines = {get_engine_class(c.engine) for c in cells}
+    extra: dict[str, Any] = {
+        "batch_id": batch_id,
+        "command": command,
+        "argv": sys.argv,
+        "engine_options": options.to_json(),
+        "engines": _engine_versions(cells, options),
+    }
+    for cls in sorted(engines, key=lambda c: c.name):
+        extra.update(cls.environment())
+    distributions = tuple(d for cls in engines for d in cls.distributions)
+    return capture_environment(extra, distributions)
 
 
 def _param_value(text: str) -> Any:
@@ -595,7 +629,8 @@ def _engine_versions(cells: Sequence[Any], options: Any) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for cell in cells:
-        engine = get_engine_class(cell.engine)(options)
+        cls = get_engine_class(cell.engine)
+        engine = cls(options.of(cls))
         out.setdefault(cell.engine, {"versions": engine.versions()})
         note = engine.simulation_note(cell.variant)
         if note:
@@ -603,14 +638,12 @@ def _engine_versions(cells: Sequence[Any], options: Any) -> dict[str, Any]:
     return out
 
 
-def _run_with_progress(
-    cells: list[Any], config: Any, writer: Any, scales: list[str], no_progress: bool
-) -> list[Any]:
+def _run_with_progress(cells: list[Any], config: Any, writer: Any, no_progress: bool) -> list[Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from harness import runner
 
-    total = len(cells) * len(scales) * (config.repeats + config.warmups)
+    total = len(cells) * len(config.scales) * (config.repeats + config.warmups)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -668,6 +701,8 @@ def _print_summary(records: list[Any]) -> None:
         note = "" if s.status == "ok" else f"{s.status}: {s.reason}"
         if s.paced and s.status == "ok":
             note = "fed: throughput over busy time, no relative"
+        if s.stop_failures:
+            note = f"{note}; {s.stop_failures}" if note else s.stop_failures
         if len(note) > 90:
             note = note[:89] + "…"
         table.add_row(

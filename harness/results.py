@@ -17,11 +17,13 @@ import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness.errors import UserError
 from harness.rules import RulesMode
-from harness.tools import find_binary
+
+if TYPE_CHECKING:
+    from harness.cells import Cell
 
 SCHEMA_VERSION = 1
 Status = Literal["ok", "failed", "timeout", "skipped"]
@@ -59,6 +61,8 @@ class RunRecord:
     input: dict[str, Any] = field(default_factory=dict)
     engine_info: dict[str, Any] = field(default_factory=dict)
     timeout_s: float | None = None
+    #: Why the engine failed to stop after the run, when it did (the figures still stand).
+    stop_error: str | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: str = field(default_factory=lambda: now_iso())
     schema_version: int = SCHEMA_VERSION
@@ -77,9 +81,11 @@ class RunRecord:
         return cls(**data)
 
     @property
-    def cell(self) -> tuple[str, str, str, RulesMode, str]:
-        """Identity of the matrix cell (repeats of one cell share it)."""
-        return (self.workload, self.engine, self.variant, self.rules, self.scale)
+    def cell(self) -> Cell:
+        """The matrix cell of this run (repeats of one cell share it)."""
+        from harness.cells import Cell
+
+        return Cell.of(self)
 
 
 def now_iso() -> str:
@@ -192,20 +198,6 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def java_version() -> str | None:
-    """First line of ``java -version`` (None when there is no Java)."""
-    java = find_java()
-    if java is None:
-        return None
-    out = _run([java, "-version"])
-    return out.splitlines()[0] if out else None
-
-
-def find_java() -> str | None:
-    """Path of the ``java`` binary Spark would use: ``$JAVA_HOME/bin/java`` or PATH."""
-    return find_binary("java", "JAVA_HOME")
-
-
 def git_commit(cwd: Path | None = None) -> dict[str, Any]:
     """The project's git commit and whether the work tree has uncommitted changes."""
     where = str(cwd or Path(__file__).resolve().parent.parent)
@@ -216,8 +208,15 @@ def git_commit(cwd: Path | None = None) -> dict[str, Any]:
     return {"commit": commit, "dirty": bool(status)}
 
 
-def capture_environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Machine, OS, toolchain and library versions, and the git commit, for one batch."""
+#: Libraries of the harness itself whose versions every batch records (engines add their own).
+HARNESS_DISTRIBUTIONS = ("bdbench", "pandas", "pyarrow", "psutil")
+
+
+def capture_environment(
+    extra: dict[str, Any] | None = None, distributions: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Machine, OS, Python, library versions (the harness's and ``distributions``) and the git
+    commit, for one batch; ``extra`` is merged into the top level."""
     import psutil
 
     uname = platform.uname()
@@ -233,10 +232,8 @@ def capture_environment(extra: dict[str, Any] | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "python_implementation": platform.python_implementation(),
-        "java": java_version(),
         "versions": {
-            name: _version(name)
-            for name in ("bdbench", "pyspark", "mrjob", "numpy", "pandas", "pyarrow", "psutil")
+            name: _version(name) for name in dict.fromkeys((*HARNESS_DISTRIBUTIONS, *distributions))
         },
         "git": git_commit(),
     }

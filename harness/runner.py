@@ -1,15 +1,17 @@
-"""Expand the workload x engine x variant x rules x scale matrix and measure every cell.
+"""Measure every cell of a batch: one fresh child process per run, under the process-tree probe.
 
 Each measured run (warm-ups included, flagged) is a fresh child process (``harness.worker``)
 sampled by ``probe.TreeSampler``; a run past its timeout has its whole process tree killed.
 A cell that cannot run becomes a ``skipped`` record with the reason, and the batch goes on.
+One run is five steps: spawn the child, follow its timed region, reap its processes, collect
+its result, merge the result with the probe's figures into the record.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
-import json
 import os
 import shutil
 import socket
@@ -25,40 +27,30 @@ from typing import Any
 import psutil
 
 from harness import datasets, probe, registry
-from harness.engines import ENGINES, EngineOptions, get_engine_class
-from harness.errors import UserError
-from harness.matrix import supported_rules
+from harness.cells import Cell, expand_cells, parse_engine_selector
+from harness.contract import RunRequest, RunResult
+from harness.engines import EngineOptions, get_engine_class
+from harness.errors import EngineUnavailable, UserError
 from harness.results import ResultsWriter, RunRecord
-from harness.rules import CHOICES as RULES_CHOICES
-from harness.rules import RulesMode
-from harness.rules import label as rules_label
-from harness.rules import selected as selected_rules
+
+__all__ = [
+    "DEFAULT_REPEATS",
+    "Cell",
+    "RunConfig",
+    "expand_cells",
+    "measure",
+    "param_points",
+    "parse_engine_selector",
+    "run_batch",
+]
 
 DEFAULT_TIMEOUT = 1800.0
 #: Measured runs per cell: with 10, ``bdbench compare`` (Mann-Whitney U at alpha 0.05, threshold
 #: 1.10) flags a planted 20% slowdown in >= 95% of trials on a 2-core VM; with 5 it cannot
 #: (``python -m benchmarks.compare_power`` measures both).
 DEFAULT_REPEATS = 10
-#: How long the runner lets a finished run's processes (e.g. the JVM) exit by themselves.
+#: How long the runner lets a finished run's processes (e.g. a JVM) exit by themselves.
 EXIT_GRACE_S = 10.0
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One cell of the matrix."""
-
-    workload: str
-    engine: str
-    variant: str
-    rules: RulesMode
-
-    @property
-    def label(self) -> str:
-        """Human label, e.g. ``wordcount spark/df rules=off``."""
-        base = f"{self.workload} {self.engine}/{self.variant}"
-        if self.rules is None:
-            return base
-        return f"{base} rules={rules_label(self.rules)}"
 
 
 @dataclass
@@ -72,7 +64,7 @@ class RunConfig:
     warmups: int = 1
     timeout: float = DEFAULT_TIMEOUT
     input_path: Path | None = None
-    #: Side files of a user input by name (``--campaigns FILE``).
+    #: Side files of a user input by name (``--<name> FILE``, from ``Workload.side_inputs``).
     side_inputs: dict[str, Path] = field(default_factory=dict)
     data_dir: Path | None = None
     keep_answers: bool = False
@@ -84,63 +76,13 @@ class RunConfig:
     params: dict[str, list[Any]] = field(default_factory=dict)
 
 
-def parse_engine_selector(text: str) -> tuple[str, str | None]:
-    """``spark`` -> (spark, None); ``spark/df`` or ``spark:df`` -> (spark, df), validated."""
-    name, _, variant = text.replace(":", "/").partition("/")
-    cls = get_engine_class(name)
-    if variant and variant not in cls.variants:
-        known = ", ".join(cls.variants)
-        raise UserError(f"unknown variant {variant!r} of engine {name!r} (known: {known})")
-    return name, variant or None
+@dataclass
+class _Child:
+    """A spawned measured child and our end of its control socket."""
 
-
-def expand_cells(
-    workloads: list[str] | None, engines: list[str] | None, rules: str = "auto"
-) -> list[Cell]:
-    """The matrix cells selected by workload names, engine selectors and the rules choice.
-
-    ``rules`` is a key of ``harness.rules.CHOICES`` or ``auto``: each workload's default
-    (plain Spark for word count; off, on and the paper control for the UDF workloads).
-    """
-    if rules != "auto" and rules not in RULES_CHOICES:
-        known = ", ".join(["auto", *RULES_CHOICES])
-        raise UserError(f"--rules must be one of {known}, not {rules!r}")
-    known_workloads = registry.workloads_by_name()
-    names = workloads or list(known_workloads)
-    for name in names:
-        registry.get_workload(name)
-    selectors = [parse_engine_selector(e) for e in engines] if engines else None
-    cells: list[Cell] = []
-    for name in names:
-        workload = registry.get_workload(name)
-        choice = RULES_CHOICES[workload.default_rules if rules == "auto" else rules]
-        for engine_name, cls in ENGINES.items():
-            supported = supported_rules(workload, cls)
-            modes: list[RulesMode] = selected_rules(supported, choice) if supported else [None]
-            for variant in cls.variants:
-                if selectors is not None and not any(
-                    e == engine_name and v in (None, variant) for e, v in selectors
-                ):
-                    continue
-                if registry.find_impl(name, engine_name, variant) is None:
-                    continue
-                for mode in modes:
-                    cells.append(Cell(name, engine_name, variant, mode))
-    if not cells:
-        raise UserError("no implemented cell matches the selected workloads, engines and rules")
-    return cells
-
-
-def _record(cell: Cell, batch_id: str, data_keys: dict[str, Any], **fields: Any) -> RunRecord:
-    return RunRecord(
-        batch_id=batch_id,
-        workload=cell.workload,
-        engine=cell.engine,
-        variant=cell.variant,
-        rules=cell.rules,
-        **data_keys,
-        **fields,
-    )
+    proc: subprocess.Popen[bytes]
+    sock: socket.socket
+    log_path: Path
 
 
 def _read_control(sock: socket.socket, deadline: float) -> Iterator[str]:
@@ -165,57 +107,55 @@ def _read_control(sock: socket.socket, deadline: float) -> Iterator[str]:
         buf += chunk
 
 
-def measure(
-    spec: dict[str, Any],
-    timeout: float,
-    sample_interval: float = probe.DEFAULT_INTERVAL,
-    probe_budget: float = probe.DEFAULT_BUDGET,
-) -> dict[str, Any]:
-    """Run one spec in a fresh child process under the probe; return the merged result fields."""
-    scratch = Path(spec["scratch"])
-    spec_path = scratch / "spec.json"
-    spec["result_path"] = str(scratch / "result.json")
-    spec_path.write_text(json.dumps(spec))
+def _spawn(request: RunRequest) -> _Child:
+    """Start the measured child in its own session (its whole tree is then easy to kill)."""
+    scratch = Path(request.scratch)
+    request_path = scratch / "request.json"
+    request.write(request_path)
     log_path = scratch / "child.log"
     parent_sock, child_sock = socket.socketpair()
     env = dict(os.environ)
     env.setdefault("PYTHONHASHSEED", "0")
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "harness.worker", str(spec_path), str(child_sock.fileno())],
+            [sys.executable, "-m", "harness.worker", str(request_path), str(child_sock.fileno())],
             pass_fds=[child_sock.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # the run's whole tree shares one session id: easy to kill
+            start_new_session=True,
             env=env,
             cwd=scratch,
         )
     child_sock.close()
-    sampler = probe.TreeSampler(proc.pid, interval=sample_interval, budget=probe_budget)
-    sampler.start()
+    return _Child(proc, parent_sock, log_path)
+
+
+def _follow(child: _Child, sampler: probe.TreeSampler, timeout: float) -> bool:
+    """Snapshot the tree at the child's timed-region edges until it exits; True on timeout."""
     deadline = time.monotonic() + timeout
-    timed_out = False
     try:
-        for word in _read_control(parent_sock, deadline):
+        for word in _read_control(child.sock, deadline):
             if word == "start":
                 sampler.mark_start()
             elif word == "end":
                 sampler.mark_end()
-            parent_sock.sendall(b"ok\n")
-        proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            child.sock.sendall(b"ok\n")
+        child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     except (TimeoutError, subprocess.TimeoutExpired):
-        timed_out = True
+        return True
     except BaseException:
         # Interrupted (Ctrl-C, SIGTERM): the run's own session did not get the signal.
-        probe.kill_processes(probe.session_processes(proc.pid))
+        probe.kill_processes(probe.session_processes(child.proc.pid))
         raise
     finally:
-        parent_sock.close()
-        sampler.stop()
-    seen = sampler.result()
-    # Kill what is left of the run: everything in its session, plus anything the probe saw.
-    leftovers = probe.session_processes(proc.pid)
+        child.sock.close()
+    return False
+
+
+def _reap(child: _Child, seen: probe.ProbeResult, timed_out: bool) -> int:
+    """Kill what is left of the run: its session, plus anything the probe saw of it."""
+    leftovers = probe.session_processes(child.proc.pid)
     for pid, created in seen.seen:
         try:
             p = psutil.Process(pid)
@@ -223,45 +163,74 @@ def measure(
                 leftovers.append(p)
         except psutil.Error:
             continue
-    if timed_out:
-        killed = probe.kill_processes(leftovers, grace=0)
-    else:
-        killed = probe.kill_processes(leftovers, grace=EXIT_GRACE_S)
+    killed = probe.kill_processes(leftovers, grace=0 if timed_out else EXIT_GRACE_S)
     with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=10)
+        child.proc.wait(timeout=10)
+    return killed
 
-    result_path = Path(spec["result_path"])
+
+def _collect(child: _Child, request: RunRequest, timed_out: bool, timeout: float) -> RunResult:
+    """The child's own result, or what its absence means."""
+    result_path = Path(request.result_path)
     if timed_out:
-        result: dict[str, Any] = {
-            "status": "timeout",
-            "error": f"timed out after {timeout:g} s; killed {killed} processes of the run",
-        }
-    elif result_path.is_file():
-        result = json.loads(result_path.read_text())
-    else:
-        result = {
-            "status": "failed",
-            "error": f"worker exited with code {proc.returncode} "
-            f"and no result: {_log_tail(log_path)}",
-        }
-    result.setdefault("metrics", {})
-    if seen.samples and result.get("wall_s") is not None:
-        rusage = result.pop("cpu_s_rusage", 0.0)
+        return RunResult(status="timeout", error=f"timed out after {timeout:g} s")
+    if result_path.is_file():
+        return RunResult.read(result_path)
+    code = child.proc.returncode
+    return RunResult(
+        status="failed",
+        error=f"worker exited with code {code} and no result: {_log_tail(child.log_path)}",
+    )
+
+
+def merge(result: RunResult, seen: probe.ProbeResult, killed: int) -> dict[str, Any]:
+    """The record fields of one run: the child's figures with the probe's whole-tree ones."""
+    metrics = dict(result.metrics)
+    fields: dict[str, Any] = {
+        "status": result.status,
+        "error": result.error,
+        "wall_s": result.wall_s,
+        "startup_s": result.startup_s,
+        "answer_digest": result.answer_digest,
+        "check": result.check,
+        "check_detail": result.check_detail,
+        "engine_info": result.engine_info,
+        "stop_error": result.stop_error,
+        "metrics": metrics,
+    }
+    if seen.samples and result.wall_s is not None:
+        rusage = result.cpu_s_rusage or 0.0
         # Sampling misses short-lived processes; rusage misses unreaped ones: take the larger.
-        result["cpu_s"] = max(seen.cpu_s, rusage)
-        result["peak_rss_bytes"] = max(seen.peak_rss_bytes, result.pop("max_rss_single", 0))
-        result["metrics"].update(
-            cpu_s_sampled=seen.cpu_s,
-            cpu_s_rusage=rusage,
-            peak_procs=seen.max_procs,
-        )
-    result["metrics"].update(probe_samples=seen.samples, probe_cpu_s=seen.probe_cpu_s)
-    if killed and not timed_out:
-        result["metrics"]["leftover_processes_killed"] = killed
-    if result.get("status") != "ok" and "traceback" in result:
-        result["metrics"]["traceback"] = result.pop("traceback")
-    result.pop("traceback", None)
-    return result
+        fields["cpu_s"] = max(seen.cpu_s, rusage)
+        fields["peak_rss_bytes"] = max(seen.peak_rss_bytes, result.max_rss_single or 0)
+        metrics.update(cpu_s_sampled=seen.cpu_s, cpu_s_rusage=rusage, peak_procs=seen.max_procs)
+    metrics.update(probe_samples=seen.samples, probe_cpu_s=seen.probe_cpu_s)
+    if result.status == "timeout":
+        fields["error"] = f"{result.error}; killed {killed} processes of the run"
+    elif killed:
+        metrics["leftover_processes_killed"] = killed
+    if result.status != "ok" and result.traceback:
+        metrics["traceback"] = result.traceback
+    return fields
+
+
+def measure(
+    request: RunRequest,
+    timeout: float,
+    sample_interval: float = probe.DEFAULT_INTERVAL,
+    probe_budget: float = probe.DEFAULT_BUDGET,
+) -> dict[str, Any]:
+    """Run one request in a fresh child process under the probe; return the record fields."""
+    child = _spawn(request)
+    sampler = probe.TreeSampler(child.proc.pid, interval=sample_interval, budget=probe_budget)
+    sampler.start()
+    try:
+        timed_out = _follow(child, sampler, timeout)
+    finally:
+        sampler.stop()
+    seen = sampler.result()
+    killed = _reap(child, seen, timed_out)
+    return merge(_collect(child, request, timed_out, timeout), seen, killed)
 
 
 def _log_tail(path: Path, lines: int = 1) -> str:
@@ -270,86 +239,6 @@ def _log_tail(path: Path, lines: int = 1) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(text[-lines:]) if text else "(empty log)"
-
-
-RECORD_FIELDS = (
-    "status error wall_s cpu_s peak_rss_bytes startup_s metrics answer_digest check "
-    "check_detail engine_info"
-).split()
-
-
-def run_batch(
-    cells: list[Cell],
-    config: RunConfig,
-    writer: ResultsWriter,
-    on_record: Callable[[RunRecord], None] | None = None,
-    on_start: Callable[[str], None] | None = None,
-) -> list[RunRecord]:
-    """Measure every cell at every scale; append each record as soon as it exists."""
-    records: list[RunRecord] = []
-    scratch_root = Path(tempfile.mkdtemp(prefix="bdbench-"))
-
-    def emit(record: RunRecord) -> None:
-        writer.append(record)
-        records.append(record)
-        if on_record is not None:
-            on_record(record)
-
-    try:
-        for scale in config.scales:
-            for workload_name, params in _workload_points(cells, config.params):
-                workload = registry.get_workload(workload_name)
-                data_keys: dict[str, Any] = {
-                    "scale": "input" if config.input_path is not None else scale,
-                    "factor": config.factor,
-                    "seed": config.seed,
-                    "params": params,
-                    "workload_version": workload.version,
-                }
-                its_cells = [c for c in cells if c.workload == workload_name]
-                try:
-                    data, prepared = _prepare(workload, scale, params, config)
-                except UserError:
-                    raise
-                except Exception as exc:  # a broken generator fails its cells, not the batch
-                    error = f"data preparation failed: {type(exc).__name__}: {exc}"
-                    for cell in its_cells:
-                        emit(
-                            _record(
-                                cell,
-                                writer.batch_id,
-                                data_keys,
-                                repeat=0,
-                                is_warmup=False,
-                                status="failed",
-                                error=error,
-                            )
-                        )
-                    continue
-                data_keys.update(
-                    factor=data.factor,
-                    seed=data.seed,
-                    input={
-                        "bytes": data.input_bytes,
-                        "files": [str(p) for p in data.inputs],
-                        "source": data.meta.get("source"),
-                    },
-                )
-                for cell in its_cells:
-                    _run_cell(
-                        cell,
-                        data,
-                        prepared,
-                        data_keys,
-                        config,
-                        writer,
-                        scratch_root,
-                        emit,
-                        on_start,
-                    )
-    finally:
-        shutil.rmtree(scratch_root, ignore_errors=True)
-    return records
 
 
 def param_points(workload: registry.Workload, grid: dict[str, list[Any]]) -> list[dict[str, Any]]:
@@ -382,39 +271,130 @@ def _prepare(
     return data, datasets.prepared(workload, data, params)
 
 
+class _Batch:
+    """One batch in progress: its settings, where records go, and its scratch root."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        writer: ResultsWriter,
+        on_record: Callable[[RunRecord], None] | None,
+        on_start: Callable[[str], None] | None,
+    ) -> None:
+        self.config, self.writer = config, writer
+        self.on_record, self.on_start = on_record, on_start
+        self.records: list[RunRecord] = []
+        self.scratch_root = Path(tempfile.mkdtemp(prefix="bdbench-"))
+
+    def emit(self, record: RunRecord) -> None:
+        """Append a record as soon as it exists."""
+        self.writer.append(record)
+        self.records.append(record)
+        if self.on_record is not None:
+            self.on_record(record)
+
+    def announce(self, text: str) -> None:
+        """Tell the progress display what runs now."""
+        if self.on_start is not None:
+            self.on_start(text)
+
+    def record(self, cell: Cell, keys: dict[str, Any], **fields: Any) -> RunRecord:
+        """A record of ``cell`` with the data's keys and the given fields."""
+        return RunRecord(
+            batch_id=self.writer.batch_id,
+            workload=cell.workload,
+            engine=cell.engine,
+            variant=cell.variant,
+            rules=cell.rules,
+            **keys,
+            **fields,
+        )
+
+
+def run_batch(
+    cells: list[Cell],
+    config: RunConfig,
+    writer: ResultsWriter,
+    on_record: Callable[[RunRecord], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> list[RunRecord]:
+    """Measure every cell at every scale; append each record as soon as it exists."""
+    batch = _Batch(config, writer, on_record, on_start)
+    try:
+        for scale in config.scales:
+            for workload_name, params in _workload_points(cells, config.params):
+                its_cells = [c for c in cells if c.workload == workload_name]
+                _run_point(batch, its_cells, scale, params)
+    finally:
+        shutil.rmtree(batch.scratch_root, ignore_errors=True)
+    return batch.records
+
+
+def _run_point(batch: _Batch, cells: list[Cell], scale: str, params: dict[str, Any]) -> None:
+    """Prepare one workload's data at one scale and parameter point, then run its cells."""
+    config = batch.config
+    workload = registry.get_workload(cells[0].workload)
+    keys: dict[str, Any] = {
+        "scale": "input" if config.input_path is not None else scale,
+        "factor": config.factor,
+        "seed": config.seed,
+        "params": params,
+        "workload_version": workload.version,
+    }
+    try:
+        data, prepared = _prepare(workload, scale, params, config)
+    except UserError:
+        raise
+    except Exception as exc:  # a broken generator fails its cells, not the batch
+        error = f"data preparation failed: {type(exc).__name__}: {exc}"
+        for cell in cells:
+            batch.emit(
+                batch.record(cell, keys, repeat=0, is_warmup=False, status="failed", error=error)
+            )
+        return
+    keys.update(
+        factor=data.factor,
+        seed=data.seed,
+        input={
+            "bytes": data.input_bytes,
+            "files": [str(p) for p in data.inputs],
+            "source": data.meta.get("source"),
+        },
+    )
+    for cell in cells:
+        _run_cell(batch, cell, data, prepared, keys)
+
+
+def _cell_unavailable(cell: Cell, options: EngineOptions) -> str | None:
+    """Why ``cell`` cannot run here, after its engine prepared what its runs share."""
+    cls = get_engine_class(cell.engine)
+    engine = cls(options.of(cls))
+    reason = engine.unavailable(cell.variant, cell.rules)
+    if reason is None:
+        try:
+            engine.prepare(cell.variant, cell.rules)
+        except EngineUnavailable as exc:
+            reason = str(exc)
+    return reason
+
+
 def _run_cell(
+    batch: _Batch,
     cell: Cell,
     data: datasets.Dataset,
     prepared: dict[str, Any],
-    data_keys: dict[str, Any],
-    config: RunConfig,
-    writer: ResultsWriter,
-    scratch_root: Path,
-    emit: Callable[[RunRecord], None],
-    on_start: Callable[[str], None] | None,
+    keys: dict[str, Any],
 ) -> None:
-    engine = get_engine_class(cell.engine)(config.options)
-    reason = engine.unavailable(cell.variant, cell.rules)
-    if reason is None and cell.rules:
-        # Build (or find) the rules jar once, here, so a compile error is a skip with its
-        # reason and the measured children never race to build it.
-        from harness.errors import EngineUnavailable
-        from harness.spark_rules import build
-
-        try:
-            build.build_jar()
-        except EngineUnavailable as exc:
-            reason = str(exc)
-    plan = [(i, True) for i in range(config.warmups)] + [(i, False) for i in range(config.repeats)]
+    """Every planned run of one cell (warm-ups first), or one skipped record saying why not."""
+    config = batch.config
+    reason = _cell_unavailable(cell, config.options)
     if reason is not None:
         # One record says why the cell cannot run; its repeats would only repeat it.
-        if on_start is not None:
-            on_start(f"{cell.label} (skipped)")
-        emit(
-            _record(
+        batch.announce(f"{cell.name} (skipped)")
+        batch.emit(
+            batch.record(
                 cell,
-                writer.batch_id,
-                data_keys,
+                keys,
                 repeat=0,
                 is_warmup=False,
                 status="skipped",
@@ -423,41 +403,40 @@ def _run_cell(
             )
         )
         return
+    plan = [(i, True) for i in range(config.warmups)] + [(i, False) for i in range(config.repeats)]
     for repeat, warm in plan:
-        if on_start is not None:
-            kind = "warm-up" if warm else f"repeat {repeat + 1}/{config.repeats}"
-            on_start(f"{cell.label} {data.scale} {kind}")
-        record = _record(
-            cell,
-            writer.batch_id,
-            data_keys,
-            repeat=repeat,
-            is_warmup=warm,
-            status="failed",
-            timeout_s=config.timeout,
+        kind = "warm-up" if warm else f"repeat {repeat + 1}/{config.repeats}"
+        batch.announce(f"{cell.name} {data.scale} {kind}")
+        record = batch.record(
+            cell, keys, repeat=repeat, is_warmup=warm, status="failed", timeout_s=config.timeout
         )
-        scratch = Path(tempfile.mkdtemp(prefix=f"run-{record.run_id}-", dir=scratch_root))
-        spec = {
-            "workload": cell.workload,
-            "engine": cell.engine,
-            "variant": cell.variant,
-            "rules": cell.rules,
-            "params": data_keys["params"],
-            "dataset": data.to_json(),
-            "prepared": prepared,
-            "options": config.options.to_json(),
-            "scratch": str(scratch),
-            "answer_path": str(writer.answers_dir / f"{record.run_id}.json")
-            if config.keep_answers
-            else None,
-        }
-        try:
-            result = measure(spec, config.timeout, config.sample_interval, config.probe_budget)
-        except Exception as exc:  # the runner itself failed: still a record, batch goes on
-            result = {"status": "failed", "error": f"runner error: {type(exc).__name__}: {exc}"}
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        for key in RECORD_FIELDS:
-            if key in result and result[key] is not None:
-                setattr(record, key, result[key])
-        emit(record)
+        batch.emit(_run_once(batch, record, data, prepared))
+
+
+def _run_once(
+    batch: _Batch, record: RunRecord, data: datasets.Dataset, prepared: dict[str, Any]
+) -> RunRecord:
+    """One measured run of the record's cell in its own scratch folder; the filled record."""
+    config = batch.config
+    scratch = Path(tempfile.mkdtemp(prefix=f"run-{record.run_id}-", dir=batch.scratch_root))
+    answers = batch.writer.answers_dir / f"{record.run_id}.json"
+    request = RunRequest(
+        workload=record.workload,
+        engine=record.engine,
+        variant=record.variant,
+        rules=record.rules,
+        params=record.params,
+        dataset=data.to_json(),
+        prepared=prepared,
+        options=config.options.to_json(),
+        scratch=str(scratch),
+        result_path=str(scratch / "result.json"),
+        answer_path=str(answers) if config.keep_answers else None,
+    )
+    try:
+        fields = measure(request, config.timeout, config.sample_interval, config.probe_budget)
+    except Exception as exc:  # the runner itself failed: still a record, batch goes on
+        fields = {"status": "failed", "error": f"runner error: {type(exc).__name__}: {exc}"}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return dataclasses.replace(record, **fields)

@@ -1,8 +1,11 @@
 """The measured child process: start the engine, run one implementation, check its answer.
 
-Run as ``python -m harness.worker SPEC_JSON CONTROL_FD`` by the runner, once per measured run.
+Run as ``python -m harness.worker REQUEST_JSON CONTROL_FD`` by the runner, once per measured run.
 The timed region is bracketed by a handshake over the control socket so the parent's probe can
 snapshot the process tree exactly at its edges. Engine start-up and stop are outside it.
+
+``Session`` is the timed-run code itself (start, timed call, judge, stop); the asv suite uses
+it too, so both measure the same region.
 """
 
 from __future__ import annotations
@@ -14,31 +17,28 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import datasets, registry
+from harness.cells import Cell
+from harness.contract import RunRequest, RunResult
+from harness.engines import EngineOptions, get_engine_class
+from harness.errors import EngineUnavailable
 from harness.probe import rusage_cpu
 
 #: Longest wait for the engine to go idle after start-up, before the timed region.
 SETTLE_MAX_S = 3.0
 
 
-def _handshake(ctl: socket.socket | None, word: str) -> None:
-    """Tell the parent we reach ``word`` ('start'/'end') and wait for its snapshot."""
-    if ctl is None:
-        return
-    ctl.sendall(word.encode() + b"\n")
-    reply = ctl.recv(16)
-    if not reply:
-        raise RuntimeError("runner went away")
-
-
 def settle(max_s: float = SETTLE_MAX_S, step: float = 0.05, quiet: float = 0.1) -> float:
     """Wait until this process tree is idle (< ``quiet`` of a core) or ``max_s`` passes.
 
-    Engines keep working for a moment after start-up (OpenBLAS threads spin after import,
-    the JVM compiles and collects after its first job); that CPU belongs to start-up, not to
-    the workload that follows.
+    Engines keep working for a moment after start-up (BLAS threads spin after import, a JVM
+    compiles and collects after its first job); that CPU belongs to start-up, not to the
+    workload that follows.
     """
     import psutil
 
@@ -65,7 +65,8 @@ def settle(max_s: float = SETTLE_MAX_S, step: float = 0.05, quiet: float = 0.1) 
     return time.perf_counter() - began
 
 
-def _max_rss_bytes() -> int:
+def max_rss_bytes() -> int:
+    """Largest RSS of this process or any reaped child (``getrusage``)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return max(own, kids) * 1024  # Linux reports KiB
@@ -77,125 +78,222 @@ def error_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def execute(spec: dict[str, Any], ctl: socket.socket | None) -> dict[str, Any]:
-    """Run one cell as described by ``spec``; return the result fields for the record."""
-    from harness import datasets, registry
-    from harness.engines import EngineOptions, get_engine_class
-    from harness.errors import EngineUnavailable
+@dataclass(frozen=True)
+class Timed:
+    """One call of an implementation inside the timed region."""
 
-    result: dict[str, Any] = {"status": "failed", "metrics": {}}
-    engine = None
-    in_window = False
-    try:
+    answer: Any
+    wall_s: float
+    #: CPU seconds of the region by ``getrusage`` (self and reaped children).
+    cpu_s: float
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """The answer's verdict and the figures that come from it."""
+
+    passed: bool
+    detail: str
+    digest: str
+    metrics: dict[str, Any]
+
+
+class Session:
+    """One cell's implementation on its started engine, in this process."""
+
+    def __init__(
+        self,
+        cell: Cell,
+        data: datasets.Dataset,
+        params: dict[str, Any],
+        scratch: Path,
+        options: EngineOptions | None = None,
+        prepared: dict[str, Any] | None = None,
+    ) -> None:
         registry.load_all()
-        workload = registry.get_workload(spec["workload"])
-        impl = registry.find_impl(spec["workload"], spec["engine"], spec["variant"])
+        impl = registry.find_impl(cell.workload, cell.engine, cell.variant)
         if impl is None:
             raise EngineUnavailable("no implementation registered for this cell")
-        data = datasets.Dataset.from_json(spec["dataset"])
-        engine = get_engine_class(spec["engine"])(EngineOptions.from_json(spec["options"]))
-        scratch = Path(spec["scratch"])
-        ctx = registry.RunContext(
-            engine,
-            spec["variant"],
+        self.cell, self.impl = cell, impl
+        self.workload = registry.get_workload(cell.workload)
+        engine_cls = get_engine_class(cell.engine)
+        self.engine = engine_cls((options or EngineOptions()).of(engine_cls))
+        self.ctx = registry.RunContext(
+            self.engine,
+            cell.variant,
             data,
-            dict(spec["params"]),
+            dict(params),
             scratch,
-            rules=spec["rules"],
-            prepared=dict(spec.get("prepared") or {}),
+            rules=cell.rules,
+            prepared=dict(prepared or {}),
         )
+        self.started = False
+        #: Start-up figures: ``prewarm_s`` and ``settle_s``.
+        self.startup_metrics: dict[str, float] = {}
 
-        t0 = time.perf_counter()
-        engine.start(spec["variant"], spec["rules"], data, scratch)
-        if workload.prewarm is not None:
+    def start(self) -> float:
+        """Start the engine, run the implementation's warm-up and let the machine settle
+        (never timed); return the start-up seconds (settling excluded)."""
+        began = time.perf_counter()
+        self.engine.start(self.cell.variant, self.cell.rules, self.ctx.data, self.ctx.scratch)
+        self.started = True
+        if self.impl.prewarm is not None:
             t_warm = time.perf_counter()
-            workload.prewarm(ctx)
-            result["metrics"]["prewarm_s"] = time.perf_counter() - t_warm
-        result["startup_s"] = time.perf_counter() - t0
-        result["metrics"]["settle_s"] = settle()
+            self.impl.prewarm(self.ctx)
+            self.startup_metrics["prewarm_s"] = time.perf_counter() - t_warm
+        startup = time.perf_counter() - began
+        self.startup_metrics["settle_s"] = settle()
+        return startup
 
+    def call(
+        self, on_start: Callable[[], None] | None = None, on_end: Callable[[], None] | None = None
+    ) -> Timed:
+        """Run the implementation once: the timed region, between ``on_start`` and ``on_end``
+        (the probe's snapshots)."""
         cpu0 = rusage_cpu()
-        _handshake(ctl, "start")
-        in_window = True
-        t1 = time.perf_counter()
-        answer = impl.func(ctx)
-        wall = time.perf_counter() - t1
-        cpu1 = rusage_cpu()
-        _handshake(ctl, "end")
-        in_window = False
-        result.update(wall_s=wall, cpu_s_rusage=cpu1 - cpu0, max_rss_single=_max_rss_bytes())
-        result["metrics"].update(ctx.metrics)
-        if ctx.prepared:
-            result["metrics"].setdefault("prepared", ctx.prepared)
-        result["engine_info"] = engine.info()
+        if on_start is not None:
+            on_start()
+        began = time.perf_counter()
+        try:
+            answer = self.impl.func(self.ctx)
+            wall = time.perf_counter() - began
+        finally:
+            cpu1 = rusage_cpu()
+            if on_end is not None:
+                on_end()
+        return Timed(answer, wall, cpu1 - cpu0)
 
-        engine.stop()
-        engine = None
+    def reference(self) -> Any:
+        """The reference answer (cached beside the data)."""
+        return datasets.reference_answer(self.workload, self.ctx.data, self.ctx.params)
 
-        expected = datasets.reference_answer(workload, data, spec["params"])
-        verdict = workload.check(answer, expected)
-        result["answer_digest"] = workload.digest(answer)
-        result["check"] = "pass" if verdict.passed else "fail"
-        result["check_detail"] = verdict.detail
+    def judge(self, timed: Timed) -> Judgement:
+        """Check the answer against the reference; derive the run's answer figures (untimed)."""
+        workload, metrics = self.workload, dict(self.ctx.metrics)
+        expected = self.reference()
+        verdict = workload.check(timed.answer, expected)
         if verdict.by_quality:
-            result["metrics"]["check_method"] = "quality"
+            metrics["check_method"] = "quality"
         if workload.answer_metrics is not None:
-            result["metrics"].update(workload.answer_metrics(answer))
+            metrics.update(workload.answer_metrics(timed.answer))
         if workload.finish_metrics is not None:
-            workload.finish_metrics(result["metrics"], expected, spec["params"], ctx.prepared)
-        # An implementation that does a different amount of work from the reference (Spark
-        # ML iterates to convergence) counts its own items in ``finish_metrics``.
-        n_items = result["metrics"].get("items") or workload.items(expected)
-        result["metrics"].update({"items": n_items, "unit": workload.unit})
+            workload.finish_metrics(metrics, expected, self.ctx.params, self.ctx.prepared)
+        # An implementation that does a different amount of work from the reference (an
+        # iterative solver run to convergence) counts its own items in ``finish_metrics``.
+        n_items = metrics.get("items") or workload.items(expected)
+        metrics.update({"items": n_items, "unit": workload.unit})
         # A paced run (a stream fed on a schedule) lasts as long as its feed: its throughput
         # is over the time it was busy processing, which it reports as ``busy_s``.
-        busy = result["metrics"].get("busy_s") or wall
+        busy = metrics.get("busy_s") or timed.wall_s
         if busy > 0:
-            result["metrics"]["items_per_s"] = n_items / busy
-        if spec.get("answer_path"):
-            path = Path(spec["answer_path"])
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(workload.to_json(answer), ensure_ascii=False, indent=0))
-        if verdict.passed:
-            result["status"] = "ok"
-        else:
-            # Fast and wrong is a failure (house rule 5).
-            result["error"] = f"answer check failed: {verdict.detail}"
+            metrics["items_per_s"] = n_items / busy
+        digest = workload.digest(timed.answer)
+        return Judgement(verdict.passed, verdict.detail, digest, metrics)
+
+    def stop(self) -> str | None:
+        """Stop the engine if it was started; the error line when stopping failed."""
+        if not self.started:
+            return None
+        self.started = False
+        try:
+            self.engine.stop()
+        except Exception as exc:
+            return error_line(exc)
+        return None
+
+
+class _Control:
+    """The runner's end of the handshake: 'start'/'end' words, each acknowledged."""
+
+    def __init__(self, sock: socket.socket | None) -> None:
+        self.sock = sock
+        self.inside = False
+
+    def say(self, word: str) -> None:
+        """Tell the runner we reach ``word`` and wait for its snapshot."""
+        self.inside = word == "start"
+        if self.sock is None:
+            return
+        self.sock.sendall(word.encode() + b"\n")
+        if not self.sock.recv(16):
+            raise RuntimeError("runner went away")
+
+
+def _measure(session: Session, control: _Control, result: RunResult) -> Timed:
+    """Start, time one call, stop: the engine's life in the measured run."""
+    result.startup_s = session.start()
+    result.metrics.update(session.startup_metrics)
+    timed = session.call(lambda: control.say("start"), lambda: control.say("end"))
+    result.wall_s, result.cpu_s_rusage = timed.wall_s, timed.cpu_s
+    result.max_rss_single = max_rss_bytes()
+    result.metrics.update(session.ctx.metrics)
+    if session.ctx.prepared:
+        result.metrics.setdefault("prepared", session.ctx.prepared)
+    result.engine_info = session.engine.info()
+    result.stop_error = session.stop()
+    return timed
+
+
+def _finish(session: Session, timed: Timed, request: RunRequest, result: RunResult) -> None:
+    """Judge the answer, keep it when asked, and set the run's status."""
+    judged = session.judge(timed)
+    result.metrics.update(judged.metrics)
+    result.answer_digest = judged.digest
+    result.check = "pass" if judged.passed else "fail"
+    result.check_detail = judged.detail
+    if request.answer_path:
+        path = Path(request.answer_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        answer = session.workload.to_json(timed.answer)
+        path.write_text(json.dumps(answer, ensure_ascii=False, indent=0))
+    if judged.passed:
+        result.status = "ok"
+    else:  # fast and wrong is a failure (house rule 5)
+        result.error = f"answer check failed: {judged.detail}"
+
+
+def execute(request: RunRequest, ctl: socket.socket | None) -> RunResult:
+    """Run one cell as ``request`` says; every failure becomes the result's status and error."""
+    result = RunResult()
+    control = _Control(ctl)
+    session: Session | None = None
+    try:
+        data = datasets.Dataset.from_json(request.dataset)
+        options = EngineOptions.from_json(request.options)
+        session = Session(
+            request.cell, data, request.params, Path(request.scratch), options, request.prepared
+        )
+        timed = _measure(session, control, result)
+        _finish(session, timed, request, result)
     except EngineUnavailable as exc:
-        result.update(status="skipped", error=str(exc))
+        result.status, result.error = "skipped", str(exc)
     except Exception as exc:
-        result.update(status="failed", error=error_line(exc))
-        result["traceback"] = traceback.format_exc()[-4000:]
+        result.status, result.error = "failed", error_line(exc)
+        result.traceback = traceback.format_exc()[-4000:]
     finally:
-        if in_window:
+        if control.inside:
             try:
-                _handshake(ctl, "end")
+                control.say("end")
             except OSError:
                 pass
-        if engine is not None:
-            try:
-                engine.stop()
-            except Exception as exc:  # a stop failure must not hide the real error
-                result.setdefault("stop_error", error_line(exc))
+        if session is not None:
+            # A stop failure after another error is kept apart: it must not hide that one.
+            result.stop_error = session.stop() or result.stop_error
     return result
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the child process."""
     args = sys.argv[1:] if argv is None else argv
-    spec_path = Path(args[0])
+    request = RunRequest.read(Path(args[0]))
     ctl = socket.socket(fileno=int(args[1])) if len(args) > 1 else None
-    spec = json.loads(spec_path.read_text())
-    result = execute(spec, ctl)
-    out = Path(spec["result_path"])
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, ensure_ascii=False))
-    tmp.replace(out)
+    result = execute(request, ctl)
+    result.write(Path(request.result_path))
     if ctl is not None:
         ctl.close()
     sys.stdout.flush()
     sys.stderr.flush()
-    # Skip interpreter teardown: py4j/mrjob threads can stall it; results are on disk.
+    # Skip interpreter teardown: engine client threads can stall it; results are on disk.
     os._exit(0)
 
 

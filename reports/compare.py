@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from harness import metrics
 from harness.errors import UserError
 from harness.results import RunRecord
-from harness.rules import label as rules_label
 from reports.data import Results, cell_key, load_results
 
 DEFAULT_THRESHOLD = 1.10
@@ -195,9 +195,15 @@ def one_sided_p(new: Sequence[float], base: Sequence[float], larger: bool) -> fl
 
 
 def compare_metric(
-    base: Sequence[float], new: Sequence[float], threshold: float, alpha: float
+    base: Sequence[float],
+    new: Sequence[float],
+    threshold: float,
+    alpha: float,
+    metric: metrics.Metric = metrics.WALL,
 ) -> MetricComparison:
-    """Compare one metric of one cell: ratio of medians against ``threshold``, test at ``alpha``."""
+    """Compare one metric of one cell: ratio of medians against ``threshold``, test at ``alpha``.
+
+    The ratio is worse-over-better in the metric's declared direction: above 1 is worse."""
     if not base or not new:
         return MetricComparison(
             statistics.median(base) if base else None,
@@ -208,12 +214,15 @@ def compare_metric(
         )
     base_median = statistics.median(base)
     new_median = statistics.median(new)
-    if base_median > 0:
-        ratio = new_median / base_median
+    worse, better = (new_median, base_median)
+    if metric.lower_is_better is False:  # e.g. throughput: a drop is the regression
+        worse, better = better, worse
+    if better > 0:
+        ratio = worse / better
     else:
-        ratio = 1.0 if new_median == base_median else math.inf
-    slower = ratio > 1
-    p_value = one_sided_p(new, base, larger=slower)
+        ratio = 1.0 if worse == better else math.inf
+    larger = (ratio > 1) == (metric.lower_is_better is not False)
+    p_value = one_sided_p(new, base, larger=larger)
     significant = p_value <= alpha + _P_EPS
     if min_p_value(len(base), len(new)) > alpha + _P_EPS:
         verdict = NOT_ENOUGH
@@ -228,11 +237,8 @@ def compare_metric(
 
 
 def cell_label(record: RunRecord, with_params: bool = False) -> str:
-    """Display label of a record's cell, e.g. ``wordcount spark/df rules=off small``."""
-    label = f"{record.workload} {record.engine}/{record.variant}"
-    if record.rules is not None:
-        label += f" rules={rules_label(record.rules)}"
-    label += f" {record.scale}"
+    """Display label of a record's cell, e.g. ``wordcount spark/df+rules small``."""
+    label = f"{record.cell.name} {record.scale}"
     if record.factor != 1:
         label += f" x{record.factor:g}"
     if with_params and record.params:
@@ -336,8 +342,10 @@ def _compare_cell(
     memory_threshold: float,
 ) -> CellComparison:
     cell = CellComparison(key, label, "both", base, new)
-    cell.time = compare_metric(base.wall_s, new.wall_s, threshold, alpha)
-    cell.memory = compare_metric(base.peak_rss_bytes, new.peak_rss_bytes, memory_threshold, alpha)
+    cell.time = compare_metric(base.wall_s, new.wall_s, threshold, alpha, metrics.WALL)
+    cell.memory = compare_metric(
+        base.peak_rss_bytes, new.peak_rss_bytes, memory_threshold, alpha, metrics.PEAK_RSS
+    )
     if cell.time.verdict == REGRESSION:
         cell.flags.append(REGRESSION)
     elif cell.time.verdict == IMPROVEMENT:

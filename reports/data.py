@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.cells import Cell
 from harness.errors import UserError
 from harness.results import RunRecord, load_records
-from harness.rules import RulesMode
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -67,27 +67,10 @@ def load_results(paths: list[Path]) -> Results:
     return results
 
 
-def cell_key(record: RunRecord) -> tuple[Any, ...]:
-    """Hashable identity of a record's cell: (workload, engine, variant, rules, scale, factor,
-    params)."""
+def cell_key(record: RunRecord) -> tuple[Cell, str, float, str]:
+    """Identity of a record's cell at its data point: (cell, scale, factor, params as JSON)."""
     params = json.dumps(record.params, sort_keys=True, default=str)
-    return (
-        record.workload,
-        record.engine,
-        record.variant,
-        record.rules,
-        record.scale,
-        record.factor,
-        params,
-    )
-
-
-def engine_label(engine: str, variant: str, rules: RulesMode) -> str:
-    """Display label of an engine cell: ``spark/df``, ``spark/df +rules``, ``spark/df +paper``."""
-    label = f"{engine}/{variant}"
-    if rules == "paper":
-        return f"{label} +paper"
-    return f"{label} +rules" if rules else label
+    return (Cell.of(record), record.scale, record.factor, params)
 
 
 def records_frame(records: list[RunRecord]) -> pd.DataFrame:
@@ -101,7 +84,7 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
         row.pop("engine_info", None)
         row["params"] = json.dumps(row["params"], sort_keys=True, default=str)
         row["input_bytes"] = (row.pop("input") or {}).get("bytes")
-        row["label"] = engine_label(record.engine, record.variant, record.rules)
+        row["label"] = Cell.of(record).label
         for key, value in metrics.items():
             if isinstance(value, (int, float, str, bool)) or value is None:
                 row[f"m_{key}"] = value

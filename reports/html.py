@@ -79,12 +79,12 @@ def _description(name: str) -> str:
         return "(workload not registered in this version of bdbench)"
 
 
-def _sections(records: list[Any]) -> list[WorkloadSection]:
+def _sections(records: list[Any], environments: dict[str, dict[str, Any]]) -> list[WorkloadSection]:
     frame = records_frame(records)
     frame["scale_label"] = [
         s if f == 1 else f"{s} x{f:g}" for s, f in zip(frame["scale"], frame["factor"], strict=True)
     ]
-    summaries = summarize(records)
+    summaries = summarize(records, environments)
     simulated = {s.label for s in summaries if s.note}
     # Figure labels carry the simulation caveat too, not only the tables.
     frame["label"] = [f"{x} (simulated)" if x in simulated else x for x in frame["label"]]
@@ -95,6 +95,7 @@ def _sections(records: list[Any]) -> list[WorkloadSection]:
     for name in dict.fromkeys(r.workload for r in records):
         mine = [s for s in summaries if s.workload == name]
         notes = list(dict.fromkeys(s.note for s in mine if s.note))
+        notes += [f"{s.label}: {s.stop_failures}" for s in mine if s.stop_failures]
         if any(s.paced for s in mine):
             notes.append(PACED_NOTE)
         section = WorkloadSection(name, _description(name), mine, notes=notes)
@@ -318,7 +319,7 @@ def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, s
 def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
     """Write ``index.html``, ``summary.md`` and ``results.csv`` into ``out_dir``."""
     results = load_results(paths)
-    sections = _sections(results.records)
+    sections = _sections(results.records, results.environments)
     env_rows = _environment_rows(results.environments)
     html = (
         _template_env()

@@ -22,8 +22,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness import metrics
 from harness.results import RunRecord
-from reports.data import cell_key, engine_label
+from reports.data import cell_key
 from reports.udf import params_label, workload_defaults
 
 #: The baseline of the ``x numpy`` column.
@@ -79,26 +80,27 @@ def iteration_rows(records: list[RunRecord]) -> list[IterationRow]:
     """Cold/warm iteration times of every cell that records them, in first-seen order."""
     groups: dict[tuple[Any, ...], list[RunRecord]] = defaultdict(list)
     for r in records:
-        if r.is_warmup or r.status != "ok" or r.metrics.get("first_iteration_s") is None:
+        if r.is_warmup or r.status != "ok" or r.metrics.get(metrics.FIRST_ITERATION.name) is None:
             continue
         groups[cell_key(r)].append(r)
     rows = []
-    for (workload, engine, variant, rules, scale, factor, params), runs in groups.items():
-        first = _median([float(r.metrics["first_iteration_s"]) for r in runs])
+    for (cell, scale, factor, params), runs in groups.items():
+        workload = cell.workload
+        first = _median([float(r.metrics[metrics.FIRST_ITERATION.name]) for r in runs])
         later = _median(
             [
-                float(r.metrics["later_iterations_median_s"])
+                float(r.metrics[metrics.LATER_ITERATIONS.name])
                 for r in runs
-                if r.metrics.get("later_iterations_median_s") is not None
+                if r.metrics.get(metrics.LATER_ITERATIONS.name) is not None
             ]
         )
         counts = [len(r.metrics.get("iteration_s") or []) for r in runs]
         rows.append(
             IterationRow(
                 workload=workload,
-                engine=engine,
-                variant=variant,
-                label=engine_label(engine, variant, rules),
+                engine=cell.engine,
+                variant=cell.variant,
+                label=cell.label,
                 scale=scale if factor == 1 else f"{scale} x{factor:g}",
                 params=params_label(json.loads(params), workload_defaults(workload)),
                 runs=len(runs),

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.engines import ENGINES
+from harness import metrics
 from harness.results import RunRecord
 from harness.rules import RulesMode
-from reports.data import cell_key, engine_label
+from reports.data import cell_key
 
 #: The engine/variant every other cell is compared with ("Relative" column).
 BASELINE = ("numpy", "default")
@@ -54,6 +55,8 @@ class CellSummary:
     check: str = "na"
     relative: float | None = None
     note: str | None = None
+    #: Runs whose engine failed to stop afterwards (their figures stand), with the first error.
+    stop_failures: str | None = None
     #: The check's detail when the cell's answers were judged by quality (a different
     #: algorithm, e.g. Spark ML), not value by value.
     quality_check: str | None = None
@@ -104,24 +107,45 @@ def _status(measured: list[RunRecord], skipped: list[RunRecord]) -> tuple[str, s
     return "partial", f"{len(problems)} of {len(measured)} runs {first.status}: {first.error}"
 
 
-def summarize(records: list[RunRecord]) -> list[CellSummary]:
-    """One summary per cell, in first-seen order; warm-ups are counted, never measured."""
+def summarize(
+    records: list[RunRecord], environments: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[CellSummary]:
+    """One summary per cell, in first-seen order; warm-ups are counted, never measured.
+    ``environments`` (batch id -> env file) give each cell its engine's note."""
     groups: dict[tuple[Any, ...], list[RunRecord]] = defaultdict(list)
     for record in records:
         groups[cell_key(record)].append(record)
-    summaries = [_summarize_cell(group) for group in groups.values()]
+    summaries = [_summarize_cell(group, environments or {}) for group in groups.values()]
     _add_relative(summaries)
     return summaries
 
 
-def _summarize_cell(group: list[RunRecord]) -> CellSummary:
+def engine_note(record: RunRecord, environments: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The note the batch's environment recorded for the record's engine variant (e.g. that
+    it only simulates the real system)."""
+    engines = environments.get(record.batch_id, {}).get("engines") or {}
+    notes = (engines.get(record.engine) or {}).get("notes") or {}
+    note = notes.get(record.variant)
+    return str(note) if note else None
+
+
+def _stop_failures(group: list[RunRecord]) -> str | None:
+    """``engine failed to stop after N of M runs: <first error>``, or None."""
+    failed = [r for r in group if r.stop_error]
+    if not failed:
+        return None
+    return f"engine failed to stop after {len(failed)} of {len(group)} runs: {failed[0].stop_error}"
+
+
+def _summarize_cell(
+    group: list[RunRecord], environments: Mapping[str, Mapping[str, Any]]
+) -> CellSummary:
     first = group[0]
     measured = [r for r in group if not r.is_warmup and r.status != "skipped"]
     skipped = [r for r in group if r.status == "skipped"]
     ok = [r for r in measured if r.status == "ok" and r.wall_s is not None]
     status, reason = _status(measured, skipped)
     walls = [float(r.wall_s) for r in ok if r.wall_s is not None]
-    engine_cls = ENGINES.get(first.engine)
     summary = CellSummary(
         workload=first.workload,
         engine=first.engine,
@@ -130,7 +154,7 @@ def _summarize_cell(group: list[RunRecord]) -> CellSummary:
         scale=first.scale,
         factor=first.factor,
         params=cell_key(first)[-1],
-        label=engine_label(first.engine, first.variant, first.rules),
+        label=first.cell.label,
         status=status,
         reason=reason,
         n_ok=len(ok),
@@ -138,7 +162,8 @@ def _summarize_cell(group: list[RunRecord]) -> CellSummary:
         n_warmup=sum(1 for r in group if r.is_warmup),
         wall=walls,
         input_bytes=first.input.get("bytes") if first.input else None,
-        note=engine_cls().simulation_note(first.variant) if engine_cls else None,
+        note=next(filter(None, (engine_note(r, environments) for r in group)), None),
+        stop_failures=_stop_failures(group),
     )
     if walls:
         summary.wall_median = statistics.median(walls)
@@ -151,14 +176,19 @@ def _summarize_cell(group: list[RunRecord]) -> CellSummary:
     rss = [float(r.peak_rss_bytes) for r in ok if r.peak_rss_bytes is not None]
     summary.rss_median = _median(rss)
     summary.startup_median = _median([r.startup_s for r in ok if r.startup_s is not None])
-    summary.paced = any("busy_s" in r.metrics for r in ok)
-    rates = [float(r.metrics["items_per_s"]) for r in ok if r.metrics.get("items_per_s")]
+    summary.paced = any(metrics.BUSY.name in r.metrics for r in ok)
+    rates = [
+        float(r.metrics[metrics.ITEMS_PER_S.name])
+        for r in ok
+        if r.metrics.get(metrics.ITEMS_PER_S.name)
+    ]
     summary.throughput_median = _median(rates)
     summary.unit = next((str(r.metrics["unit"]) for r in ok if r.metrics.get("unit")), "items")
     summary.items = next((int(r.metrics["items"]) for r in ok if "items" in r.metrics), None)
     checks = {r.check for r in measured}
     summary.quality_check = next(
-        (r.check_detail for r in measured if r.metrics.get("check_method") == "quality"), None
+        (r.check_detail for r in measured if r.metrics.get(metrics.CHECK_METHOD.name) == "quality"),
+        None,
     )
     summary.check = "fail" if "fail" in checks else ("pass" if checks == {"pass"} else "na")
     return summary

@@ -14,8 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from harness import metrics
 from harness.results import RunRecord
-from reports.data import cell_key, engine_label
+from reports.data import cell_key
 
 PERCENTILES = ("p50", "p95", "p99", "max")
 
@@ -43,11 +44,15 @@ def streaming_rows(records: list[RunRecord]) -> list[StreamingRow]:
     """Streaming figures of every cell that records latencies, in first-seen order."""
     groups: dict[tuple[Any, ...], list[RunRecord]] = defaultdict(list)
     for r in records:
-        if r.is_warmup or r.status != "ok" or not isinstance(r.metrics.get("latency_s"), dict):
+        if (
+            r.is_warmup
+            or r.status != "ok"
+            or not isinstance(r.metrics.get(metrics.LATENCY.name), dict)
+        ):
             continue
         groups[cell_key(r)].append(r)
     rows = []
-    for (workload, engine, variant, rules, scale, factor, _), runs in groups.items():
+    for (cell, scale, factor, _), runs in groups.items():
 
         def med(key: str, runs: list[RunRecord] = runs) -> float | None:
             return _median([float(r.metrics[key]) for r in runs if r.metrics.get(key) is not None])
@@ -55,9 +60,9 @@ def streaming_rows(records: list[RunRecord]) -> list[StreamingRow]:
         latency = {
             p: _median(
                 [
-                    float(r.metrics["latency_s"][p])
+                    float(r.metrics[metrics.LATENCY.name][p])
                     for r in runs
-                    if r.metrics["latency_s"].get(p) is not None
+                    if r.metrics[metrics.LATENCY.name].get(p) is not None
                 ]
             )
             for p in PERCENTILES
@@ -65,13 +70,13 @@ def streaming_rows(records: list[RunRecord]) -> list[StreamingRow]:
         batches, updates = med("batches"), med("window_updates")
         rows.append(
             StreamingRow(
-                workload=workload,
-                label=engine_label(engine, variant, rules),
+                workload=cell.workload,
+                label=cell.label,
                 scale=scale if factor == 1 else f"{scale} x{factor:g}",
                 runs=len(runs),
                 offered_rate=med("offered_rate"),
                 batches=None if batches is None else int(batches),
-                batch_median_s=med("batch_median_s"),
+                batch_median_s=med(metrics.BATCH_MEDIAN.name),
                 latency=latency,
                 window_updates=None if updates is None else int(updates),
             )

@@ -21,6 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from harness import metrics
 from harness.results import RunRecord
 from harness.rules import label as rules_label
 
@@ -53,7 +54,7 @@ class UdfSpeedup:
 
 
 def _ideal_wall(record: RunRecord) -> float | None:
-    udf = record.metrics.get("udf") or {}
+    udf = record.metrics.get(metrics.UDF.name) or {}
     try:
         saved = (float(udf["udf_work_s"]) - float(udf["optimal_work_s"])) / int(udf["parallelism"])
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
@@ -82,9 +83,9 @@ def workload_defaults(workload: str) -> dict[str, Any]:
 
 
 def _median_calls(records: list[RunRecord]) -> dict[str, int]:
-    names = dict.fromkeys(n for r in records for n in r.metrics["udf"].get("calls", {}))
+    names = dict.fromkeys(n for r in records for n in r.metrics[metrics.UDF.name].get("calls", {}))
     return {
-        n: int(statistics.median(r.metrics["udf"]["calls"].get(n, 0) for r in records))
+        n: int(statistics.median(r.metrics[metrics.UDF.name]["calls"].get(n, 0) for r in records))
         for n in names
     }
 
@@ -97,7 +98,7 @@ def udf_speedups(records: list[RunRecord]) -> list[UdfSpeedup]:
     for r in records:
         if r.is_warmup or r.status != "ok" or r.wall_s is None or r.rules is None:
             continue
-        if not isinstance(r.metrics.get("udf"), dict):
+        if not isinstance(r.metrics.get(metrics.UDF.name), dict):
             continue
         key = (r.workload, r.engine, r.variant, r.scale, r.factor,
                json.dumps(r.params, sort_keys=True, default=str))  # fmt: skip
@@ -115,7 +116,7 @@ def udf_speedups(records: list[RunRecord]) -> list[UdfSpeedup]:
             if not runs:
                 continue
             wall_mode = statistics.median(float(r.wall_s or 0) for r in runs)
-            exact = [r.metrics["udf"].get("survivor_calls_exact") for r in runs]
+            exact = [r.metrics[metrics.UDF.name].get("survivor_calls_exact") for r in runs]
             rows.append(
                 UdfSpeedup(
                     workload=workload,

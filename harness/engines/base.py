@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.engines import options as engine_options
+from harness.engines.options import NoOptions
 from harness.rules import RulesMode
 
 if TYPE_CHECKING:
@@ -18,28 +20,31 @@ if TYPE_CHECKING:
 
 @dataclass
 class EngineOptions:
-    """User-set engine options; JSON-serialisable so the measured child gets the same ones."""
+    """Every engine's options, by engine name; JSON-serialisable so the measured child gets the
+    same ones. An engine missing here runs with its defaults."""
 
-    spark_master: str = "local[*]"
-    spark_driver_memory: str = "2g"
-    #: None = sized to the data (cores, or one per 64 MiB of input when that is more).
-    spark_partitions: int | None = None
-    spark_conf: dict[str, str] = field(default_factory=dict)
-    spark_ui: bool = False
-    #: mrjob local runner task parallelism (``--num-cores``); None = all cores.
-    mrjob_num_cores: int | None = None
-    hadoop_streaming_jar: str | None = None
-    #: Extra command-line options passed to every mrjob job as they are.
-    mrjob_args: list[str] = field(default_factory=list)
+    by_engine: dict[str, Any] = field(default_factory=dict)
+
+    def of(self, engine_cls: type[Engine]) -> Any:
+        """The options of ``engine_cls`` (its defaults when none were given)."""
+        found = self.by_engine.get(engine_cls.name)
+        return found if found is not None else engine_cls.Options()
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form."""
-        return asdict(self)
+        """JSON form: ``{engine: {field: value}}``."""
+        return {name: engine_options.to_json(value) for name, value in self.by_engine.items()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EngineOptions:
         """Inverse of ``to_json``."""
-        return cls(**data)
+        from harness.engines import get_engine_class
+
+        return cls(
+            {
+                name: engine_options.from_json(get_engine_class(name).Options, values)
+                for name, values in data.items()
+            }
+        )
 
 
 class Engine(ABC):
@@ -55,9 +60,11 @@ class Engine(ABC):
     rules_modes: ClassVar[tuple[RulesMode, ...]] = ()
     #: Python distributions whose versions are recorded.
     distributions: ClassVar[tuple[str, ...]] = ()
+    #: The dataclass of the engine's own options (fields made with ``options.option``).
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, options: EngineOptions | None = None) -> None:
-        self.options = options or EngineOptions()
+    def __init__(self, options: Any = None) -> None:
+        self.options: Any = options if options is not None else self.Options()
         self.variant: str | None = None
         self.rules: RulesMode = None
 
@@ -67,6 +74,11 @@ class Engine(ABC):
             if find_spec(dist) is None:
                 return f"{self.name}: python package {dist!r} is not installed"
         return None
+
+    def prepare(self, variant: str, rules: RulesMode) -> None:  # noqa: B027 - optional hook
+        """Once per cell, in the runner, before its first run (never timed): build what every
+        run of the cell shares (e.g. a plugin jar). Raises ``EngineUnavailable`` with the reason
+        when the cell cannot run after all."""
 
     @abstractmethod
     def start(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
@@ -92,6 +104,12 @@ class Engine(ABC):
     def simulation_note(self, variant: str) -> str | None:
         """A note for reports when a variant only simulates the real system."""
         return None
+
+    @classmethod
+    def environment(cls) -> dict[str, Any]:
+        """Facts about the machine this engine depends on (e.g. the Java runtime), recorded
+        once per batch in the environment file, merged into its top level."""
+        return {}
 
 
 def cpu_count() -> int:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.argtypes import int_at_least
 from harness.engines.base import Engine, cpu_count
+from harness.engines.options import option
 from harness.rules import RulesMode
 from harness.tools import find_binary
 
@@ -36,6 +39,29 @@ def find_hadoop() -> str | None:
     return find_binary("hadoop", "HADOOP_HOME")
 
 
+@dataclass
+class MrjobOptions:
+    """Options of the mrjob engine (``bdbench run --mrjob-*``)."""
+
+    #: Local runner task parallelism (``--num-cores``); None = all cores.
+    num_cores: int | None = option(
+        None,
+        flag="--mrjob-num-cores",
+        parse=int_at_least(1),
+        help="local runner parallelism (default: all cores)",
+    )
+    hadoop_streaming_jar: str | None = option(
+        None, flag="--hadoop-streaming-jar", help="Hadoop streaming jar for the hadoop runner"
+    )
+    #: Extra command-line options passed to every mrjob job as they are.
+    args: list[str] = option(
+        flag="--mrjob-arg",
+        kind="list",
+        metavar="ARG",
+        help="extra mrjob option passed through, e.g. --mrjob-arg=--hadoop-bin=/x",
+    )
+
+
 class MrjobEngine(Engine):
     """mrjob jobs (mapper/combiner/reducer scripts) on one of its runners."""
 
@@ -43,6 +69,8 @@ class MrjobEngine(Engine):
     variants = ("local", "inline", "hadoop")
     description = "Hadoop Streaming via mrjob"
     distributions = ("mrjob",)
+    Options = MrjobOptions
+    options: MrjobOptions
 
     def unavailable(self, variant: str, rules: RulesMode) -> str | None:
         """Reason the runner cannot work here: mrjob missing, or no hadoop binary."""
@@ -65,7 +93,7 @@ class MrjobEngine(Engine):
 
     def num_cores(self) -> int:
         """Task parallelism for the local runner."""
-        return self.options.mrjob_num_cores or cpu_count()
+        return self.options.num_cores or cpu_count()
 
     def job_args(self, inputs: Iterable[Path], scratch: Path) -> list[str]:
         """Command-line arguments for one job on this engine's runner."""
@@ -80,7 +108,7 @@ class MrjobEngine(Engine):
                 args += ["--num-cores", str(self.num_cores()), "--no-bootstrap-mrjob"]
         elif self.options.hadoop_streaming_jar:
             args += ["--hadoop-streaming-jar", self.options.hadoop_streaming_jar]
-        args += list(self.options.mrjob_args)
+        args += list(self.options.args)
         return args + [str(p) for p in inputs]
 
     def run_job(
@@ -107,8 +135,8 @@ class MrjobEngine(Engine):
         if self.variant == "hadoop":
             info["hadoop_bin"] = find_hadoop()
             info["hadoop_streaming_jar"] = self.options.hadoop_streaming_jar
-        if self.options.mrjob_args:
-            info["extra_args"] = list(self.options.mrjob_args)
+        if self.options.args:
+            info["extra_args"] = list(self.options.args)
         return info
 
     def simulation_note(self, variant: str) -> str | None:

@@ -8,12 +8,15 @@ import re
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.argtypes import int_at_least
 from harness.engines.base import Engine, cpu_count
-from harness.results import find_java
+from harness.engines.options import option
 from harness.rules import RulesMode
+from harness.tools import find_java, java_version
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -42,6 +45,31 @@ def data_partitions(input_bytes: int, cores: int) -> int:
     return max(cores, math.ceil(input_bytes / BYTES_PER_PARTITION))
 
 
+@dataclass
+class SparkOptions:
+    """Options of the Spark engine (``bdbench run --spark-*``)."""
+
+    master: str = option(
+        "local[*]", flag="--spark-master", help="master URL: local[N], spark://host:port, yarn"
+    )
+    driver_memory: str = option("2g", flag="--spark-driver-memory", help="driver JVM heap")
+    #: None = sized to the data (cores, or one per 64 MiB of input when that is more).
+    partitions: int | None = option(
+        None,
+        flag="--spark-partitions",
+        parse=int_at_least(1),
+        help="shuffle/default partitions (default: sized to the data)",
+    )
+    conf: dict[str, str] = option(
+        flag="--spark-conf", kind="mapping", help="extra Spark conf KEY=VALUE"
+    )
+    ui: bool = option(
+        flag="--spark-ui",
+        kind="switch",
+        help="enable the Spark UI (bound to 127.0.0.1 for local masters)",
+    )
+
+
 class SparkEngine(Engine):
     """A SparkSession per run; start-up includes one trivial job so workers are warm."""
 
@@ -51,6 +79,8 @@ class SparkEngine(Engine):
     description = "PySpark (RDD or DataFrame API), optionally with our Catalyst rules"
     rules_modes = (False, True, "paper")
     distributions = ("pyspark",)
+    Options = SparkOptions
+    options: SparkOptions
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -70,9 +100,22 @@ class SparkEngine(Engine):
             reason = spark_rules.unavailable_reason()
         return reason
 
+    def prepare(self, variant: str, rules: RulesMode) -> None:
+        """Build (or find) the rules jar once per cell, so a compile error is a skip with its
+        reason and the measured children never race to build it."""
+        if rules:
+            from harness.spark_rules import build
+
+            build.build_jar()
+
+    @classmethod
+    def environment(cls) -> dict[str, Any]:
+        """The Java runtime the driver JVM uses."""
+        return {"java": java_version()}
+
     def is_local(self) -> bool:
         """Whether the master runs everything in this machine's driver JVM."""
-        return self.options.spark_master.startswith("local")
+        return self.options.master.startswith("local")
 
     def session_conf(self, input_bytes: int, scratch: Path | None = None) -> dict[str, str]:
         """The Spark configuration for a run over ``input_bytes`` of input."""
@@ -82,14 +125,12 @@ class SparkEngine(Engine):
             # Spill files, block managers and extracted native libraries land in the run's
             # scratch folder, which the runner removes even after a killed (timed-out) JVM.
             java_opts.append(f"-Djava.io.tmpdir={scratch}")
-        self.partitions = opts.spark_partitions or data_partitions(
-            input_bytes, master_cores(opts.spark_master)
-        )
+        self.partitions = opts.partitions or data_partitions(input_bytes, master_cores(opts.master))
         conf = {
-            "spark.driver.memory": opts.spark_driver_memory,
+            "spark.driver.memory": opts.driver_memory,
             "spark.sql.shuffle.partitions": str(self.partitions),
             "spark.default.parallelism": str(self.partitions),
-            "spark.ui.enabled": "true" if opts.spark_ui else "false",
+            "spark.ui.enabled": "true" if opts.ui else "false",
             "spark.ui.showConsoleProgress": "false",
             "spark.driver.extraJavaOptions": " ".join(java_opts),
             "spark.executorEnv.PYTHONHASHSEED": "0",
@@ -100,7 +141,7 @@ class SparkEngine(Engine):
             # Nothing of a benchmark run should listen beyond this machine.
             conf["spark.driver.host"] = "127.0.0.1"
             conf["spark.driver.bindAddress"] = "127.0.0.1"
-        conf.update(opts.spark_conf)
+        conf.update(opts.conf)
         return conf
 
     def start(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
@@ -114,7 +155,7 @@ class SparkEngine(Engine):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the UI binds here, if on
         self._conf = self.session_conf(data.input_bytes, scratch)
         builder = SparkSession.builder.appName(f"bdbench-{data.workload}").master(
-            self.options.spark_master
+            self.options.master
         )
         for key, value in self._conf.items():
             builder = builder.config(key, value)
@@ -167,7 +208,7 @@ class SparkEngine(Engine):
 
     def info(self) -> dict[str, Any]:
         """Master, versions, parallelism and the conf this run used."""
-        info: dict[str, Any] = {"master": self.options.spark_master, "conf": dict(self._conf)}
+        info: dict[str, Any] = {"master": self.options.master, "conf": dict(self._conf)}
         if self.spark is not None:
             sc = self.spark.sparkContext
             info.update(
