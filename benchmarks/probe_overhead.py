@@ -15,7 +15,7 @@ import sys
 import time
 
 from harness import probe
-from harness.results import find_java
+from harness.tools import find_java
 
 TREE = (
     "import subprocess, sys\n"

@@ -12,8 +12,7 @@ import psutil
 import pytest
 
 from harness import datasets, registry
-from harness.engines import EngineOptions
-from harness.results import find_java
+from harness.tools import find_java
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -64,11 +63,11 @@ def spark_engine(
     """One started Spark engine (local[2]) shared by every test of the session."""
     if find_java() is None:
         pytest.skip("no Java (JDK 17+) found for Spark")
-    from harness.engines.spark_engine import SparkEngine
+    from harness.engines.spark_engine import SparkEngine, SparkOptions
     from harness.errors import EngineUnavailable
     from harness.spark_rules import RULES_ENABLED_KEY, build
 
-    engine = SparkEngine(EngineOptions(spark_master="local[2]", spark_driver_memory="1g"))
+    engine = SparkEngine(SparkOptions(master="local[2]", driver_memory="1g"))
     # Our rules are loaded (when they can be built) but switched off at runtime: the shared
     # session behaves like plain Spark unless a test turns them on with RULES_ENABLED_KEY.
     try:

@@ -276,7 +276,7 @@ def test_cells_on_one_side_are_listed_not_regressions(
     code, out = compare(tmp_path, capsys, base, new)
     assert code == 0
     assert ONLY_IN_BASE in out and ONLY_IN_NEW in out
-    assert "wordcount spark/df rules=off tiny" in out
+    assert "wordcount spark/df tiny" in out
     assert "wordcount mrjob/inline tiny" in out
     assert "1 only in base, 1 only in new" in out
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.engines import EngineOptions
-from harness.engines.mrjob_engine import MrjobEngine
-from harness.engines.spark_engine import SparkEngine, data_partitions, master_cores
+from harness.engines.mrjob_engine import MrjobEngine, MrjobOptions
+from harness.engines.spark_engine import SparkEngine, SparkOptions, data_partitions, master_cores
 
 
 def _started(engine: MrjobEngine, variant: str) -> MrjobEngine:
@@ -18,7 +17,7 @@ def _started(engine: MrjobEngine, variant: str) -> MrjobEngine:
 
 
 def test_local_runner_args_keep_temp_data_in_the_run_scratch(tmp_path: Path) -> None:
-    engine = _started(MrjobEngine(EngineOptions(mrjob_num_cores=3)), "local")
+    engine = _started(MrjobEngine(MrjobOptions(num_cores=3)), "local")
     args = engine.job_args([Path("/data/in.txt")], tmp_path)
     assert args[:2] == ["-r", "local"]
     assert args[args.index("--local-tmp-dir") + 1] == str(tmp_path / "mrjob-tmp")
@@ -28,8 +27,8 @@ def test_local_runner_args_keep_temp_data_in_the_run_scratch(tmp_path: Path) -> 
 
 
 def test_hadoop_runner_passes_options_through(tmp_path: Path) -> None:
-    options = EngineOptions(
-        hadoop_streaming_jar="/opt/hadoop/streaming.jar", mrjob_args=["--hadoop-bin", "/x/hadoop"]
+    options = MrjobOptions(
+        hadoop_streaming_jar="/opt/hadoop/streaming.jar", args=["--hadoop-bin", "/x/hadoop"]
     )
     args = _started(MrjobEngine(options), "hadoop").job_args([Path("/in")], tmp_path)
     assert args == [
@@ -70,16 +69,16 @@ def test_partitions_are_sized_to_the_data() -> None:
 
 
 def test_spark_conf_local_and_cluster() -> None:
-    local = SparkEngine(EngineOptions(spark_master="local[2]")).session_conf(1000)
+    local = SparkEngine(SparkOptions(master="local[2]")).session_conf(1000)
     assert local["spark.sql.shuffle.partitions"] == "2"
     assert local["spark.ui.enabled"] == "false"
     assert local["spark.driver.bindAddress"] == "127.0.0.1"
-    options = EngineOptions(
-        spark_master="spark://10.1.2.3:7077",
-        spark_partitions=7,
-        spark_driver_memory="3g",
-        spark_conf={"spark.executor.memory": "4g"},
-        spark_ui=True,
+    options = SparkOptions(
+        master="spark://10.1.2.3:7077",
+        partitions=7,
+        driver_memory="3g",
+        conf={"spark.executor.memory": "4g"},
+        ui=True,
     )
     cluster = SparkEngine(options).session_conf(1000)
     assert cluster["spark.sql.shuffle.partitions"] == "7"
@@ -90,7 +89,7 @@ def test_spark_conf_local_and_cluster() -> None:
 
 
 def test_spark_rules_cells_need_javac(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.results import find_java
+    from harness.tools import find_java
     from harness.spark_rules import build
 
     java = find_java()

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import run_cli
 from harness import runner
+from harness.engines.mrjob_engine import LOCAL_NOTE
 from harness.results import ResultsWriter, RunRecord, capture_environment
 from reports.html import build_report
 from reports.stats import median_ci, summarize
@@ -64,6 +65,8 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "command": f"bdbench run {EVIL}",
             "cpu_model": EVIL,
             "git": {"commit": "abc", "dirty": True},
+            # As bdbench run records it: the engines' notes per variant.
+            "engines": {"mrjob": {"notes": {"local": LOCAL_NOTE}}},
         }
     )
     for i, wall in enumerate([2.0, 2.2, 1.9]):
@@ -126,7 +129,7 @@ def test_report_shows_every_cell_with_reasons(report: Path) -> None:
         "numpy/default",
         "mrjob/inline",
         "spark/df",
-        "spark/df +rules",
+        "spark/df+rules",
         "spark/rdd",
         "no hadoop binary",
         "timed out after 5 s",
@@ -285,7 +288,7 @@ def test_cells_checked_by_quality_say_so(tmp_path: Path) -> None:
     assert any(row.startswith("| numpy") and "| pass |" in row for row in rows)
     # One note for both Spark cells, with the check's own figures.
     (note,) = [line for line in summary.splitlines() if line.startswith("Checked by quality")]
-    assert "spark/df, spark/df +rules: " + detail in note
+    assert "spark/df, spark/df+rules: " + detail in note
     html = index.read_text()
     assert html.count("by quality</small>") == 2 and detail in html
 
@@ -309,7 +312,7 @@ def test_cold_and_warm_iterations_table_and_ratios(tmp_path: Path) -> None:
         _rec(workload="logreg", engine="spark", variant="df"),  # no iteration times: no row
     ]
     rows = iteration_rows(records)
-    assert [r.label for r in rows] == ["numpy/default", "spark/rdd", "spark/rdd +rules",
+    assert [r.label for r in rows] == ["numpy/default", "spark/rdd", "spark/rdd+rules",
                                        "mrjob/local"]  # fmt: skip
     numpy_row, rdd = rows[0], rows[1]
     assert numpy_row.runs == 2 and numpy_row.first_s == pytest.approx(0.005)

@@ -94,10 +94,23 @@ def test_missing_results_file_is_a_user_error(tmp_path: Path) -> None:
 
 
 def test_environment_names_machine_and_versions() -> None:
-    env = capture_environment({"batch_id": "b1"})
+    env = capture_environment({"batch_id": "b1"}, ("pyspark", "mrjob", "numpy"))
     assert env["batch_id"] == "b1"
     assert env["cpu_count_logical"] >= 1 and env["memory_bytes"] > 0
-    for name in ("pyspark", "mrjob", "numpy"):
+    for name in ("pyspark", "mrjob", "numpy", "pandas", "psutil"):
         assert env["versions"][name]
     assert env["python"].count(".") == 2
     assert "commit" in env["git"]
+
+
+def test_a_batch_environment_has_its_engines_versions_and_facts() -> None:
+    from harness import cli
+    from harness.cells import expand_cells
+    from harness.engines import EngineOptions
+
+    cells = expand_cells(["wordcount"], ["numpy", "spark/df"], "off")
+    env = cli._environment("b2", "bdbench run", cells, EngineOptions())
+    assert env["versions"]["numpy"] and env["versions"]["pyspark"]
+    assert "mrjob" not in env["versions"]  # not an engine of this batch
+    assert "java" in env  # the JVM engine's own fact
+    assert env["engines"]["spark"]["versions"]["pyspark"]
