@@ -12,7 +12,6 @@ import pytest
 
 from conftest import run_cli
 from harness import datasets, registry
-from harness.engines import EngineOptions
 from harness.engines.numpy_engine import NumpyEngine
 from harness.errors import UserError
 from harness.registry import RunContext
@@ -28,7 +27,7 @@ def tiny(isolated_env: Path) -> datasets.Dataset:
 def _numpy_run(data: datasets.Dataset, params: dict, scratch: Path) -> tuple[dict, RunContext]:
     from workloads.kmeans import impl_numpy
 
-    ctx = RunContext(NumpyEngine(EngineOptions()), "default", data, params, scratch)
+    ctx = RunContext(NumpyEngine(), "default", data, params, scratch)
     return impl_numpy.run(ctx), ctx
 
 
@@ -207,7 +206,7 @@ def _mrjob(variant: str, data: datasets.Dataset, params: dict, tmp_path: Path) -
     from harness.engines.mrjob_engine import MrjobEngine
     from workloads.kmeans import impl_mrjob
 
-    engine = MrjobEngine(EngineOptions())
+    engine = MrjobEngine()
     engine.start(variant, None, data, tmp_path)
     ctx = RunContext(engine, variant, data, params, tmp_path)
     return impl_mrjob.run(ctx), ctx

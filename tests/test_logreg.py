@@ -11,7 +11,6 @@ import pytest
 
 from conftest import run_cli
 from harness import datasets, registry
-from harness.engines import EngineOptions
 from harness.engines.numpy_engine import NumpyEngine
 from harness.errors import UserError
 from harness.registry import RunContext
@@ -48,7 +47,7 @@ def test_numpy_equals_reference_and_times_iterations(
     workload = registry.get_workload("logreg")
     params = dict(workload.params)
     expected = datasets.reference_answer(workload, tiny, params)
-    ctx = RunContext(NumpyEngine(EngineOptions()), "default", tiny, params, tmp_path)
+    ctx = RunContext(NumpyEngine(), "default", tiny, params, tmp_path)
     answer = impl_numpy.run(ctx)
     assert workload.check(answer, expected).passed
     assert workload.digest(answer) == workload.digest(expected)
@@ -130,7 +129,7 @@ def test_mrjob_one_job_per_iteration(
     workload, params, expected = _expected(tiny)
     params["iterations"] = iterations  # one job each
     expected = datasets.reference_answer(workload, tiny, params)
-    engine = MrjobEngine(EngineOptions())
+    engine = MrjobEngine()
     engine.start(variant, None, tiny, tmp_path)
     ctx = RunContext(engine, variant, tiny, params, tmp_path)
     assert workload.check(impl_mrjob.run(ctx), expected).passed

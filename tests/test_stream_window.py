@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from harness import datasets, registry
-from harness.engines import EngineOptions
 from harness.engines.numpy_engine import NumpyEngine
 from harness.errors import UserError
 from harness.registry import RunContext
@@ -45,14 +44,14 @@ def _params(**kw: Any) -> dict[str, Any]:
 def _numpy(data: datasets.Dataset, params: dict[str, Any], tmp: Path) -> dict[str, Any]:
     from workloads.stream_window import impl_numpy
 
-    return impl_numpy.run(RunContext(NumpyEngine(EngineOptions()), "default", data, params, tmp))
+    return impl_numpy.run(RunContext(NumpyEngine(), "default", data, params, tmp))
 
 
 def _mrjob(data: datasets.Dataset, params: dict[str, Any], tmp: Path) -> dict[str, Any]:
     from harness.engines.mrjob_engine import MrjobEngine
     from workloads.stream_window import impl_mrjob
 
-    engine = MrjobEngine(EngineOptions())
+    engine = MrjobEngine()
     engine.start("inline", None, data, tmp)
     return impl_mrjob.run(RunContext(engine, "inline", data, params, tmp))
 
@@ -354,7 +353,7 @@ def test_numpy_replay_processes_files_as_they_arrive(tmp_path: Path) -> None:
     data = _dataset(tmp_path / "data", files)
     expected = sw.reference(data, _params())
     # 20 events/s: the four files are due at 0, 0.05, 0.15 and 0.35 s.
-    ctx = RunContext(NumpyEngine(EngineOptions()), "replay", data, _params(rate=20),
+    ctx = RunContext(NumpyEngine(), "replay", data, _params(rate=20),
                      tmp_path / "run")  # fmt: skip
     verdict = sw.check(impl_numpy.run_replay(ctx), expected)
     assert verdict.passed, verdict.detail
@@ -371,7 +370,7 @@ def test_numpy_replay_equals_the_reference_on_tiny(tiny: datasets.Dataset, tmp_p
     from workloads.stream_window import impl_numpy
 
     params = _params(slide=5, rate=1e6)  # rate 0 would replay the data's own 60 s
-    ctx = RunContext(NumpyEngine(EngineOptions()), "replay", tiny, params, tmp_path)
+    ctx = RunContext(NumpyEngine(), "replay", tiny, params, tmp_path)
     assert sw.check(impl_numpy.run_replay(ctx), sw.reference(tiny, params)).passed
 
 

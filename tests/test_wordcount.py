@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness import datasets, registry
-from harness.engines import EngineOptions
-from harness.engines.mrjob_engine import MrjobEngine
+from harness.engines.mrjob_engine import MrjobEngine, MrjobOptions
 from harness.registry import RunContext
 from workloads import wordcount
 from workloads.wordcount import mr_wordcount
@@ -102,7 +101,7 @@ def test_mrjob_inline_equals_reference(
     data, expected = edge_case
     from workloads.wordcount import impl_mrjob
 
-    engine = MrjobEngine(EngineOptions())
+    engine = MrjobEngine()
     engine.start("inline", None, data, tmp_path)
     assert impl_mrjob.run(_ctx(engine, "inline", data, tmp_path)) == expected
 
@@ -127,7 +126,7 @@ def test_mrjob_local_runner_really_runs_tasks(
     """The real local runner (separate task processes) agrees and cleans its temp folder."""
     from workloads.wordcount import impl_mrjob
 
-    engine = MrjobEngine(EngineOptions(mrjob_num_cores=2))
+    engine = MrjobEngine(MrjobOptions(num_cores=2))
     engine.start("local", None, tiny_wordcount, tmp_path)
     answer = impl_mrjob.run(_ctx(engine, "local", tiny_wordcount, tmp_path))
     workload = registry.get_workload("wordcount")
