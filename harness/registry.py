@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.errors import UserError
 from harness.rules import RulesMode
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 #: Environment variable naming extra modules (comma separated) that register workloads.
 PLUGINS_ENV = "BDBENCH_PLUGINS"
+
+E = TypeVar("E", bound="Engine")
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,6 @@ class Workload:
     #: Figures of the run's own answer for its metrics (e.g. malformed lines skipped),
     #: recorded after the timed region whether the check passed or not.
     answer_metrics: Callable[[Any], dict[str, Any]] | None = None
-    #: Untimed warm-up on the started engine, before the timed region (e.g. the first Python
-    #: UDF query of a Spark session, which makes its workers import pyarrow): engine start-up,
-    #: not workload. Its time is part of ``startup_s`` and recorded as ``metrics.prewarm_s``.
-    prewarm: Callable[[RunContext], None] | None = None
     #: Validates parameter values (raises UserError with one clear line) before any run.
     check_params: Callable[[Mapping[str, Any]], None] | None = None
 
@@ -111,6 +109,17 @@ class RunContext:
     #: Implementations may add workload-specific figures here (they land in ``metrics``).
     metrics: dict[str, Any] = field(default_factory=dict)
 
+    def engine_as(self, cls: type[E]) -> E:
+        """The started engine as the adapter class an implementation was registered for
+        (typed access to its session or job runner); TypeError when it is another engine."""
+        if not isinstance(self.engine, cls):
+            got = type(self.engine)
+            raise TypeError(
+                f"this implementation needs the {getattr(cls, 'name', '?')} engine "
+                f"({cls.__name__}), got {getattr(got, 'name', '?')} ({got.__name__})"
+            )
+        return self.engine
+
 
 Implementation = Callable[[RunContext], Any]
 
@@ -123,6 +132,10 @@ class ImplSpec:
     engine: str
     variant: str | None
     func: Implementation
+    #: Untimed warm-up on the started engine, before the timed region (e.g. the first Python
+    #: UDF query of a Spark session, which makes its workers import pyarrow): engine start-up,
+    #: not workload. Its time is part of ``startup_s`` and recorded as ``metrics.prewarm_s``.
+    prewarm: Callable[[RunContext], None] | None = None
 
 
 _WORKLOADS: dict[str, Workload] = {}
@@ -140,17 +153,22 @@ def register_workload(workload: Workload) -> Workload:
 
 
 def implements(
-    workload: str, engine: str, variant: str | None = None
+    workload: str,
+    engine: str,
+    variant: str | None = None,
+    *,
+    prewarm: Callable[[RunContext], None] | None = None,
 ) -> Callable[[Implementation], Implementation]:
-    """Register the decorated function as ``workload`` on ``engine`` (``variant`` None = all)."""
+    """Register the decorated function as ``workload`` on ``engine`` (``variant`` None = all),
+    with its untimed warm-up ``prewarm`` (see ``ImplSpec.prewarm``) if it needs one."""
 
     def deco(func: Implementation) -> Implementation:
         for spec in _IMPLS:
             if (spec.workload, spec.engine, spec.variant) == (workload, engine, variant):
-                if spec.func is func:
+                if spec.func is func and spec.prewarm is prewarm:
                     return func
                 raise ValueError(f"{workload}/{engine}/{variant} implemented twice")
-        _IMPLS.append(ImplSpec(workload, engine, variant, func))
+        _IMPLS.append(ImplSpec(workload, engine, variant, func, prewarm))
         return func
 
     return deco

@@ -11,14 +11,13 @@ import pytest
 
 from conftest import run_cli
 from harness import datasets, registry
-from harness.engines import EngineOptions
 from harness.engines.mrjob_engine import MrjobEngine
 from harness.engines.numpy_engine import NumpyEngine
 from harness.errors import UserError
 from harness.registry import RunContext
 from harness.spark_rules import RULES_ENABLED_KEY, costs
 from workloads import udf_filter as uf
-from workloads.udf_filter import udfs, vectorised
+from workloads._udf import udfs, vectorised
 
 PAPER = dict(uf.DEFAULT_PARAMS)
 SWEEP = {**uf.DEFAULT_PARAMS, "scenario": "sweep", "filters": 3, "cost_ratio": 9}
@@ -35,6 +34,34 @@ def _ctx(engine: Any, variant: str, data: datasets.Dataset, params: dict[str, An
     workload = registry.get_workload("udf_filter")
     prepared = datasets.prepared(workload, data, params)
     return RunContext(engine, variant, data, dict(params), scratch, rules=rules, prepared=prepared)
+
+
+def test_spark_implementations_carry_their_warm_up(isolated_env: Path) -> None:
+    """Warm-ups belong to implementations: the Spark ones of the UDF and streaming workloads
+    have one (one for both of stream_window's), the others none."""
+    for workload, variant in [("udf_filter", "df"), ("udf_map", "df"),
+                              ("stream_window", "df"), ("stream_window", "stream")]:  # fmt: skip
+        impl = registry.find_impl(workload, "spark", variant)
+        assert impl is not None and impl.prewarm is not None, (workload, variant)
+    stream = registry.find_impl("stream_window", "spark", "stream")
+    batch = registry.find_impl("stream_window", "spark", "df")
+    assert stream is not None and batch is not None and stream.prewarm is batch.prewarm
+    for workload, engine, variant in [("udf_filter", "numpy", "default"),
+                                      ("udf_filter", "mrjob", "inline"),
+                                      ("wordcount", "spark", "df")]:  # fmt: skip
+        impl = registry.find_impl(workload, engine, variant)
+        assert impl is not None and impl.prewarm is None, (workload, engine)
+
+
+def test_engine_as_names_the_engine_it_needed(tiny: datasets.Dataset, tmp_path: Path) -> None:
+    from harness.engines.spark_engine import SparkEngine
+
+    engine = NumpyEngine()
+    ctx = RunContext(engine, "default", tiny, {}, tmp_path)
+    assert ctx.engine_as(NumpyEngine) is engine
+    wanted = r"needs the spark engine \(SparkEngine\), got numpy \(NumpyEngine\)"
+    with pytest.raises(TypeError, match=wanted):
+        ctx.engine_as(SparkEngine)
 
 
 def _finish(ctx: RunContext, data: datasets.Dataset) -> dict[str, Any]:
@@ -112,7 +139,7 @@ def test_numpy_written_and_ranked_orders(
     from workloads.udf_filter import impl_numpy
 
     expected = datasets.reference_answer(registry.get_workload("udf_filter"), tiny, params)
-    engine = NumpyEngine(EngineOptions())
+    engine = NumpyEngine()
     for rules in (False, True):
         ctx = _ctx(engine, "default", tiny, params, rules, tmp_path)
         assert impl_numpy.run(ctx) == expected["ids"]
@@ -128,7 +155,7 @@ def test_mrjob_inline_counts_calls_with_counters(tiny: datasets.Dataset, tmp_pat
     from workloads.udf_filter import impl_mrjob
 
     expected = datasets.reference_answer(registry.get_workload("udf_filter"), tiny, PAPER)
-    engine = MrjobEngine(EngineOptions())
+    engine = MrjobEngine()
     engine.start("inline", None, tiny, tmp_path)
     calls = {}
     for rules in (False, True):

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from conftest import run_cli
-from harness import datasets
-from harness.engines import EngineOptions
+from harness import datasets, registry
 from harness.engines.mrjob_engine import MrjobEngine
 from harness.errors import UserError
 from harness.registry import RunContext
 from harness.spark_rules import RULES_ENABLED_KEY, costs
-from workloads.udf_filter import read_rows, vectorised
-from workloads.udf_filter import udfs as filter_udfs
+from workloads._udf import udfs as shared_udfs
+from workloads._udf import vectorised
+from workloads._udf.data import read_rows
 from workloads.udf_map import UDF_MAP, udfs
 
 Tiny = tuple[datasets.Dataset, list[list[Any]]]
@@ -51,17 +51,17 @@ def test_reference_shape(tiny: Tiny) -> None:
     # the data spread over the bands: the chain's second column is not constant
     assert len({b for _, _, b in expected}) >= 5
     _, histories = read_rows(list(data.inputs), 3)
-    assert [filter_udfs.fatigue_damage(h, 600) for h in histories] == [r[1] for r in expected[:3]]
+    assert [shared_udfs.fatigue_damage(h, 600) for h in histories] == [r[1] for r in expected[:3]]
 
 
 def test_vectorised_twins_equal_python(tiny: Tiny) -> None:
-    from workloads.udf_filter.impl_numpy import load
+    from workloads._udf.data import load
     from workloads.udf_map.impl_numpy import severity
 
     data, _ = tiny
-    _, temps = load(_ctx(None, "default", data, Path()))
+    _, temps = load(data.inputs)
     a = vectorised.fatigue_damage(temps, 600).tolist()
-    assert a == [filter_udfs.fatigue_damage(" ".join(map(str, t)), 600) for t in temps.tolist()]
+    assert a == [shared_udfs.fatigue_damage(" ".join(map(str, t)), 600) for t in temps.tolist()]
     probes = [0.0, 0.1, 0.249, 0.25, 0.5, 2.249, 2.25, 3.0, 1e6, *a]
     assert severity(np.array(probes)).tolist() == [udfs.severity(x) for x in probes]
 
@@ -103,7 +103,7 @@ def test_mrjob_inline_equals_reference(tiny: Tiny, tmp_path: Path) -> None:
     from workloads.udf_map import impl_mrjob
 
     data, expected = tiny
-    engine = MrjobEngine(EngineOptions())
+    engine = MrjobEngine()
     engine.start("inline", None, data, tmp_path)
     ctx = _ctx(engine, "inline", data, tmp_path)
     assert impl_mrjob.run(ctx) == expected
@@ -166,8 +166,9 @@ def test_spark_prewarm_leaves_the_session_clean(
     """The chained warm-up query runs (rules on) and leaves no annotation behind."""
     data, _ = tiny
     spark = spark_engine.spark
-    assert UDF_MAP.prewarm is not None
+    impl = registry.find_impl("udf_map", "spark", "df")
+    assert impl is not None and impl.prewarm is not None
     with rules(spark, True):
-        UDF_MAP.prewarm(_ctx(spark_engine, "df", data, tmp_path, rules=True))
+        impl.prewarm(_ctx(spark_engine, "df", data, tmp_path, rules=True))
         key = costs.conf_key("constrained", "bdbench_prewarm_a")
         assert spark.conf.get(key, None) is None

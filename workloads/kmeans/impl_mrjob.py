@@ -7,6 +7,7 @@ import math
 import time
 from typing import Any
 
+from harness.engines.mrjob_engine import MrjobEngine
 from harness.registry import RunContext, implements
 from workloads.logreg.impl_numpy import iteration_metrics
 
@@ -33,7 +34,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     from workloads.kmeans import positions
     from workloads.kmeans.mr_kmeans import MRKMeansStep
 
-    engine: Any = ctx.engine
+    engine = ctx.engine_as(MrjobEngine)
     columns = positions(ctx.data.inputs[0], ctx.params["columns"])
     centroids = first_distinct(ctx, columns)
     tolerance = float(ctx.params["tolerance"])

@@ -16,7 +16,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
+from workloads._spark import session
 from workloads.logreg.impl_numpy import iteration_metrics
 
 #: Lloyd iterations allowed to Spark ML (it stops earlier once converged) and its seed.
@@ -36,8 +38,7 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
     from workloads.kmeans import assign, positions
     from workloads.kmeans.impl_mrjob import first_distinct, update
 
-    engine: Any = ctx.engine
-    sc = engine.spark.sparkContext
+    sc = session(ctx).sparkContext
     columns = positions(ctx.data.inputs[0], ctx.params["columns"])
 
     def parse(lines: Any) -> Any:
@@ -62,7 +63,9 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
             sums[:, 2 + i] = np.bincount(labels, weights=x[:, i], minlength=k)
         return sums
 
-    blocks = sc.textFile(_uris(ctx), minPartitions=engine.partitions).mapPartitions(parse).cache()
+    partitions = ctx.engine_as(SparkEngine).partitions
+    # Any: pyspark's typed RDD.map takes no lambda with a default argument (the broadcast).
+    blocks: Any = sc.textFile(_uris(ctx), minPartitions=partitions).mapPartitions(parse).cache()
     centroids = first_distinct(ctx, columns)
     tolerance = float(ctx.params["tolerance"])
     inertia, times, points = [], [], 0
@@ -91,11 +94,10 @@ def run_mllib(ctx: RunContext) -> dict[str, Any]:
 
     from workloads.kmeans import column_names, header
 
-    engine: Any = ctx.engine
     names = header(ctx.data.inputs[0])
     wanted = column_names(ctx.params["columns"]) or names
     schema = StructType([StructField(name, DoubleType()) for name in names])
-    frame = engine.spark.read.csv(_uris(ctx), header=True, schema=schema)
+    frame = session(ctx).read.csv(_uris(ctx), header=True, schema=schema)
     points = VectorAssembler(inputCols=wanted, outputCol="features").transform(frame)
     model = KMeans(
         featuresCol="features",

@@ -6,6 +6,7 @@ import json
 import time
 from typing import Any
 
+from harness.engines.mrjob_engine import MrjobEngine
 from harness.registry import RunContext, implements
 from workloads.logreg.impl_numpy import iteration_metrics
 
@@ -29,7 +30,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     the weights and passes them to the next job."""
     from workloads.logreg.mr_logreg import MRLogRegStep
 
-    engine: Any = ctx.engine
+    engine = ctx.engine_as(MrjobEngine)
     at = label_index(ctx)
     w = [0.0] * (feature_count(ctx) + 1)
     rate = float(ctx.params["learning_rate"])

@@ -14,7 +14,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
+from workloads._spark import session
 from workloads.logreg.impl_numpy import iteration_metrics
 
 
@@ -29,8 +31,7 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
 
     from workloads.logreg.impl_mrjob import feature_count, label_index
 
-    engine: Any = ctx.engine
-    sc = engine.spark.sparkContext
+    sc = session(ctx).sparkContext
     at = label_index(ctx)
 
     def parse(lines: Any) -> Any:
@@ -52,7 +53,9 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
         loss = float(np.sum(np.logaddexp(0.0, z) - y * z))
         return np.concatenate([[len(y), loss, residual.sum()], residual @ x])
 
-    blocks = sc.textFile(_uris(ctx), minPartitions=engine.partitions).mapPartitions(parse).cache()
+    partitions = ctx.engine_as(SparkEngine).partitions
+    # Any: pyspark's typed RDD.map takes no lambda with a default argument (the broadcast).
+    blocks: Any = sc.textFile(_uris(ctx), minPartitions=partitions).mapPartitions(parse).cache()
     rate = float(ctx.params["learning_rate"])
     w = np.zeros(feature_count(ctx) + 1)
     losses, times = [], []
@@ -77,8 +80,7 @@ def run_mllib(ctx: RunContext) -> dict[str, Any]:
     from pyspark.ml.feature import VectorAssembler
     from pyspark.sql.types import DoubleType, StructField, StructType
 
-    engine: Any = ctx.engine
-    spark = engine.spark
+    spark = session(ctx)
     with ctx.data.inputs[0].open(encoding="utf-8") as handle:
         header = handle.readline().strip().split(",")
     label = ctx.params["label"]

@@ -272,13 +272,6 @@ def _answer_metrics(answer: Any) -> dict[str, Any]:
     return {"malformed": answer.get("malformed"), "dropped_late_pairs": answer.get("dropped")}
 
 
-def _prewarm(ctx: Any) -> None:
-    if ctx.engine.name == "spark":
-        from workloads.stream_window.impl_spark import prewarm
-
-        prewarm(ctx)
-
-
 STREAM_WINDOW = register_workload(
     Workload(
         name="stream_window",
@@ -298,7 +291,6 @@ STREAM_WINDOW = register_workload(
         check_params=check_params,
         input_folder=True,
         side_inputs=("campaigns",),
-        prewarm=lambda ctx: _prewarm(ctx),
         answer_metrics=_answer_metrics,
         prepare=prepare,
         # Spark cells run with our rules off and on, like every Spark cell.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from harness.engines.mrjob_engine import MrjobEngine
 from harness.registry import RunContext, implements
 
 
@@ -16,7 +17,7 @@ def run(ctx: RunContext) -> dict[str, Any]:
     from workloads.stream_window.events import load_campaigns
     from workloads.stream_window.mr_stream_window import TOTALS, MRStreamWindow
 
-    engine: Any = ctx.engine
+    engine = ctx.engine_as(MrjobEngine)
     windows = Windows.of(ctx.params)
     names = [p.name for p in ctx.data.inputs]
     if len(set(names)) != len(names):

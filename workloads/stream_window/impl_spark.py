@@ -23,7 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
+from workloads._spark import session
 
 #: Spark SQL settings the streaming semantics depend on (set for the run, then restored).
 STREAM_CONF = {
@@ -88,9 +90,8 @@ def _campaigns(ctx: RunContext) -> Any:
     from workloads.stream_window import campaigns_path
     from workloads.stream_window.events import load_campaigns
 
-    engine: Any = ctx.engine
     mapping = load_campaigns(campaigns_path(ctx.data))
-    return engine.spark.createDataFrame(sorted(mapping.items()), "ad_id STRING, campaign_id STRING")
+    return session(ctx).createDataFrame(sorted(mapping.items()), "ad_id STRING, campaign_id STRING")
 
 
 def _totals(metrics: dict[str, Any]) -> dict[str, int]:
@@ -178,7 +179,38 @@ def _restore_conf(spark: Any, old: dict[str, str | None]) -> None:
             spark.conf.set(key, value)
 
 
-@implements("stream_window", "spark", "stream")
+def prewarm(ctx: RunContext) -> None:
+    """Untimed warm-up (of both implementations): the run's own query (stream or batch) over
+    three tiny made-up files.
+
+    The first micro-batch of a session costs about 5 s (planning, code generation, the state
+    store's first versions); running the same query shape once moves that into start-up."""
+    import dataclasses
+
+    from workloads.stream_window.events import FIELDS
+
+    if ctx.engine_as(SparkEngine).spark is None or ctx.variant not in ("stream", "df"):
+        return
+    folder = ctx.scratch / "prewarm"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        (folder / "campaigns.csv").write_text("ad_id,campaign_id\nad,campaign\n")
+        files = []
+        for i, when in enumerate((105_000, 125_000, 97_000)):
+            record = {f: "x" for f in FIELDS} | {"ad_id": "ad", "event_type": "view"}
+            path = folder / f"part-{i}.json"
+            path.write_text(json.dumps({**record, "event_time": when}) + "\n")
+            files.append(path)
+        data = dataclasses.replace(
+            ctx.data, root=folder, inputs=tuple(files), meta={"campaigns": "campaigns.csv"}
+        )
+        warm = RunContext(ctx.engine, ctx.variant, data, {**ctx.params, "rate": 0}, folder)
+        (run_stream if ctx.variant == "stream" else run_batch)(warm)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@implements("stream_window", "spark", "stream", prewarm=prewarm)
 def run_stream(ctx: RunContext) -> dict[str, Any]:
     """Feed the files at the offered rate into a Structured Streaming query; stop once the
     last file's micro-batch committed."""
@@ -187,8 +219,7 @@ def run_stream(ctx: RunContext) -> dict[str, Any]:
     from workloads.stream_window import Windows, prepare
     from workloads.stream_window.feeder import Feeder, schedule, stream_metrics
 
-    engine: Any = ctx.engine
-    spark = engine.spark
+    spark = session(ctx)
     windows = Windows.of(ctx.params)
     files = list(ctx.data.inputs)
     lines = ctx.prepared.get("lines") or prepare(ctx.data, ctx.params)["lines"]
@@ -283,7 +314,7 @@ def _answer(final: dict[tuple[str, int], int], totals: dict[str, int]) -> dict[s
     }
 
 
-@implements("stream_window", "spark", "df")
+@implements("stream_window", "spark", "df", prewarm=prewarm)
 def run_batch(ctx: RunContext) -> dict[str, Any]:
     """The same query as one batch job, with every file's late watermark from the per-file
     largest view times (``input_file_name``)."""
@@ -291,8 +322,7 @@ def run_batch(ctx: RunContext) -> dict[str, Any]:
 
     from workloads.stream_window import Windows
 
-    engine: Any = ctx.engine
-    spark = engine.spark
+    spark = session(ctx)
     windows = Windows.of(ctx.params)
     files = [p.resolve() for p in ctx.data.inputs]
     frame = _reader(spark.read).json([p.as_uri() for p in files])
@@ -348,34 +378,3 @@ def _count_batch(spark: Any, events: Any, files: list[Path], windows: Any) -> di
 def _path(uri: str) -> Path:
     """The local file behind an ``input_file_name()`` URI."""
     return Path(unquote(urlparse(uri).path)).resolve()
-
-
-def prewarm(ctx: RunContext) -> None:
-    """Untimed warm-up: the run's own query (stream or batch) over three tiny made-up files.
-
-    The first micro-batch of a session costs about 5 s (planning, code generation, the state
-    store's first versions); running the same query shape once moves that into start-up."""
-    import dataclasses
-
-    from workloads.stream_window.events import FIELDS
-
-    engine: Any = ctx.engine
-    if getattr(engine, "spark", None) is None or ctx.variant not in ("stream", "df"):
-        return
-    folder = ctx.scratch / "prewarm"
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        (folder / "campaigns.csv").write_text("ad_id,campaign_id\nad,campaign\n")
-        files = []
-        for i, when in enumerate((105_000, 125_000, 97_000)):
-            record = {f: "x" for f in FIELDS} | {"ad_id": "ad", "event_type": "view"}
-            path = folder / f"part-{i}.json"
-            path.write_text(json.dumps({**record, "event_time": when}) + "\n")
-            files.append(path)
-        data = dataclasses.replace(
-            ctx.data, root=folder, inputs=tuple(files), meta={"campaigns": "campaigns.csv"}
-        )
-        warm = RunContext(ctx.engine, ctx.variant, data, {**ctx.params, "rate": 0}, folder)
-        (run_stream if ctx.variant == "stream" else run_batch)(warm)
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)

@@ -8,7 +8,8 @@ component, a history of ``HISTORY`` temperatures (integers, 0.1 degC). The workf
 ``udfA_99`` is the expensive fatigue-damage UDF (``udfs.fatigue_damage``: simple range
 counting of half cycles, Basquin exponent 3, normalised by ``p``) and ``udfB_10`` the cheap
 transient-start UDF (``udfs.transient_start``: largest single-step rise among the first 8
-samples minus ``q``). Their names carry the paper's cost annotations (99 and 10).
+samples minus ``q``). Their names carry the paper's cost annotations (99 and 10). ``udfs`` is
+``workloads._udf.udfs``, shared with ``udf_map`` (which reads the same input).
 
 The sweep (``scenario=sweep``): ``filters`` synthetic UDFs ``spin0..`` whose per-row cost is
 real CPU work (``udfs.spin``: 32-bit LCG steps). ``spin0`` is the cheap one (1 unit, passes a
@@ -43,19 +44,17 @@ import json
 import math
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
 from harness.spark_rules import costs
-from workloads.udf_filter import udfs
+from workloads._udf import udfs
+from workloads._udf.data import make_data, read_rows
 
 if TYPE_CHECKING:
     from harness.datasets import Dataset
 
-#: Temperatures per history.
-HISTORY = 256
 #: Rows profiled by ``prepare`` (the first ones of the input).
 PROFILE_ROWS = 500
 DEFAULT_PARAMS: dict[str, Any] = {
@@ -69,7 +68,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
 }
 SCENARIOS = ("paper", "sweep")
 ORDERS = ("expensive_first", "cheap_first")
-Spec = dict[str, Any]
+Spec = udfs.Spec
 
 
 def check_params(params: Mapping[str, Any]) -> None:
@@ -138,56 +137,6 @@ def evaluation_order(specs: Sequence[Spec], rules: Any, prepared: Mapping[str, A
     return ranked(specs, annotation_conf(prepared)) if rules is True else list(specs)
 
 
-def read_rows(paths: Sequence[Path], limit: int | None = None) -> tuple[list[int], list[str]]:
-    """Row ids and history texts of the input files (the first ``limit`` rows)."""
-    ids: list[int] = []
-    histories: list[str] = []
-    for path in paths:
-        with path.open(encoding="utf-8") as handle:
-            for line in handle:
-                if not line.strip():
-                    continue
-                row_id, history = udfs.parse_line(line)
-                ids.append(row_id)
-                histories.append(history)
-                if limit is not None and len(ids) >= limit:
-                    return ids, histories
-    return ids, histories
-
-
-def make_data(folder: Path, size: int, seed: int) -> dict[str, Any]:
-    """``size`` load-case histories: ``id,t0 t1 ...`` lines (0.1 degC integers)."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    path = folder / "histories.csv"
-    transients = 0
-    with path.open("w", encoding="utf-8") as out:
-        for start in range(0, size, 20_000):
-            n = min(20_000, size - start)
-            base = rng.integers(200, 600, n)
-            # Load cycles of varied amplitude and period, plus sensor noise.
-            amplitude = rng.gamma(2.0, 40.0, n)
-            period = rng.integers(6, 24, n)
-            phase = rng.uniform(0, 2 * np.pi, n)
-            t = np.arange(HISTORY)
-            cycles = amplitude[:, None] * np.sin(2 * np.pi * t[None, :] / period[:, None]
-                                                 + phase[:, None])  # fmt: skip
-            noise = rng.normal(0, 4, (n, HISTORY))
-            temps = base[:, None] + cycles + noise
-            # About one case in ten starts with a thermal transient: a fast ramp.
-            jump = rng.random(n) < 0.1
-            transients += int(jump.sum())
-            ramp = np.clip(t[None, :] - 2, 0, 3) * rng.uniform(60, 140, n)[:, None]
-            temps = temps + np.where(jump[:, None], ramp, 0.0)
-            temps = np.rint(temps).astype(np.int64)
-            lines = [
-                f"{start + i}," + " ".join(map(str, row)) for i, row in enumerate(temps.tolist())
-            ]
-            out.write("\n".join(lines) + "\n")
-    return {"files": [path.name], "rows": size, "history": HISTORY, "transients": transients}
-
-
 def _pass_matrix(specs: Sequence[Spec], ids: list[int], histories: list[str]) -> list[int]:
     """Per row, a bitmask of the filters it passes (bit i = ``specs[i]``), plain Python."""
     masks = []
@@ -236,14 +185,6 @@ def prepare(data: Dataset, params: Mapping[str, Any]) -> dict[str, Any]:
         n = max(len(ids), 1)
         profile[spec["name"]] = {"cost": best / n, "selectivity": passed / n}
     return {"udfs": profile, "sample_rows": len(ids), "measured_at": time.time()}
-
-
-def _prewarm(ctx: Any) -> None:
-    """Engine-specific untimed warm-up (only Spark needs one)."""
-    if ctx.engine.name == "spark":
-        from workloads.udf_filter.impl_spark import prewarm
-
-        prewarm(ctx)
 
 
 def answer_ids(answer: Any) -> list[int]:
@@ -378,7 +319,6 @@ UDF_FILTER = register_workload(
         default_rules="all",
         prepare=prepare,
         finish_metrics=finish_metrics,
-        prewarm=lambda ctx: _prewarm(ctx),
         check_params=check_params,
     )
 )

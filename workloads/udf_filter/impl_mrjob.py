@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
-from harness.engines.mrjob_engine import counter_totals
+from harness.engines.mrjob_engine import MrjobEngine, counter_totals
 from harness.registry import RunContext, implements
 from workloads.udf_filter import evaluation_order, filter_specs, run_metrics
 
@@ -15,7 +14,7 @@ def run(ctx: RunContext) -> list[int]:
     """Run ``MRUdfFilter`` with the filters in written (rules off) or ranked (on) order."""
     from workloads.udf_filter.mr_udf_filter import MRUdfFilter
 
-    engine: Any = ctx.engine
+    engine = ctx.engine_as(MrjobEngine)
     specs = filter_specs(ctx.params)
     order = evaluation_order(specs, ctx.rules, ctx.prepared)
     pairs, counters = engine.run_job(

@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 from harness.registry import RunContext, implements
+from workloads._udf.data import load
 from workloads.udf_filter import evaluation_order, filter_specs, run_metrics
-
-if TYPE_CHECKING:  # numpy is imported when a run needs it: bdbench --help stays light
-    import numpy as np
-
-
-def load(ctx: RunContext) -> tuple[np.ndarray, np.ndarray]:
-    """Row ids and the (rows, samples) int64 history array of the input (parsed at once)."""
-    import numpy as np
-
-    text = " ".join(p.read_text(encoding="utf-8").replace(",", " ") for p in ctx.data.inputs)
-    lines = sum(1 for p in ctx.data.inputs for line in p.open() if line.strip())
-    table = np.array(text.split(), dtype=np.int64).reshape(lines, -1)
-    return table[:, 0], table[:, 1:]
 
 
 @implements("udf_filter", "numpy")
@@ -27,11 +14,11 @@ def run(ctx: RunContext) -> list[int]:
     """Short-circuit chain: written order (rules off) or ranked order (rules on)."""
     import numpy as np
 
-    from workloads.udf_filter import vectorised
+    from workloads._udf import vectorised
 
     specs = filter_specs(ctx.params)
     order = evaluation_order(specs, ctx.rules, ctx.prepared)
-    ids, temps = load(ctx)
+    ids, temps = load(ctx.data.inputs)
     alive = np.arange(len(ids))
     calls: dict[str, int] = {}
     seconds: dict[str, float] = {}

@@ -17,16 +17,16 @@ from mrjob.job import MRJob
 from mrjob.protocol import JSONProtocol
 
 try:
-    # In a task: udfs.py travelled with this script (FILES below) to the working directory.
-    import bdbench_udf_filter_udfs as udfs
+    # In a task: the shared udfs.py travelled with this script (FILES below) to its directory.
+    import bdbench_udfs as udfs
 except ImportError:  # in the driver, where bdbench is installed
-    from workloads.udf_filter import udfs
+    from workloads._udf import udfs
 
 
 class MRUdfFilter(MRJob):
     """Mapper emits (id, None) for rows passing every filter."""
 
-    FILES: ClassVar[list[str]] = ["udfs.py#bdbench_udf_filter_udfs.py"]
+    FILES: ClassVar[list[str]] = ["../_udf/udfs.py#bdbench_udfs.py"]
     OUTPUT_PROTOCOL = JSONProtocol
 
     def configure_args(self) -> None:

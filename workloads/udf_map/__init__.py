@@ -1,11 +1,11 @@
 """UDF map chain: the paper's "constrained activity", two chained Python map UDFs.
 
-Input: the ``udf_filter`` histories (same generator, same format: ``id,t0 t1 ... t255`` lines,
-temperatures in 0.1 degC). Every row gets two derived columns::
+Input: the ``udf_filter`` histories (the same generator, ``workloads._udf.data``, and format:
+``id,t0 t1 ... t255`` lines, temperatures in 0.1 degC). Every row gets two derived columns::
 
     rows.withColumn("a", damage(history, p)).withColumn("b", severity(a))
 
-``damage`` is the expensive UDF, ``workloads.udf_filter.udfs.fatigue_damage`` (Miner damage of
+``damage`` is the expensive UDF, ``workloads._udf.udfs.fatigue_damage`` (Miner damage of
 the history, normalised by ``p``, default 600); ``severity`` is the cheap one
 (``udfs.severity``: the band ``min(9, int(a * 4))``, null for null). ``damage`` is declared
 *constrained*: its result must be computed once per row and fed to ``severity``, never computed
@@ -33,13 +33,12 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
-from workloads.udf_filter import make_data, read_rows
-from workloads.udf_filter import udfs as filter_udfs
+from workloads._udf import udfs as shared_udfs
+from workloads._udf.data import make_data, read_rows
 from workloads.udf_map import udfs
 
 if TYPE_CHECKING:
     from harness.datasets import Dataset
-    from harness.registry import RunContext
 
 #: The UDF names (Spark sees them as the Python functions' names; the annotation key uses them).
 DAMAGE = "damage"
@@ -61,7 +60,7 @@ def reference(data: Dataset, params: Mapping[str, Any]) -> list[Row]:
     ids, histories = read_rows(list(data.inputs))
     rows = []
     for row_id, history in zip(ids, histories, strict=True):
-        a = filter_udfs.fatigue_damage(history, p)
+        a = shared_udfs.fatigue_damage(history, p)
         rows.append([row_id, a, udfs.severity(a)])
     return sorted(rows, key=lambda r: r[0])
 
@@ -117,14 +116,6 @@ def run_metrics(calls: Mapping[str, int], seconds: Mapping[str, float], rows: in
     }
 
 
-def _prewarm(ctx: RunContext) -> None:
-    """Engine-specific untimed warm-up (only Spark needs one: its first Python UDF queries)."""
-    if ctx.engine.name == "spark":
-        from workloads.udf_map.impl_spark import prewarm
-
-        prewarm(ctx)
-
-
 UDF_MAP = register_workload(
     Workload(
         name="udf_map",
@@ -145,7 +136,6 @@ UDF_MAP = register_workload(
         # numpy and mrjob compute damage once per row by construction: no rules switch.
         rules_modes=(),
         default_rules="both",
-        prewarm=_prewarm,
         check_params=check_params,
     )
 )

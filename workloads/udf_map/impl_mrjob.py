@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from harness.engines.mrjob_engine import counter_totals
+from harness.engines.mrjob_engine import MrjobEngine, counter_totals
 from harness.registry import RunContext, implements
 from workloads.udf_map import Row, run_metrics
 
@@ -14,8 +12,7 @@ def run(ctx: RunContext) -> list[Row]:
     """Run ``MRUdfMap``; rows sorted by id, exact calls from the job's counters."""
     from workloads.udf_map.mr_udf_map import MRUdfMap
 
-    engine: Any = ctx.engine
-    pairs, counters = engine.run_job(
+    pairs, counters = ctx.engine_as(MrjobEngine).run_job(
         MRUdfMap,
         ctx.data.inputs,
         ctx.scratch,

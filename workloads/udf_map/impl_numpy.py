@@ -6,7 +6,7 @@ import time
 from typing import TYPE_CHECKING
 
 from harness.registry import RunContext, implements
-from workloads.udf_filter.impl_numpy import load
+from workloads._udf.data import load
 from workloads.udf_map import DAMAGE, SEVERITY, Row, run_metrics, udfs
 
 if TYPE_CHECKING:  # numpy is imported when a run needs it: bdbench --help stays light
@@ -25,9 +25,9 @@ def run(ctx: RunContext) -> list[Row]:
     """Parse every history at once, then ``a = damage(temps)``, ``b = severity(a)``."""
     import numpy as np
 
-    from workloads.udf_filter import vectorised
+    from workloads._udf import vectorised
 
-    ids, temps = load(ctx)
+    ids, temps = load(ctx.data.inputs)
     began = time.perf_counter()
     a = vectorised.fatigue_damage(temps, ctx.params["p"])
     damage_s = time.perf_counter() - began

@@ -8,53 +8,63 @@ accumulators (exact, summed over the Python workers); the executed physical plan
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
-from harness.engines.spark_engine import master_cores
+from harness.engines.spark_engine import SparkEngine, master_cores
 from harness.registry import RunContext, implements
 from harness.spark_rules import costs
-from workloads.udf_filter import udfs as filter_udfs
-from workloads.udf_filter.impl_spark import executed_plan
-from workloads.udf_filter.impl_spark import prewarm as prewarm_one_udf
+from workloads._spark import session
+from workloads._udf import udfs as shared_udfs
+from workloads._udf.spark import ONE_UDF, counted_udf, executed_plan, warm_filters
 from workloads.udf_map import DAMAGE, SEVERITY, Row, run_metrics, udfs
 
 
-def counted_udf(name: str, fn: Callable[..., Any], return_type: str, calls: Any, seconds: Any
-                ) -> Any:  # fmt: skip
-    """A Spark UDF called ``name`` (what Catalyst and the annotations see) that counts its
-    calls and the time inside it."""
-    from pyspark.sql.functions import udf
+def prewarm(ctx: RunContext) -> None:
+    """Untimed warm-up: a one-UDF query, then a tiny chain of the same shape as the run's.
 
-    def wrapper(*values: Any) -> Any:
-        began = time.perf_counter()
-        result = fn(*values)
-        seconds.add(time.perf_counter() - began)
-        calls.add(1)
-        return result
+    With rules on, the barrier gives each task two eval nodes, so two Python workers per task;
+    the one-UDF query forks only one. Each new worker imports pyarrow (about 1 s here), which
+    would otherwise land in the first timed rules-on query: engine start-up, not workload.
+    """
+    from pyspark.sql import functions as F
 
-    wrapper.__name__ = wrapper.__qualname__ = name
-    return udf(wrapper, return_type)
+    warm_filters(ctx, [ONE_UDF])
+    engine = ctx.engine_as(SparkEngine)
+    spark = engine.spark
+    if spark is None:
+        return
+
+    def bdbench_prewarm_a(x: int) -> float:
+        return float(x)
+
+    def bdbench_prewarm_b(x: float) -> float:
+        return x + 1
+
+    key = costs.conf_key("constrained", "bdbench_prewarm_a")
+    spark.conf.set(key, "true")
+    try:
+        a, b = F.udf(bdbench_prewarm_a, "double"), F.udf(bdbench_prewarm_b, "double")
+        rows = spark.range(0, 64, 1, max(engine.partitions, 1))
+        rows.withColumn("a", a("id")).withColumn("b", b("a")).collect()
+    finally:
+        spark.conf.unset(key)
 
 
-@implements("udf_map", "spark", "df")
+@implements("udf_map", "spark", "df", prewarm=prewarm)
 def run_df(ctx: RunContext) -> list[Row]:
     """``read.csv`` -> ``withColumn("a", damage)`` -> ``withColumn("b", severity("a"))``."""
     from pyspark import cloudpickle
     from pyspark.sql import functions as F
 
-    engine: Any = ctx.engine
-    spark = engine.spark
+    engine = ctx.engine_as(SparkEngine)
+    spark = session(ctx)
     # Workers need not have bdbench installed: ship both UDF modules by value.
-    cloudpickle.register_pickle_by_value(filter_udfs)
+    cloudpickle.register_pickle_by_value(shared_udfs)
     cloudpickle.register_pickle_by_value(udfs)
     # The workflow's declaration; only our rules read it (plain Spark ignores the key).
     spark.conf.set(costs.conf_key("constrained", DAMAGE), "true")
     sc = spark.sparkContext
     calls = {n: sc.accumulator(0) for n in (DAMAGE, SEVERITY)}
     seconds = {n: sc.accumulator(0.0) for n in (DAMAGE, SEVERITY)}
-    damage = counted_udf(DAMAGE, filter_udfs.fatigue_damage, "double",
+    damage = counted_udf(DAMAGE, shared_udfs.fatigue_damage, "double",
                          calls[DAMAGE], seconds[DAMAGE])  # fmt: skip
     severity = counted_udf(SEVERITY, udfs.severity, "int", calls[SEVERITY], seconds[SEVERITY])
     uris = [p.resolve().as_uri() for p in ctx.data.inputs]
@@ -73,34 +83,3 @@ def run_df(ctx: RunContext) -> list[Row]:
     )
     ctx.metrics["plan"] = executed_plan(result)
     return rows
-
-
-def prewarm(ctx: RunContext) -> None:
-    """Untimed warm-up: ``udf_filter``'s one-UDF query, then a tiny chain of the same shape.
-
-    With rules on, the barrier gives each task two eval nodes, so two Python workers per task;
-    the one-UDF query forks only one. Each new worker imports pyarrow (about 1 s here), which
-    would otherwise land in the first timed rules-on query: engine start-up, not workload.
-    """
-    from pyspark.sql import functions as F
-
-    prewarm_one_udf(ctx)
-    engine: Any = ctx.engine
-    if getattr(engine, "spark", None) is None:
-        return
-    spark = engine.spark
-
-    def bdbench_prewarm_a(x: int) -> float:
-        return float(x)
-
-    def bdbench_prewarm_b(x: float) -> float:
-        return x + 1
-
-    key = costs.conf_key("constrained", "bdbench_prewarm_a")
-    spark.conf.set(key, "true")
-    try:
-        a, b = F.udf(bdbench_prewarm_a, "double"), F.udf(bdbench_prewarm_b, "double")
-        rows = spark.range(0, 64, 1, max(engine.partitions, 1))
-        rows.withColumn("a", a("id")).withColumn("b", b("a")).collect()
-    finally:
-        spark.conf.unset(key)

@@ -16,10 +16,10 @@ from mrjob.protocol import JSONProtocol
 
 try:
     # In a task: both UDF modules travelled with this script (FILES below) to its directory.
-    import bdbench_udf_filter_udfs as filter_udfs
     import bdbench_udf_map_udfs as udfs
+    import bdbench_udfs as shared_udfs
 except ImportError:  # in the driver, where bdbench is installed
-    from workloads.udf_filter import udfs as filter_udfs
+    from workloads._udf import udfs as shared_udfs
     from workloads.udf_map import udfs
 
 
@@ -27,7 +27,7 @@ class MRUdfMap(MRJob):
     """Mapper emits ``(id, [damage, severity])`` for every row."""
 
     FILES: ClassVar[list[str]] = [
-        "../udf_filter/udfs.py#bdbench_udf_filter_udfs.py",
+        "../_udf/udfs.py#bdbench_udfs.py",
         "udfs.py#bdbench_udf_map_udfs.py",
     ]
     OUTPUT_PROTOCOL = JSONProtocol
@@ -47,10 +47,10 @@ class MRUdfMap(MRJob):
         """One output row per input row; ``damage`` runs once and ``severity`` reuses it."""
         if not line.strip():
             return
-        row_id, history = filter_udfs.parse_line(line)
+        row_id, history = shared_udfs.parse_line(line)
         self.rows += 1
         began = time.perf_counter()
-        a = filter_udfs.fatigue_damage(history, self.options.p)
+        a = shared_udfs.fatigue_damage(history, self.options.p)
         middle = time.perf_counter()
         b = udfs.severity(a)
         self.micros["damage"] += (middle - began) * 1e6

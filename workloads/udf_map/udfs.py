@@ -1,8 +1,8 @@
 """The cheap map UDF of the ``udf_map`` workload, in plain Python (one row at a time).
 
-Self-contained on purpose (standard library only), like ``workloads/udf_filter/udfs.py``:
+Self-contained on purpose (standard library only), like ``workloads/_udf/udfs.py``:
 mrjob ships this file next to its job script and Spark pickles it by value. The expensive UDF
-is ``workloads.udf_filter.udfs.fatigue_damage`` itself.
+is ``workloads._udf.udfs.fatigue_damage`` itself.
 """
 
 from __future__ import annotations

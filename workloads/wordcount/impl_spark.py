@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from operator import add
 
+from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
+from workloads._spark import session
 from workloads.wordcount import JAVA_WHITESPACE_RE, WORD_RE
 
 
@@ -16,8 +18,8 @@ def _uris(ctx: RunContext) -> list[str]:
 @implements("wordcount", "spark", "rdd")
 def run_rdd(ctx: RunContext) -> dict[str, int]:
     """``textFile`` -> ``flatMap`` words -> ``reduceByKey`` -> map on the driver."""
-    spark = ctx.engine.spark  # type: ignore[attr-defined]
-    partitions = ctx.engine.partitions  # type: ignore[attr-defined]
+    spark = session(ctx)
+    partitions = ctx.engine_as(SparkEngine).partitions
     pattern = WORD_RE  # captured by value, so workers need not import this package
 
     def words(line: str) -> list[str]:
@@ -33,7 +35,7 @@ def run_df(ctx: RunContext) -> dict[str, int]:
     """``read.text`` -> ``split``/``explode`` -> ``groupBy().count()`` -> map on the driver."""
     from pyspark.sql import functions as F
 
-    spark = ctx.engine.spark  # type: ignore[attr-defined]
+    spark = session(ctx)
     # read.text keeps raw bytes; make them valid UTF-8 (U+FFFD) as the semantics require.
     lines = spark.read.text(_uris(ctx)).select(F.make_valid_utf8("value").alias("line"))
     words = lines.select(F.explode(F.split("line", JAVA_WHITESPACE_RE)).alias("word"))

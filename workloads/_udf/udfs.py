@@ -1,8 +1,9 @@
-"""The UDFs of the ``udf_filter`` workload, in plain Python (one row at a time).
+"""The Python UDFs of the ``udf_filter`` and ``udf_map`` workloads (one row at a time).
 
 Self-contained on purpose (standard library only): mrjob ships this file next to its job
 script, and Spark pickles it by value, so neither needs bdbench installed where tasks run.
 Every engine evaluates exactly these functions (numpy has vectorised twins, tested equal).
+``udf_map``'s expensive UDF is ``fatigue_damage`` itself.
 
 A filter is a dict ("spec"):
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import Any
 
 #: LCG steps per unit of ``spin`` cost (one unit is a few microseconds of Python).
 SPIN_STEPS_PER_UNIT = 40
@@ -32,6 +34,8 @@ LCG_A = 1664525
 LCG_C = 1013904223
 #: Knuth's multiplicative hash, to spread row ids before the LCG.
 HASH_A = 2654435761
+#: A filter, as described above.
+Spec = dict[str, Any]
 
 
 def parse_line(line: str) -> tuple[int, str]:

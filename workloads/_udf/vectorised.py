@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from workloads.udf_filter import udfs
+from workloads._udf import udfs
 
 
 def fatigue_damage_sum(temps: np.ndarray) -> np.ndarray:
