@@ -14,7 +14,7 @@ reference are outside every timed query. Per point it prints:
   achieved >= 0.9 x ideal where ideal >= 2. Also printed: ``free``, the report's UDF-body
   model (rules-off wall minus the UDF time the cheapest order saves, over 2 workers).
 
-The sweep runs the workload's own UDF chain (``workloads.udf_filter.impl_spark.apply_chain``)
+The sweep runs the workload's own UDF chain (``workloads._udf.spark.apply_chain``)
 over ``spark.range(N)``: the spin UDFs read only the row id, and ``N`` is sized so that the
 rules-off query takes about ``--target-seconds``. Rules on orders by measured annotations
 (per-call cost profiled in Python on a sample; selectivity from the exact pass counts).
@@ -46,7 +46,9 @@ from harness.spark_rules import (
     costs,
 )
 from workloads import udf_filter as uf
-from workloads.udf_filter import impl_spark, udfs, vectorised
+from workloads._udf import spark as udf_spark
+from workloads._udf import udfs, vectorised
+from workloads.udf_filter import impl_spark
 
 CORES = 2
 MODES = ("off", "on", "paper")
@@ -114,7 +116,7 @@ def run_query(spark: Any, build: Any, mode: str) -> dict[str, Any]:
         "ids": ids,
         "calls": {k: a.value for k, a in calls.items()},
         "seconds": {k: a.value for k, a in seconds.items()},
-        "plan": impl_spark.executed_plan(df),
+        "plan": udf_spark.executed_plan(df),
     }
 
 
@@ -140,7 +142,7 @@ def calibrate(spark: Any, base: Any, specs: list[dict[str, Any]], repeats: int) 
     t0 = timed(base.select(F.hash(*base.columns).alias("h")))
     per_row = {}
     for spec in specs:
-        df, _, _ = impl_spark.apply_chain(spark, base, [spec])
+        df, _, _ = udf_spark.apply_chain(spark, base, [spec])
         per_row[spec["name"]] = max(timed(df) - t0, 0.0) / rows
     return {"t0": t0, "per_row": per_row, "rows": rows}
 
@@ -220,7 +222,7 @@ def paper_example(spark: Any, data: datasets.Dataset, repeats: int) -> dict[str,
         calls = {s["name"]: sc.accumulator(0) for s in specs}
         seconds = {s["name"]: sc.accumulator(0.0) for s in specs}
         for spec in specs:
-            func, _ = impl_spark._counted_udf(spec, calls[spec["name"]], seconds[spec["name"]])
+            func, _ = udf_spark.filter_udf(spec, calls[spec["name"]], seconds[spec["name"]])
             spark.udf.register(spec["name"], func)
         spark.read.csv(uris, schema="id LONG, history STRING").createOrReplaceTempView("h")
         df = (
@@ -268,7 +270,7 @@ def sweep(spark: Any, grid: dict[str, list[Any]], repeats: int, target_s: float,
 
         def build(specs: list[dict[str, Any]] = specs, rows: int = rows) -> Any:
             base = spark.range(0, rows, 1, CORES)
-            return impl_spark.apply_chain(spark, base, specs)
+            return udf_spark.apply_chain(spark, base, specs)
 
         # The paper control calls every UDF on every row like off (shown on the paper example).
         runs = measure(spark, lambda b=build: _select_id(b()), repeats, ("off", "on"))
