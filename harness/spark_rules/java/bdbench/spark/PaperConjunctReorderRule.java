@@ -9,9 +9,6 @@ import org.apache.spark.sql.catalyst.plans.logical.Filter;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import org.apache.spark.sql.catalyst.rules.Rule;
 
-import scala.Function1;
-import scala.runtime.AbstractPartialFunction;
-
 /**
  * The paper's plain rule, kept as a negative control: it reorders the conjuncts of each
  * Filter by ascending UDF cost (stable; JVM-only conjuncts cost 0 and go first).
@@ -24,7 +21,7 @@ import scala.runtime.AbstractPartialFunction;
  *
  * <p>Switches: the master {@code spark.bdbench.rules.enabled} and
  * {@code spark.bdbench.rules.paper.enabled}, whose default is given by the extension that
- * loads the rule (on in {@link PaperReorderExtensions}, off in {@link BdbenchExtensions}).
+ * loads the rule (on in {@code PaperReorderExtensions}, off in {@code BdbenchExtensions}).
  */
 public final class PaperConjunctReorderRule extends Rule<LogicalPlan> {
 
@@ -36,6 +33,8 @@ public final class PaperConjunctReorderRule extends Rule<LogicalPlan> {
     }
 
     /**
+     * The rule with its default state.
+     *
      * @param onByDefault whether the rule acts when {@code spark.bdbench.rules.paper.enabled}
      *                    is not set
      */
@@ -46,43 +45,24 @@ public final class PaperConjunctReorderRule extends Rule<LogicalPlan> {
     /** Reorders the conjuncts of every Filter in {@code plan} by annotated cost. */
     @Override
     public LogicalPlan apply(LogicalPlan plan) {
-        final UdfCostModel costs = UdfCostModel.current();
-        if (!costs.paperEnabled(onByDefault)) {
+        if (!RuleSwitches.current().paperEnabled(onByDefault)) {
             return plan;
         }
-        return plan.transformUp(new AbstractPartialFunction<LogicalPlan, LogicalPlan>() {
-            @Override
-            public boolean isDefinedAt(LogicalPlan p) {
-                return p instanceof Filter;
-            }
-
-            @Override
-            public <A1 extends LogicalPlan, B1> B1 applyOrElse(A1 p, Function1<A1, B1> otherwise) {
-                if (!(p instanceof Filter)) {
-                    return otherwise.apply(p);
-                }
-                @SuppressWarnings("unchecked")
-                B1 result = (B1) reorder((Filter) p, costs);
-                return result;
-            }
-        });
+        UdfCostModel costs = UdfCostModel.current();
+        return Plans.transformFiltersUp(plan, filter -> true, filter -> reorder(filter, costs));
     }
 
     private static LogicalPlan reorder(Filter filter, UdfCostModel costs) {
-        List<Expression> conjuncts = PythonUdfFilterSplitter.splitConjuncts(filter.condition());
-        if (conjuncts.size() < 2) {
+        List<Expression> conjuncts = Predicates.splitConjuncts(filter.condition());
+        // Moving a non-deterministic predicate could change results.
+        if (conjuncts.size() < 2 || !Predicates.allDeterministic(conjuncts)) {
             return filter;
-        }
-        for (Expression c : conjuncts) {
-            if (!c.deterministic()) {
-                return filter;   // moving non-deterministic predicates could change results
-            }
         }
         List<Expression> sorted = new ArrayList<>(conjuncts);
         sorted.sort(Comparator.comparingDouble(costs::costOfPredicate));   // List.sort is stable
         if (sorted.equals(conjuncts)) {
             return filter;
         }
-        return new Filter(PythonUdfFilterSplitter.conjunction(sorted), filter.child());
+        return new Filter(Predicates.conjunction(sorted), filter.child());
     }
 }

@@ -1,7 +1,5 @@
 package bdbench.spark;
 
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.regex.Matcher;
@@ -10,8 +8,6 @@ import java.util.regex.Pattern;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDF;
 import org.apache.spark.sql.internal.SQLConf;
-
-import scala.jdk.javaapi.CollectionConverters;
 
 /**
  * Cost and selectivity annotations for Python UDFs, looked up by the UDF's name.
@@ -27,15 +23,13 @@ import scala.jdk.javaapi.CollectionConverters;
  * stable sort. Malformed conf values are ignored rather than failing the query: an annotation
  * is only a hint.
  *
- * <p>A UDF is <em>constrained</em> (must run once per row, see
- * {@link ConstrainedUdfBarrierStrategy}) when {@code spark.bdbench.udf.constrained.<name>} is
- * {@code true}, else when the Python {@code @costed(constrained=True)} declaration says so
+ * <p>A UDF is <em>constrained</em> (must run once per row, see {@code ConstrainedUdfBarrier})
+ * when {@code spark.bdbench.udf.constrained.<name>} is {@code true}, else when the Python
+ * {@code @costed(constrained=True)} declaration says so
  * ({@code spark.bdbench.udf.declared.constrained.<name>}); a conf {@code false} beats a
  * declared {@code true}.
  *
- * <p>It also reads the runtime switches: the master {@code spark.bdbench.rules.enabled} and
- * one per rule ({@code spark.bdbench.rules.split.enabled}, {@code .barrier.enabled},
- * {@code .paper.enabled}); a rule acts only when the master switch and its own are on.
+ * <p>The rules' on/off switches live apart, in {@link RuleSwitches}.
  */
 public final class UdfCostModel {
 
@@ -43,30 +37,23 @@ public final class UdfCostModel {
     public static final String COST_PREFIX = "spark.bdbench.udf.cost.";
     /** Prefix of the per-UDF selectivity conf key (fraction of rows that pass, 0..1). */
     public static final String SELECTIVITY_PREFIX = "spark.bdbench.udf.selectivity.";
-    /** Prefixes of the {@code @costed} declarations and of measured profiles (lower precedence). */
+    /** Prefix of the {@code @costed} declarations (below the conf and the name suffix). */
     public static final String DECLARED_PREFIX = "spark.bdbench.udf.declared.";
+    /** Prefix of measured profiles (the lowest precedence). */
     public static final String MEASURED_PREFIX = "spark.bdbench.udf.measured.";
     /** Prefix of the per-UDF "constrained" flag (true: the UDF must run once per row). */
     public static final String CONSTRAINED_PREFIX = "spark.bdbench.udf.constrained.";
-    /** Runtime switch (one session can compare rules on and off without a restart). */
-    public static final String ENABLED_KEY = "spark.bdbench.rules.enabled";
-    /** Switch of the Python UDF filter split (default on). */
-    public static final String SPLIT_ENABLED_KEY = "spark.bdbench.rules.split.enabled";
-    /** Switch of the constrained-UDF barrier (default on). */
-    public static final String BARRIER_ENABLED_KEY = "spark.bdbench.rules.barrier.enabled";
-    /** Switch of the paper's conjunct reorder (default depends on the extension that loads it). */
-    public static final String PAPER_ENABLED_KEY = "spark.bdbench.rules.paper.enabled";
     /** Cost assumed for a UDF without any annotation. */
     public static final double UNKNOWN_COST = 1.0;
 
     /** The paper's convention: a trailing "_<number>" is the cost. */
     private static final Pattern COST_SUFFIX = Pattern.compile("_(\\d+(?:\\.\\d+)?)$");
 
-    private final SQLConf conf;
+    private final ConfReader conf;
 
     /** A cost model reading annotations from {@code conf} (use {@link SQLConf#get()} at planning time). */
     public UdfCostModel(SQLConf conf) {
-        this.conf = conf;
+        this.conf = new ConfReader(conf);
     }
 
     /** A cost model over the SQL conf of the session that is currently planning or optimizing. */
@@ -74,9 +61,9 @@ public final class UdfCostModel {
         return new UdfCostModel(SQLConf.get());
     }
 
-    /** Cost of one UDF call by name: conf, else name suffix, else {@link #UNKNOWN_COST}. */
+    /** Cost of one UDF call by name: conf, else name suffix, else declared, else measured, else {@link #UNKNOWN_COST}. */
     public double costOfName(String name) {
-        OptionalDouble fromConf = confDouble(COST_PREFIX + name);
+        OptionalDouble fromConf = conf.number(COST_PREFIX + name);
         if (fromConf.isPresent() && fromConf.getAsDouble() >= 0) {
             return fromConf.getAsDouble();
         }
@@ -85,7 +72,7 @@ public final class UdfCostModel {
             return Double.parseDouble(m.group(1));
         }
         for (String prefix : new String[] {DECLARED_PREFIX, MEASURED_PREFIX}) {
-            OptionalDouble v = confDouble(prefix + "cost." + name);
+            OptionalDouble v = conf.number(prefix + "cost." + name);
             if (v.isPresent() && v.getAsDouble() >= 0) {
                 return v.getAsDouble();
             }
@@ -98,11 +85,7 @@ public final class UdfCostModel {
      * chained call such as {@code f(g(x))} runs both functions per row.
      */
     public double costOf(PythonUDF udf) {
-        double total = 0;
-        for (PythonUDF u : pythonUdfsIn(udf)) {
-            total += costOfName(u.name());
-        }
-        return total;
+        return costOfCalls(udf);
     }
 
     /**
@@ -110,8 +93,12 @@ public final class UdfCostModel {
      * no Python UDF costs 0 (JVM expressions are orders of magnitude cheaper).
      */
     public double costOfPredicate(Expression predicate) {
+        return costOfCalls(predicate);
+    }
+
+    private double costOfCalls(Expression e) {
         double total = 0;
-        for (PythonUDF u : pythonUdfsIn(predicate)) {
+        for (PythonUDF u : PythonEvalNodes.udfCallsIn(e)) {
             total += costOfName(u.name());
         }
         return total;
@@ -121,7 +108,7 @@ public final class UdfCostModel {
     public OptionalDouble selectivityOfName(String name) {
         for (String key : new String[] {SELECTIVITY_PREFIX + name,
                 DECLARED_PREFIX + "selectivity." + name, MEASURED_PREFIX + "selectivity." + name}) {
-            OptionalDouble s = confDouble(key);
+            OptionalDouble s = conf.number(key);
             if (s.isPresent() && s.getAsDouble() >= 0 && s.getAsDouble() <= 1) {
                 return s;
             }
@@ -136,7 +123,7 @@ public final class UdfCostModel {
     public boolean isConstrained(String name) {
         for (String key : new String[] {CONSTRAINED_PREFIX + name,
                 DECLARED_PREFIX + "constrained." + name}) {
-            Optional<Boolean> v = confBoolean(key);
+            Optional<Boolean> v = conf.bool(key);
             if (v.isPresent()) {
                 return v.get();
             }
@@ -144,45 +131,9 @@ public final class UdfCostModel {
         return false;
     }
 
-    /** Whether the rules act at all: {@code spark.bdbench.rules.enabled} (default true). */
-    public boolean rulesEnabled() {
-        return flag(ENABLED_KEY, true);
-    }
-
-    /** Whether the filter split acts: master switch and {@code spark.bdbench.rules.split.enabled}. */
-    public boolean splitEnabled() {
-        return rulesEnabled() && flag(SPLIT_ENABLED_KEY, true);
-    }
-
-    /** Whether the barrier acts: master switch and {@code spark.bdbench.rules.barrier.enabled}. */
-    public boolean barrierEnabled() {
-        return rulesEnabled() && flag(BARRIER_ENABLED_KEY, true);
-    }
-
-    /**
-     * Whether the paper's reorder acts: master switch and {@code spark.bdbench.rules.paper.enabled},
-     * which defaults to {@code onByDefault} (on when loaded alone as the paper control, off when
-     * loaded beside our own rules).
-     */
-    public boolean paperEnabled(boolean onByDefault) {
-        return rulesEnabled() && flag(PAPER_ENABLED_KEY, onByDefault);
-    }
-
-    /** A boolean switch: "true"/"false" (any case), anything else means {@code dflt}. */
-    private boolean flag(String key, boolean dflt) {
-        return confBoolean(key).orElse(dflt);
-    }
-
-    private Optional<Boolean> confBoolean(String key) {
-        String raw = conf.getConfString(key, null);
-        String v = raw == null ? "" : raw.trim();
-        if (v.equalsIgnoreCase("true")) {
-            return Optional.of(true);
-        }
-        if (v.equalsIgnoreCase("false")) {
-            return Optional.of(false);
-        }
-        return Optional.empty();
+    /** Ordering rank of a filter on {@code udf}'s result: {@link #rank} of its cost and selectivity. */
+    public double rankOf(PythonUDF udf) {
+        return rank(costOf(udf), selectivityOfName(udf.name()));
     }
 
     /**
@@ -199,34 +150,5 @@ public final class UdfCostModel {
             return Double.POSITIVE_INFINITY;
         }
         return cost / (1.0 - pass);
-    }
-
-    /** All Python UDF calls inside an expression, outermost first. */
-    public static List<PythonUDF> pythonUdfsIn(Expression e) {
-        List<PythonUDF> out = new ArrayList<>();
-        collect(e, out);
-        return out;
-    }
-
-    private static void collect(Expression e, List<PythonUDF> out) {
-        if (e instanceof PythonUDF) {
-            out.add((PythonUDF) e);
-        }
-        for (Expression child : CollectionConverters.asJava(e.children())) {
-            collect(child, out);
-        }
-    }
-
-    private OptionalDouble confDouble(String key) {
-        String raw = conf.getConfString(key, null);
-        if (raw == null || raw.isBlank()) {
-            return OptionalDouble.empty();
-        }
-        try {
-            double v = Double.parseDouble(raw.trim());
-            return Double.isNaN(v) ? OptionalDouble.empty() : OptionalDouble.of(v);
-        } catch (NumberFormatException ex) {
-            return OptionalDouble.empty();
-        }
     }
 }
