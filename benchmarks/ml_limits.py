@@ -39,7 +39,6 @@ from typing import Any
 import numpy as np
 
 from harness import datasets, registry
-from harness.engines import EngineOptions
 from harness.engines.numpy_engine import NumpyEngine
 from harness.registry import RunContext
 
@@ -216,7 +215,7 @@ def engine_run(
 
     impl = import_module(f"workloads.{name}.impl_numpy")
     with tempfile.TemporaryDirectory(prefix="bdbench-ml-") as scratch:
-        ctx = RunContext(NumpyEngine(EngineOptions()), "default", data, params, Path(scratch))
+        ctx = RunContext(NumpyEngine(), "default", data, params, Path(scratch))
         answer = impl.run(ctx)
     return answer, list(ctx.metrics["iteration_s"])
 

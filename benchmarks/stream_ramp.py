@@ -56,7 +56,6 @@ from pathlib import Path
 from typing import Any
 
 from harness import datasets, registry
-from harness.engines import EngineOptions
 from harness.engines.base import Engine
 from harness.registry import RunContext
 
@@ -266,12 +265,12 @@ def summary(name: str, steps: Sequence[Step], files: int, mean_lines: float) -> 
 def make_engine(name: str) -> Engine:
     """An engine object of this name (not started)."""
     if name == "spark":
-        from harness.engines.spark_engine import SparkEngine
+        from harness.engines.spark_engine import SparkEngine, SparkOptions
 
-        return SparkEngine(EngineOptions(spark_master=f"local[{CORES}]", spark_driver_memory="2g"))
+        return SparkEngine(SparkOptions(master=f"local[{CORES}]", driver_memory="2g"))
     from harness.engines.numpy_engine import NumpyEngine
 
-    return NumpyEngine(EngineOptions())
+    return NumpyEngine()
 
 
 def measure(

@@ -36,8 +36,7 @@ from typing import Any
 import numpy as np
 
 from harness import datasets, registry
-from harness.engines import EngineOptions
-from harness.engines.spark_engine import SparkEngine
+from harness.engines.spark_engine import SparkEngine, SparkOptions
 from harness.spark_rules import (
     BARRIER_ENABLED_KEY,
     PAPER_ENABLED_KEY,
@@ -335,7 +334,7 @@ def main() -> None:
     grid = QUICK_GRID if args.quick else GRID
 
     data = datasets.generated(registry.get_workload("udf_filter"), "small")
-    engine = SparkEngine(EngineOptions(spark_master=f"local[{CORES}]", spark_driver_memory="2g"))
+    engine = SparkEngine(SparkOptions(master=f"local[{CORES}]", driver_memory="2g"))
     scratch = Path(tempfile.mkdtemp(prefix="bdbench-udf-sweep-"))
     results: dict[str, Any] = {"repeats": repeats, "cores": CORES}
     try:

@@ -493,12 +493,14 @@ def _runnable(cells: list[Any], options: Any) -> None:
     """One error line, and no half-empty batch, when no selected cell can run here."""
     from harness.engines import get_engine_class
 
-    reasons = []
+    reasons: list[str] = []
     for cell in cells:
         cls = get_engine_class(cell.engine)
-        reasons.append(cls(options.of(cls)).unavailable(cell.variant, cell.rules))
-    if all(reasons):
-        raise UserError("no selected cell can run here: " + "; ".join(dict.fromkeys(reasons)))
+        reason = cls(options.of(cls)).unavailable(cell.variant, cell.rules)
+        if reason is None:
+            return
+        reasons.append(reason)
+    raise UserError("no selected cell can run here: " + "; ".join(dict.fromkeys(reasons)))
 
 
 def _run_config(args: argparse.Namespace, cells: list[Any]) -> Any:

@@ -89,8 +89,8 @@ def test_spark_conf_local_and_cluster() -> None:
 
 
 def test_spark_rules_cells_need_javac(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.tools import find_java
     from harness.spark_rules import build
+    from harness.tools import find_java
 
     java = find_java()
     if java is None:

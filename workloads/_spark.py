@@ -14,7 +14,4 @@ if TYPE_CHECKING:
 
 def session(ctx: RunContext) -> SparkSession:
     """The run's Spark session; TypeError on another engine, RuntimeError before ``start``."""
-    spark = ctx.engine_as(SparkEngine).spark
-    if spark is None:
-        raise RuntimeError("the Spark engine has no session: start it first")
-    return spark
+    return ctx.engine_as(SparkEngine).session

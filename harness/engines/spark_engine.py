@@ -113,6 +113,13 @@ class SparkEngine(Engine):
         """The Java runtime the driver JVM uses."""
         return {"java": java_version()}
 
+    @property
+    def session(self) -> SparkSession:
+        """The started session (implementations' typed access); RuntimeError before ``start``."""
+        if self.spark is None:
+            raise RuntimeError("the Spark engine has no session: start it first")
+        return self.spark
+
     def is_local(self) -> bool:
         """Whether the master runs everything in this machine's driver JVM."""
         return self.options.master.startswith("local")

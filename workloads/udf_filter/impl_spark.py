@@ -54,6 +54,6 @@ def run_df(ctx: RunContext) -> list[int]:
     result = rows.select("id")
     ids = sorted(row["id"] for row in result.collect())
     # File splits give at least one partition per core (spark.sql.files.minPartitionNum).
-    ctx.metrics["udf"] = chain_metrics(calls, seconds, master_cores(engine.options.spark_master))
+    ctx.metrics["udf"] = chain_metrics(calls, seconds, master_cores(engine.options.master))
     ctx.metrics["plan"] = executed_plan(result)
     return ids

@@ -79,7 +79,7 @@ def run_df(ctx: RunContext) -> list[Row]:
         {n: acc.value for n, acc in calls.items()},
         {n: acc.value for n, acc in seconds.items()},
         len(rows),
-        parallelism=master_cores(engine.options.spark_master),
+        parallelism=master_cores(engine.options.master),
     )
     ctx.metrics["plan"] = executed_plan(result)
     return rows
