@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness import metrics
 from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
 from workloads.stream_window import events
@@ -269,7 +270,14 @@ def _answer_metrics(answer: Any) -> dict[str, Any]:
     own answer (a wrong answer shows its own figures)."""
     if not isinstance(answer, Mapping):
         return {}
-    return {"malformed": answer.get("malformed"), "dropped_late_pairs": answer.get("dropped")}
+    return {MALFORMED.name: answer.get("malformed"), DROPPED.name: answer.get("dropped")}
+
+
+# This workload's own figures of each run (see ``harness.metrics``).
+MALFORMED = metrics.declare("malformed", "", "int", "malformed event lines the run skipped")
+DROPPED = metrics.declare(
+    "dropped_late_pairs", "", "int", "(view, window) pairs dropped as later than the watermark"
+)
 
 
 STREAM_WINDOW = register_workload(
