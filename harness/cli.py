@@ -118,30 +118,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_datagen_parser(sub: Any, scales: str) -> None:
-    p_gen = sub.add_parser(
-        "datagen",
-        help="generate (and cache) input data and reference answers",
-        description="Generate seeded input data and its reference answer, cached by "
-        "(workload, scale, factor, seed).",
+def _add_data_parser(sub: Any, name: str, help: str, description: str, scales: str) -> Any:
+    """A sub-command over the data options (datagen, profile)."""
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=description,
         epilog=scales,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_data_options(p_gen)
+    _add_data_options(parser)
+    return parser
+
+
+def _add_datagen_parser(sub: Any, scales: str) -> None:
+    _add_data_parser(
+        sub,
+        "datagen",
+        "generate (and cache) input data and reference answers",
+        "Generate seeded input data and its reference answer, cached by "
+        "(workload, scale, factor, seed).",
+        scales,
+    )
 
 
 def _add_profile_parser(sub: Any, scales: str) -> None:
-    p_prof = sub.add_parser(
+    p_prof = _add_data_parser(
+        sub,
         "profile",
-        help="measure and store the UDF profiles (per-row cost, selectivity) runs order by",
-        description="Profile each UDF of the selected workloads on a sample of the data (per-row "
+        "measure and store the UDF profiles (per-row cost, selectivity) runs order by",
+        "Profile each UDF of the selected workloads on a sample of the data (per-row "
         "cost in plain Python, selectivity) and store the result beside the data; later runs "
         "order their filters by these measured annotations. bdbench run does this by itself "
         "the first time; profile measures again.",
-        epilog=scales,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        scales,
     )
-    _add_data_options(p_prof)
     _add_param_option(p_prof)
 
 

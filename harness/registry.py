@@ -57,12 +57,13 @@ class Workload:
     check: Callable[[Any, Any], CheckResult]
     #: Stable hex digest of an answer, equal for equal answers.
     digest: Callable[[Any], str]
-    #: Converts an answer to JSON-compatible data (for ``--keep-answers`` and the cache).
-    to_json: Callable[[Any], Any]
-    #: Inverse of ``to_json``.
-    from_json: Callable[[Any], Any]
     #: Number of ``unit`` items in the input, from the reference answer (for throughput).
     items: Callable[[Any], int]
+    #: Converts an answer to JSON-compatible data (for ``--keep-answers`` and the cache);
+    #: the answer itself when it already is.
+    to_json: Callable[[Any], Any] = field(default=lambda answer: answer)
+    #: Inverse of ``to_json``.
+    from_json: Callable[[Any], Any] = field(default=lambda data: data)
     #: Default parameters, recorded with every run.
     params: Mapping[str, Any] = field(default_factory=dict)
     #: Whether ``--input PATH`` is accepted (user-supplied data).

@@ -301,13 +301,7 @@ class _Batch:
     def record(self, cell: Cell, keys: dict[str, Any], **fields: Any) -> RunRecord:
         """A record of ``cell`` with the data's keys and the given fields."""
         return RunRecord(
-            batch_id=self.writer.batch_id,
-            workload=cell.workload,
-            engine=cell.engine,
-            variant=cell.variant,
-            rules=cell.rules,
-            **keys,
-            **fields,
+            batch_id=self.writer.batch_id, **dataclasses.asdict(cell), **keys, **fields
         )
 
 
@@ -421,10 +415,7 @@ def _run_once(
     scratch = Path(tempfile.mkdtemp(prefix=f"run-{record.run_id}-", dir=batch.scratch_root))
     answers = batch.writer.answers_dir / f"{record.run_id}.json"
     request = RunRequest(
-        workload=record.workload,
-        engine=record.engine,
-        variant=record.variant,
-        rules=record.rules,
+        **dataclasses.asdict(record.cell),
         params=record.params,
         dataset=data.to_json(),
         prepared=prepared,

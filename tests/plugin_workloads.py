@@ -39,8 +39,6 @@ def _spec(name: str, make_data: Any = _make) -> Workload:
             reference=lambda data, params: 42,
             check=lambda answer, expected: CheckResult(answer == expected, f"{answer}"),
             digest=lambda answer: hashlib.sha256(repr(answer).encode()).hexdigest(),
-            to_json=lambda answer: answer,
-            from_json=lambda data: data,
             items=lambda expected: 1,
         )
     )

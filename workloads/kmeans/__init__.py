@@ -308,7 +308,6 @@ KMEANS = register_workload(
         check=check,
         digest=digest,
         to_json=_to_json,
-        from_json=lambda data: data,
         # Throughput: points x iterations run per second.
         items=lambda expected: int(expected["points"]) * len(expected["inertia"]),
         params=DEFAULT_PARAMS,

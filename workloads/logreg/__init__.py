@@ -208,7 +208,6 @@ LOGREG = register_workload(
         check=check,
         digest=digest,
         to_json=_to_json,
-        from_json=lambda data: data,
         # Throughput: points x iterations per second.
         items=lambda expected: int(expected["points"]) * len(expected["loss"]),
         params=DEFAULT_PARAMS,

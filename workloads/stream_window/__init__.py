@@ -292,7 +292,6 @@ STREAM_WINDOW = register_workload(
         check=check,
         digest=digest,
         to_json=lambda answer: dict(answer),
-        from_json=lambda data: data,
         # Throughput: event lines (valid or not) processed per second.
         items=lambda expected: int(expected["events"]) + int(expected["malformed"]),
         params=DEFAULT_PARAMS,

@@ -129,7 +129,6 @@ UDF_MAP = register_workload(
         check=check,
         digest=digest,
         to_json=lambda answer: normalise(answer),
-        from_json=lambda data: data,
         items=lambda expected: len(expected),
         params=DEFAULT_PARAMS,
         accepts_input=False,
