@@ -80,7 +80,14 @@ def _add_data_options(parser: argparse.ArgumentParser, many_scales: bool = True)
         default=1.0,
         help="multiply the scale's size by this factor (default 1)",
     )
-    parser.add_argument("--seed", type=int, default=42, help="data generator seed (default 42)")
+    from harness.datasets import DEFAULT_SEED
+
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"data generator seed (default {DEFAULT_SEED})",
+    )
     parser.add_argument(
         "--data-dir",
         type=Path,
@@ -231,7 +238,7 @@ def _add_input_options(p_run: argparse.ArgumentParser) -> None:
 
 def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
     from harness.probe import DEFAULT_BUDGET, DEFAULT_INTERVAL
-    from harness.runner import DEFAULT_REPEATS, DEFAULT_TIMEOUT
+    from harness.runner import DEFAULT_REPEATS, DEFAULT_TIMEOUT, DEFAULT_WARMUPS
 
     p_run.add_argument(
         "-r",
@@ -244,8 +251,8 @@ def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
     p_run.add_argument(
         "--warmups",
         type=int_at_least(0),
-        default=1,
-        help="recorded, flagged warm-up runs per cell (default 1)",
+        default=DEFAULT_WARMUPS,
+        help=f"recorded, flagged warm-up runs per cell (default {DEFAULT_WARMUPS})",
     )
     p_run.add_argument(
         "--timeout",
@@ -316,6 +323,8 @@ def _add_report_parser(sub: Any) -> None:
 
 
 def _add_compare_parser(sub: Any) -> None:
+    from reports.compare import DEFAULT_ALPHA, DEFAULT_MEMORY_THRESHOLD, DEFAULT_THRESHOLD
+
     p_cmp = sub.add_parser(
         "compare",
         help="compare two sets of results; exit 1 on a significant regression",
@@ -328,20 +337,21 @@ def _add_compare_parser(sub: Any) -> None:
     p_cmp.add_argument(
         "--threshold",
         type=positive_float,
-        default=1.10,
-        help="slowdown ratio of medians that counts (default 1.10)",
+        default=DEFAULT_THRESHOLD,
+        help=f"slowdown ratio of medians that counts (default {DEFAULT_THRESHOLD:.2f})",
     )
     p_cmp.add_argument(
         "--alpha",
         type=positive_float,
-        default=0.05,
-        help="significance level of the test over repeats (default 0.05)",
+        default=DEFAULT_ALPHA,
+        help=f"significance level of the test over repeats (default {DEFAULT_ALPHA:g})",
     )
     p_cmp.add_argument(
         "--memory-threshold",
         type=positive_float,
-        default=1.20,
-        help="peak-RSS ratio of medians that counts as a memory regression (default 1.20)",
+        default=DEFAULT_MEMORY_THRESHOLD,
+        help="peak-RSS ratio of medians that counts as a memory regression "
+        f"(default {DEFAULT_MEMORY_THRESHOLD:.2f})",
     )
     p_cmp.add_argument(
         "--markdown", action="store_true", help="print a Markdown table (for CI job summaries)"
@@ -690,6 +700,7 @@ def _print_summary(records: list[Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from harness import metrics
     from reports import stats
 
     table = Table(title="bdbench run summary (measured repeats; warm-ups excluded)")
@@ -724,12 +735,12 @@ def _print_summary(records: list[Any]) -> None:
             rules_label(s.rules),
             s.scale_label,
             f"{s.n_ok}/{s.n_measured}",
-            stats.fmt_seconds(s.wall_median),
-            stats.fmt_seconds(s.wall_min),
-            stats.fmt_seconds(s.cpu_median),
-            stats.fmt_bytes(s.rss_median),
-            stats.fmt_seconds(s.startup_median),
-            stats.fmt_rate(s.throughput_median, s.unit),
+            stats.fmt_metric(metrics.WALL, s.wall_median),
+            stats.fmt_metric(metrics.WALL, s.wall_min),
+            stats.fmt_metric(metrics.CPU, s.cpu_median),
+            stats.fmt_metric(metrics.PEAK_RSS, s.rss_median),
+            stats.fmt_metric(metrics.STARTUP, s.startup_median),
+            stats.fmt_metric(metrics.ITEMS_PER_S, s.throughput_median, s.unit),
             stats.fmt_relative(s.relative),
             s.check,
             note,

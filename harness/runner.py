@@ -49,6 +49,8 @@ DEFAULT_TIMEOUT = 1800.0
 #: 1.10) flags a planted 20% slowdown in >= 95% of trials on a 2-core VM; with 5 it cannot
 #: (``python -m benchmarks.compare_power`` measures both).
 DEFAULT_REPEATS = 10
+#: Recorded, flagged warm-up runs per cell.
+DEFAULT_WARMUPS = 1
 #: How long the runner lets a finished run's processes (e.g. a JVM) exit by themselves.
 EXIT_GRACE_S = 10.0
 
@@ -61,7 +63,7 @@ class RunConfig:
     factor: float = 1.0
     seed: int = datasets.DEFAULT_SEED
     repeats: int = DEFAULT_REPEATS
-    warmups: int = 1
+    warmups: int = DEFAULT_WARMUPS
     timeout: float = DEFAULT_TIMEOUT
     input_path: Path | None = None
     #: Side files of a user input by name (``--<name> FILE``, from ``Workload.side_inputs``).

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import metrics
 from harness.errors import UserError
 from harness.results import now_iso
 from harness.rules import label as rules_label
@@ -27,6 +28,7 @@ from reports.stats import (
     PACED_NOTE,
     CellSummary,
     fmt_bytes,
+    fmt_metric,
     fmt_rate,
     fmt_relative,
     fmt_seconds,
@@ -194,8 +196,8 @@ def _iteration_markdown(section: WorkloadSection) -> list[str]:
             r.params,
             str(r.runs),
             str(r.iterations),
-            fmt_seconds(r.first_s),
-            fmt_seconds(r.later_s),
+            fmt_metric(metrics.FIRST_ITERATION, r.first_s),
+            fmt_metric(metrics.LATER_ITERATIONS, r.later_s),
             fmt_times(r.cold_warm),
             fmt_times(r.vs_numpy),
         )
@@ -226,8 +228,8 @@ def _streaming_markdown(section: WorkloadSection) -> list[str]:
             str(r.runs),
             fmt_rate(r.offered_rate, "events") if r.offered_rate else "at once",
             "-" if r.batches is None else str(r.batches),
-            fmt_seconds(r.batch_median_s),
-            *(fmt_seconds(r.latency[p]) for p in PERCENTILES),
+            fmt_metric(metrics.BATCH_MEDIAN, r.batch_median_s),
+            *(fmt_metric(metrics.LATENCY, r.latency[p]) for p in PERCENTILES),
             "-" if r.window_updates is None else f"{r.window_updates:,}",
         )
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
@@ -272,12 +274,12 @@ def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, s
                 rules_label(s.rules),
                 s.scale_label,
                 f"{s.n_ok}/{s.n_measured}",
-                fmt_seconds(s.wall_median),
-                fmt_seconds(s.wall_min),
-                fmt_seconds(s.cpu_median),
-                fmt_bytes(s.rss_median),
-                fmt_seconds(s.startup_median),
-                fmt_rate(s.throughput_median, s.unit),
+                fmt_metric(metrics.WALL, s.wall_median),
+                fmt_metric(metrics.WALL, s.wall_min),
+                fmt_metric(metrics.CPU, s.cpu_median),
+                fmt_metric(metrics.PEAK_RSS, s.rss_median),
+                fmt_metric(metrics.STARTUP, s.startup_median),
+                fmt_metric(metrics.ITEMS_PER_S, s.throughput_median, s.unit),
                 fmt_relative(s.relative),
                 s.check + (" (by quality)" if s.quality_check else ""),
                 status,

@@ -242,6 +242,17 @@ def fmt_rate(value: float | None, unit: str) -> str:
     return f"{value:.3g} {unit}/s"
 
 
+def fmt_metric(metric: metrics.Metric, value: float | None, unit: str = "items") -> str:
+    """A value in its declared unit (seconds, bytes, a rate of ``unit``, or a plain number)."""
+    if metric.unit == "s":
+        return fmt_seconds(value)
+    if metric.unit == "bytes":
+        return fmt_bytes(value)
+    if metric.unit == "items/s":
+        return fmt_rate(value, unit)
+    return MISSING if value is None else f"{value:.4g}"
+
+
 def fmt_relative(value: float | None) -> str:
     """Spark-style relative speed, e.g. ``0.25X``."""
     if value is None:
