@@ -92,6 +92,9 @@ class Workload:
     answer_metrics: Callable[[Any], dict[str, Any]] | None = None
     #: Validates parameter values (raises UserError with one clear line) before any run.
     check_params: Callable[[Mapping[str, Any]], None] | None = None
+    #: Parameters of a quick run over the same code paths (the conformance test's), e.g. a
+    #: faster feed for a workload whose runs last as long as their feed.
+    smoke_params: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass

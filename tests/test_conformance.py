@@ -45,7 +45,14 @@ def test_the_matrix_covers_every_builtin_workload_and_engine() -> None:
 def test_cell_runs_through_the_runner_and_passes_its_check(cell: Cell, tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path, "conformance")
     writer.ensure_writable()
-    config = runner.RunConfig(scales=["tiny"], repeats=1, warmups=0, timeout=300)
+    smoke = registry.get_workload(cell.workload).smoke_params
+    config = runner.RunConfig(
+        scales=["tiny"],
+        repeats=1,
+        warmups=0,
+        timeout=300,
+        params={k: [v] for k, v in smoke.items()},
+    )
     (record,) = runner.run_batch([cell], config, writer)
     if record.status == "skipped":
         pytest.skip(f"{cell.name}: {record.error}")
