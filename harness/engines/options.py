@@ -87,7 +87,8 @@ def add_arguments(group: argparse._ArgumentGroup, engine: str, options_cls: type
         if flag.kind == "switch":
             kwargs["action"] = "store_true"
         else:
-            kwargs["metavar"] = flag.metavar or ("KEY=VALUE" if flag.kind == "mapping" else None)
+            implied = flag.flag.lstrip("-").upper().replace("-", "_")  # argparse's own default
+            kwargs["metavar"] = flag.metavar or ("KEY=VALUE" if flag.kind == "mapping" else implied)
             if flag.parse is not None:
                 kwargs["type"] = flag.parse
             if flag.kind in ("list", "mapping"):
