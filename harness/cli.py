@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from harness.argtypes import int_at_least, positive_float
+from harness.clusters import commands
 from harness.errors import UserError
 from harness.rules import CHOICES as RULES_CHOICES
 from harness.rules import label as rules_label
@@ -122,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_parser(sub, scales)
     _add_report_parser(sub)
     _add_compare_parser(sub)
+    commands.add_parser(sub)
     return parser
 
 
@@ -761,6 +763,7 @@ COMMANDS = {
     "run": cmd_run,
     "report": cmd_report,
     "compare": cmd_compare,
+    "cluster": commands.cmd_cluster,
 }
 
 

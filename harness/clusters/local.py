@@ -1,0 +1,134 @@
+"""The local cluster as one thing: Hadoop (HDFS + YARN + MapReduce) and Spark standalone, up
+and down together, described by a state file that later commands (and runs) read.
+
+State lives in ``.bdbench/cluster/`` (``BDBENCH_CLUSTER_DIR`` overrides): ``state.json`` says
+what runs, with the daemons' pids, ports, versions and start-up times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.clusters.daemons import ClusterError
+from harness.clusters.spark_standalone import SparkPorts, SparkStandalone
+
+CLUSTER_DIR_ENV = "BDBENCH_CLUSTER_DIR"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def cluster_dir() -> Path:
+    """Where the local cluster keeps its state: ``$BDBENCH_CLUSTER_DIR`` or ``.bdbench/cluster``."""
+    configured = os.environ.get(CLUSTER_DIR_ENV)
+    return Path(configured).resolve() if configured else REPO_ROOT / ".bdbench" / "cluster"
+
+
+def state_path(root: Path | None = None) -> Path:
+    """The state file."""
+    return (root or cluster_dir()) / "state.json"
+
+
+def read_state(root: Path | None = None) -> dict[str, Any] | None:
+    """The recorded state, or None when no cluster was brought up (or it was taken down)."""
+    path = state_path(root)
+    try:
+        state = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise ClusterError(f"cluster state {path} is unreadable: {exc}") from exc
+    return state if isinstance(state, dict) else None
+
+
+def _write_state(root: Path, state: dict[str, Any]) -> None:
+    path = state_path(root)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=1, sort_keys=True))
+    tmp.replace(path)
+
+
+@dataclass
+class UpOptions:
+    """What ``cluster up`` starts."""
+
+    hadoop: bool = True
+    spark: bool = True
+    workers: int = 1
+    worker_cores: int = 2
+    worker_memory: str = "2g"
+    nodemanager_memory_mb: int = 4096
+    nodemanager_vcores: int = 4
+
+
+def up(options: UpOptions | None = None, root: Path | None = None) -> dict[str, Any]:
+    """Bring the selected parts up (none may run already); record and return the state."""
+    options = options or UpOptions()
+    root = root or cluster_dir()
+    if read_state(root) is not None:
+        raise ClusterError(f"a local cluster is already up (see bdbench cluster status; {root})")
+    state: dict[str, Any] = {"root": str(root), "started_at": time.time()}
+    began = time.monotonic()
+    try:
+        if options.hadoop:
+            from harness.clusters.hadoop import HadoopCluster
+
+            hadoop = HadoopCluster(
+                root / "hadoop",
+                nodemanager_memory_mb=options.nodemanager_memory_mb,
+                nodemanager_vcores=options.nodemanager_vcores,
+            )
+            state["hadoop"] = hadoop.up()
+            _write_state(root, state)  # a later failure still lets `down` stop Hadoop
+        if options.spark:
+            spark = SparkStandalone(
+                root / "spark", options.workers, options.worker_cores, options.worker_memory
+            )
+            state["spark"] = spark.up()
+    except BaseException:
+        down(root, state)
+        raise
+    state["startup_s"] = time.monotonic() - began
+    _write_state(root, state)
+    return state
+
+
+def down(root: Path | None = None, state: dict[str, Any] | None = None) -> bool:
+    """Stop whatever the state says runs and forget it; False when nothing was up."""
+    root = root or cluster_dir()
+    state = state if state is not None else read_state(root)
+    if state is None:
+        return False
+    if "spark" in state:
+        SparkStandalone.from_state(root / "spark", state["spark"]).down()
+    if "hadoop" in state:
+        from harness.clusters.hadoop import HadoopCluster
+
+        HadoopCluster.from_state(root / "hadoop", state["hadoop"]).down()
+    state_path(root).unlink(missing_ok=True)
+    shutil.rmtree(root / "tmp", ignore_errors=True)
+    return True
+
+
+def status(root: Path | None = None) -> dict[str, Any]:
+    """What runs, where, with versions: ``{"hadoop": {...}, "spark": {...}}`` ({} when down)."""
+    root = root or cluster_dir()
+    state = read_state(root)
+    if state is None:
+        return {}
+    out: dict[str, Any] = {}
+    if "hadoop" in state:
+        from harness.clusters.hadoop import HadoopCluster
+
+        out["hadoop"] = HadoopCluster.from_state(root / "hadoop", state["hadoop"]).status()
+    if "spark" in state:
+        out["spark"] = SparkStandalone.from_state(root / "spark", state["spark"]).status()
+    return out
+
+
+__all__ = ["SparkPorts", "UpOptions", "cluster_dir", "down", "read_state", "status", "up"]
