@@ -93,6 +93,12 @@ declare("settle_s", "s", "float", "wait for the tree to go idle after start-up",
 declare("cpu_s_sampled", "s", "float", "CPU of the tree seen by the probe's samples", True)
 declare("cpu_s_rusage", "s", "float", "CPU by getrusage (self and reaped children)", True)
 declare("peak_procs", "", "int", "most processes seen at once in the run's tree")
+declare(
+    "cluster_procs",
+    "",
+    "int",
+    "most cluster processes (executors, task containers) counted with the run's tree at once",
+)
 declare("probe_samples", "", "int", "samples the process-tree probe took")
 declare("probe_cpu_s", "s", "float", "CPU the probe itself used")
 declare("leftover_processes_killed", "", "int", "processes of the run still alive after it")

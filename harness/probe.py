@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import psutil
@@ -34,10 +35,17 @@ class ProbeResult:
     max_procs: int
     probe_cpu_s: float
     seen: set[ProcKey] = field(default_factory=set)
+    #: Most processes seen at once outside the run's own tree (cluster executors, tasks).
+    max_cluster_procs: int = 0
 
 
 class TreeSampler:
-    """Samples RSS and CPU times of ``root_pid`` and all its descendants in a thread."""
+    """Samples RSS and CPU times of ``root_pid`` and all its descendants in a thread.
+
+    ``cluster_roots`` are daemons of a cluster on this machine (a Spark worker, a YARN
+    NodeManager): their descendants started after the sampler was made (executors, task
+    containers) work for the run and count too; the daemons themselves do not.
+    """
 
     def __init__(
         self,
@@ -45,8 +53,13 @@ class TreeSampler:
         interval: float = DEFAULT_INTERVAL,
         max_interval: float = DEFAULT_MAX_INTERVAL,
         budget: float = DEFAULT_BUDGET,
+        cluster_roots: Sequence[int] = (),
     ) -> None:
         self.root_pid = root_pid
+        self.cluster_roots = list(cluster_roots)
+        # A little slack: create times are rounded to the clock tick.
+        self.since = time.time() - 0.05
+        self._max_cluster = 0
         self.interval = interval
         self.max_interval = max(max_interval, interval)
         self.budget = budget
@@ -71,12 +84,28 @@ class TreeSampler:
         except psutil.Error:
             return []
 
+    def _cluster_procs(self) -> list[psutil.Process]:
+        found = []
+        for pid in self.cluster_roots:
+            try:
+                children = psutil.Process(pid).children(recursive=True)
+            except psutil.Error:
+                continue
+            for child in children:
+                try:
+                    if child.create_time() >= self.since:
+                        found.append(child)
+                except psutil.Error:
+                    continue
+        return found
+
     def _snapshot(self) -> None:
         """One sample of the tree; caller holds the lock."""
         start = time.thread_time()
         rss_total = 0
         count = 0
-        for proc in self._tree():
+        cluster = self._cluster_procs() if self.cluster_roots else []
+        for proc in [*self._tree(), *cluster]:
             try:
                 with proc.oneshot():
                     key = (proc.pid, proc.create_time())
@@ -94,6 +123,7 @@ class TreeSampler:
         if self._in_window:
             self._peak = max(self._peak, rss_total)
             self._max_procs = max(self._max_procs, count)
+            self._max_cluster = max(self._max_cluster, len(cluster))
         self._samples += 1
         self._probe_cpu += time.thread_time() - start
 
@@ -147,6 +177,7 @@ class TreeSampler:
                 max_procs=self._max_procs,
                 probe_cpu_s=self._probe_cpu,
                 seen=set(self._all_seen),
+                max_cluster_procs=self._max_cluster,
             )
 
 

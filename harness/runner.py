@@ -185,7 +185,9 @@ def _collect(child: _Child, request: RunRequest, timed_out: bool, timeout: float
     )
 
 
-def merge(result: RunResult, seen: probe.ProbeResult, killed: int) -> dict[str, Any]:
+def merge(
+    result: RunResult, seen: probe.ProbeResult, killed: int, cluster: bool = False
+) -> dict[str, Any]:
     """The record fields of one run: the child's figures with the probe's whole-tree ones."""
     metrics = dict(result.metrics)
     fields: dict[str, Any] = {
@@ -206,6 +208,10 @@ def merge(result: RunResult, seen: probe.ProbeResult, killed: int) -> dict[str, 
         fields["cpu_s"] = max(seen.cpu_s, rusage)
         fields["peak_rss_bytes"] = max(seen.peak_rss_bytes, result.max_rss_single or 0)
         metrics.update(cpu_s_sampled=seen.cpu_s, cpu_s_rusage=rusage, peak_procs=seen.max_procs)
+        if cluster:
+            # The figures cover the run's tree plus the cluster's executors/tasks on this
+            # machine; daemons (master, worker, NodeManager...) are not counted.
+            metrics["cluster_procs"] = seen.max_cluster_procs
     metrics.update(probe_samples=seen.samples, probe_cpu_s=seen.probe_cpu_s)
     if result.status == "timeout":
         fields["error"] = f"{result.error}; killed {killed} processes of the run"
@@ -221,10 +227,17 @@ def measure(
     timeout: float,
     sample_interval: float = probe.DEFAULT_INTERVAL,
     probe_budget: float = probe.DEFAULT_BUDGET,
+    cluster_roots: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Run one request in a fresh child process under the probe; return the record fields."""
+    """Run one request in a fresh child process under the probe; return the record fields.
+    ``cluster_roots``: daemons whose new children count too (``Engine.cluster_roots``)."""
     child = _spawn(request)
-    sampler = probe.TreeSampler(child.proc.pid, interval=sample_interval, budget=probe_budget)
+    sampler = probe.TreeSampler(
+        child.proc.pid,
+        interval=sample_interval,
+        budget=probe_budget,
+        cluster_roots=cluster_roots or (),
+    )
     sampler.start()
     try:
         timed_out = _follow(child, sampler, timeout)
@@ -232,7 +245,8 @@ def measure(
         sampler.stop()
     seen = sampler.result()
     killed = _reap(child, seen, timed_out)
-    return merge(_collect(child, request, timed_out, timeout), seen, killed)
+    result = _collect(child, request, timed_out, timeout)
+    return merge(result, seen, killed, cluster=bool(cluster_roots))
 
 
 def _log_tail(path: Path, lines: int = 1) -> str:
@@ -361,8 +375,9 @@ def _run_point(batch: _Batch, cells: list[Cell], scale: str, params: dict[str, A
         _run_cell(batch, cell, data, prepared, keys)
 
 
-def _cell_unavailable(cell: Cell, options: EngineOptions) -> str | None:
-    """Why ``cell`` cannot run here, after its engine prepared what its runs share."""
+def _prepare_cell(cell: Cell, options: EngineOptions) -> tuple[str | None, list[int]]:
+    """Why ``cell`` cannot run here (None when it can), after its engine prepared what its
+    runs share; and the cluster daemons whose new children work for its runs."""
     cls = get_engine_class(cell.engine)
     engine = cls(options.of(cls))
     reason = engine.unavailable(cell.variant, cell.rules)
@@ -371,7 +386,7 @@ def _cell_unavailable(cell: Cell, options: EngineOptions) -> str | None:
             engine.prepare(cell.variant, cell.rules)
         except EngineUnavailable as exc:
             reason = str(exc)
-    return reason
+    return reason, ([] if reason else engine.cluster_roots(cell.variant))
 
 
 def _run_cell(
@@ -383,7 +398,7 @@ def _run_cell(
 ) -> None:
     """Every planned run of one cell (warm-ups first), or one skipped record saying why not."""
     config = batch.config
-    reason = _cell_unavailable(cell, config.options)
+    reason, roots = _prepare_cell(cell, config.options)
     if reason is not None:
         # One record says why the cell cannot run; its repeats would only repeat it.
         batch.announce(f"{cell.name} (skipped)")
@@ -406,11 +421,15 @@ def _run_cell(
         record = batch.record(
             cell, keys, repeat=repeat, is_warmup=warm, status="failed", timeout_s=config.timeout
         )
-        batch.emit(_run_once(batch, record, data, prepared))
+        batch.emit(_run_once(batch, record, data, prepared, roots))
 
 
 def _run_once(
-    batch: _Batch, record: RunRecord, data: datasets.Dataset, prepared: dict[str, Any]
+    batch: _Batch,
+    record: RunRecord,
+    data: datasets.Dataset,
+    prepared: dict[str, Any],
+    roots: list[int],
 ) -> RunRecord:
     """One measured run of the record's cell in its own scratch folder; the filled record."""
     config = batch.config
@@ -427,7 +446,9 @@ def _run_once(
         answer_path=str(answers) if config.keep_answers else None,
     )
     try:
-        fields = measure(request, config.timeout, config.sample_interval, config.probe_budget)
+        fields = measure(
+            request, config.timeout, config.sample_interval, config.probe_budget, roots
+        )
     except Exception as exc:  # the runner itself failed: still a record, batch goes on
         fields = {"status": "failed", "error": f"runner error: {type(exc).__name__}: {exc}"}
     finally:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.clusters.daemons import ClusterError
+from harness.clusters.daemons import ClusterError, Handle
 from harness.clusters.spark_standalone import SparkPorts, SparkStandalone
 
 CLUSTER_DIR_ENV = "BDBENCH_CLUSTER_DIR"
@@ -131,4 +131,31 @@ def status(root: Path | None = None) -> dict[str, Any]:
     return out
 
 
-__all__ = ["SparkPorts", "UpOptions", "cluster_dir", "down", "read_state", "status", "up"]
+__all__ = [
+    "SparkPorts",
+    "UpOptions",
+    "cluster_dir",
+    "daemon_pids",
+    "down",
+    "read_state",
+    "status",
+    "up",
+]
+
+
+def daemon_pids(part: str, names: tuple[str, ...], root: Path | None = None) -> list[int]:
+    """Pids of the running daemons of ``part`` ("hadoop", "spark") whose name starts with one
+    of ``names`` (e.g. "spark worker", "nodemanager"); empty when the cluster is down."""
+    try:
+        state = read_state(root)
+    except ClusterError:
+        return []
+    handles = ((state or {}).get(part) or {}).get("handles") or []
+    if isinstance(handles, dict):
+        handles = list(handles.values())
+    pids = []
+    for data in handles:
+        handle = Handle(**data)
+        if handle.name.lower().startswith(names) and handle.alive():
+            pids.append(handle.pid)
+    return pids

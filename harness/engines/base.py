@@ -105,6 +105,12 @@ class Engine(ABC):
         """A note for reports when a variant only simulates the real system."""
         return None
 
+    def cluster_roots(self, variant: str) -> list[int]:
+        """Daemons of a cluster on this machine whose new children work for this variant's
+        runs (a Spark worker's executors, a NodeManager's containers): the probe counts them
+        with the run's own tree. Empty when everything runs in the run's tree."""
+        return []
+
     @classmethod
     def environment(cls) -> dict[str, Any]:
         """Facts about the machine this engine depends on (e.g. the Java runtime), recorded

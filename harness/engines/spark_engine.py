@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,46 @@ class SparkOptions:
     )
 
 
+#: Container sizes for Spark on YARN unless ``--spark-conf`` says otherwise (a 2-core machine's
+#: YARN offers a few GiB; Spark's defaults ask for more than a small NodeManager has).
+YARN_DEFAULTS = {
+    "spark.yarn.am.memory": "512m",
+    "spark.executor.memory": "1g",
+    "spark.executor.instances": "1",
+    "spark.executor.cores": "2",
+}
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _pyspark_jars() -> Path:
+    spec = find_spec("pyspark")
+    assert spec is not None and spec.origin is not None, "pyspark is installed"
+    return Path(spec.origin).parent / "jars"
+
+
+def yarn_resourcemanager_host() -> str | None:
+    """The ResourceManager host named by ``$HADOOP_CONF_DIR``/``$YARN_CONF_DIR`` yarn-site.xml."""
+    import xml.etree.ElementTree as ET
+
+    for env in ("YARN_CONF_DIR", "HADOOP_CONF_DIR"):
+        folder = os.environ.get(env)
+        if not folder:
+            continue
+        try:
+            root = ET.parse(Path(folder) / "yarn-site.xml").getroot()
+        except (OSError, ET.ParseError):
+            continue
+        props = {p.findtext("name"): p.findtext("value") for p in root.iter("property")}
+        address = props.get("yarn.resourcemanager.address")
+        if address:
+            return address.rsplit(":", 1)[0]
+        return props.get("yarn.resourcemanager.hostname")
+    return None
+
+
 class SparkEngine(Engine):
     """A SparkSession per run; start-up includes one trivial job so workers are warm."""
 
@@ -108,6 +149,19 @@ class SparkEngine(Engine):
 
             build.build_jar()
 
+    def cluster_roots(self, variant: str) -> list[int]:
+        """The local cluster's daemons that start this run's executors: the standalone
+        workers when the master is the local cluster's, the NodeManagers on its YARN."""
+        from harness.clusters import local
+
+        state = local.read_state() or {}
+        master = self.options.master
+        if master == (state.get("spark") or {}).get("master"):
+            return local.daemon_pids("spark", ("spark worker",))
+        if master == "yarn" and self.on_this_machine() and "hadoop" in state:
+            return local.daemon_pids("hadoop", ("nodemanager",))
+        return []
+
     @classmethod
     def environment(cls) -> dict[str, Any]:
         """The Java runtime the driver JVM uses."""
@@ -123,6 +177,19 @@ class SparkEngine(Engine):
     def is_local(self) -> bool:
         """Whether the master runs everything in this machine's driver JVM."""
         return self.options.master.startswith("local")
+
+    def on_this_machine(self) -> bool:
+        """Whether the whole application runs on this machine (local mode, a standalone master
+        on loopback, or a YARN whose ResourceManager is on loopback): then the driver binds
+        to 127.0.0.1 and executors may use this run's scratch folder."""
+        master = self.options.master
+        if self.is_local():
+            return True
+        if master.startswith("spark://"):
+            return _is_loopback(master.removeprefix("spark://").rsplit(":", 1)[0])
+        if master == "yarn":
+            return _is_loopback(yarn_resourcemanager_host() or "")
+        return False
 
     def session_conf(self, input_bytes: int, scratch: Path | None = None) -> dict[str, str]:
         """The Spark configuration for a run over ``input_bytes`` of input."""
@@ -144,11 +211,27 @@ class SparkEngine(Engine):
         }
         if scratch is not None:
             conf["spark.local.dir"] = str(scratch / "spark-local")
-        if self.is_local():
+        if self.on_this_machine():
             # Nothing of a benchmark run should listen beyond this machine.
             conf["spark.driver.host"] = "127.0.0.1"
             conf["spark.driver.bindAddress"] = "127.0.0.1"
+        if not self.is_local():
+            conf.update(self._cluster_conf(scratch))
         conf.update(opts.conf)
+        return conf
+
+    def _cluster_conf(self, scratch: Path | None) -> dict[str, str]:
+        """Executors in their own JVMs: the same logging and temp-file rules as the driver,
+        and, on a YARN of this machine, Spark's jars used in place (never uploaded)."""
+        java_opts = [f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}", "-XX:-UsePerfData"]
+        if scratch is not None and self.on_this_machine():
+            java_opts.append(f"-Djava.io.tmpdir={scratch}")
+        conf = {"spark.executor.extraJavaOptions": " ".join(java_opts)}
+        if self.options.master == "yarn":
+            conf["spark.yarn.am.extraJavaOptions"] = " ".join(java_opts)
+            conf.update(YARN_DEFAULTS)
+            if self.on_this_machine():
+                conf["spark.yarn.jars"] = f"local:{_pyspark_jars()}/*"
         return conf
 
     def start(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
@@ -158,7 +241,7 @@ class SparkEngine(Engine):
         self.variant, self.rules = variant, rules
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-        if self.is_local():
+        if self.on_this_machine():
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # the UI binds here, if on
         self._conf = self.session_conf(data.input_bytes, scratch)
         builder = SparkSession.builder.appName(f"bdbench-{data.workload}").master(
