@@ -63,6 +63,9 @@ class RunRecord:
     timeout_s: float | None = None
     #: Why the engine failed to stop after the run, when it did (the figures still stand).
     stop_error: str | None = None
+    #: Where the cell ran when not in the run's own processes (a cluster, with its size), as
+    #: the engine labels it (``Engine.where``); "" otherwise.
+    where: str = ""
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: str = field(default_factory=lambda: now_iso())
     schema_version: int = SCHEMA_VERSION

@@ -375,9 +375,9 @@ def _run_point(batch: _Batch, cells: list[Cell], scale: str, params: dict[str, A
         _run_cell(batch, cell, data, prepared, keys)
 
 
-def _prepare_cell(cell: Cell, options: EngineOptions) -> tuple[str | None, list[int]]:
+def _prepare_cell(cell: Cell, options: EngineOptions) -> tuple[str | None, list[int], str]:
     """Why ``cell`` cannot run here (None when it can), after its engine prepared what its
-    runs share; and the cluster daemons whose new children work for its runs."""
+    runs share; the cluster daemons whose new children work for its runs; where it runs."""
     cls = get_engine_class(cell.engine)
     engine = cls(options.of(cls))
     reason = engine.unavailable(cell.variant, cell.rules)
@@ -386,7 +386,8 @@ def _prepare_cell(cell: Cell, options: EngineOptions) -> tuple[str | None, list[
             engine.prepare(cell.variant, cell.rules)
         except EngineUnavailable as exc:
             reason = str(exc)
-    return reason, ([] if reason else engine.cluster_roots(cell.variant))
+    roots = [] if reason else engine.cluster_roots(cell.variant)
+    return reason, roots, engine.where(cell.variant)
 
 
 def _run_cell(
@@ -398,7 +399,8 @@ def _run_cell(
 ) -> None:
     """Every planned run of one cell (warm-ups first), or one skipped record saying why not."""
     config = batch.config
-    reason, roots = _prepare_cell(cell, config.options)
+    reason, roots, where = _prepare_cell(cell, config.options)
+    keys = {**keys, "where": where}
     if reason is not None:
         # One record says why the cell cannot run; its repeats would only repeat it.
         batch.announce(f"{cell.name} (skipped)")

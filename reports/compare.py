@@ -34,7 +34,7 @@ from typing import Any, Literal
 from harness import metrics
 from harness.errors import UserError
 from harness.results import RunRecord
-from reports.data import Results, cell_key, load_results
+from reports.data import Results, cell_key, display_label, load_results
 
 DEFAULT_THRESHOLD = 1.10
 DEFAULT_ALPHA = 0.05
@@ -238,7 +238,7 @@ def compare_metric(
 
 def cell_label(record: RunRecord, with_params: bool = False) -> str:
     """Display label of a record's cell, e.g. ``wordcount spark/df+rules small``."""
-    label = f"{record.cell.name} {record.scale}"
+    label = f"{record.workload} {display_label(record.cell, record.where)} {record.scale}"
     if record.factor != 1:
         label += f" x{record.factor:g}"
     if with_params and record.params:

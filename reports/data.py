@@ -67,10 +67,16 @@ def load_results(paths: list[Path]) -> Results:
     return results
 
 
-def cell_key(record: RunRecord) -> tuple[Cell, str, float, str]:
-    """Identity of a record's cell at its data point: (cell, scale, factor, params as JSON)."""
+def cell_key(record: RunRecord) -> tuple[Cell, str, float, str, str]:
+    """Identity of a record's cell at its data point and place: (cell, scale, factor, params
+    as JSON, where it ran). A cell on a cluster is never mixed with the same cell run locally."""
     params = json.dumps(record.params, sort_keys=True, default=str)
-    return (Cell.of(record), record.scale, record.factor, params)
+    return (Cell.of(record), record.scale, record.factor, params, record.where)
+
+
+def display_label(cell: Cell, where: str = "") -> str:
+    """A cell's label with where it ran: ``spark/df+rules on YARN``."""
+    return f"{cell.label} {where}" if where else cell.label
 
 
 def records_frame(records: list[RunRecord]) -> pd.DataFrame:
@@ -84,7 +90,7 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
         row.pop("engine_info", None)
         row["params"] = json.dumps(row["params"], sort_keys=True, default=str)
         row["input_bytes"] = (row.pop("input") or {}).get("bytes")
-        row["label"] = Cell.of(record).label
+        row["label"] = display_label(Cell.of(record), record.where)
         for key, value in metrics.items():
             if isinstance(value, (int, float, str, bool)) or value is None:
                 row[f"m_{key}"] = value

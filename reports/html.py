@@ -89,7 +89,10 @@ def _sections(records: list[Any], environments: dict[str, dict[str, Any]]) -> li
     summaries = summarize(records, environments)
     simulated = {s.label for s in summaries if s.note}
     # Figure labels carry the simulation caveat too, not only the tables.
-    frame["label"] = [f"{x} (simulated)" if x in simulated else x for x in frame["label"]]
+    frame["label"] = [
+        f"{x} (simulated)" if x in simulated and "(simulated)" not in x else x
+        for x in frame["label"]
+    ]
     sections = []
     speedups = udf_speedups(records)
     iterations = iteration_rows(records)

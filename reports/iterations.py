@@ -24,7 +24,7 @@ from typing import Any
 
 from harness import metrics
 from harness.results import RunRecord
-from reports.data import cell_key
+from reports.data import cell_key, display_label
 from reports.udf import params_label, workload_defaults
 
 #: The baseline of the ``x numpy`` column.
@@ -84,7 +84,7 @@ def iteration_rows(records: list[RunRecord]) -> list[IterationRow]:
             continue
         groups[cell_key(r)].append(r)
     rows = []
-    for (cell, scale, factor, params), runs in groups.items():
+    for (cell, scale, factor, params, where), runs in groups.items():
         workload = cell.workload
         first = _median([float(r.metrics[metrics.FIRST_ITERATION.name]) for r in runs])
         later = _median(
@@ -100,7 +100,7 @@ def iteration_rows(records: list[RunRecord]) -> list[IterationRow]:
                 workload=workload,
                 engine=cell.engine,
                 variant=cell.variant,
-                label=cell.label,
+                label=display_label(cell, where),
                 scale=scale if factor == 1 else f"{scale} x{factor:g}",
                 params=params_label(json.loads(params), workload_defaults(workload)),
                 runs=len(runs),

@@ -11,7 +11,7 @@ from typing import Any
 from harness import metrics
 from harness.results import RunRecord
 from harness.rules import RulesMode
-from reports.data import cell_key
+from reports.data import cell_key, display_label
 
 #: The engine/variant every other cell is compared with ("Relative" column).
 BASELINE = ("numpy", "default")
@@ -153,8 +153,8 @@ def _summarize_cell(
         rules=first.rules,
         scale=first.scale,
         factor=first.factor,
-        params=cell_key(first)[-1],
-        label=first.cell.label,
+        params=cell_key(first)[3],
+        label=display_label(first.cell, first.where),
         status=status,
         reason=reason,
         n_ok=len(ok),

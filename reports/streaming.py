@@ -16,7 +16,7 @@ from typing import Any
 
 from harness import metrics
 from harness.results import RunRecord
-from reports.data import cell_key
+from reports.data import cell_key, display_label
 
 PERCENTILES = ("p50", "p95", "p99", "max")
 
@@ -52,7 +52,7 @@ def streaming_rows(records: list[RunRecord]) -> list[StreamingRow]:
             continue
         groups[cell_key(r)].append(r)
     rows = []
-    for (cell, scale, factor, _), runs in groups.items():
+    for (cell, scale, factor, _, where), runs in groups.items():
 
         def med(key: str, runs: list[RunRecord] = runs) -> float | None:
             return _median([float(r.metrics[key]) for r in runs if r.metrics.get(key) is not None])
@@ -71,7 +71,7 @@ def streaming_rows(records: list[RunRecord]) -> list[StreamingRow]:
         rows.append(
             StreamingRow(
                 workload=cell.workload,
-                label=cell.label,
+                label=display_label(cell, where),
                 scale=scale if factor == 1 else f"{scale} x{factor:g}",
                 runs=len(runs),
                 offered_rate=med("offered_rate"),

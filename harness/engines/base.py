@@ -105,6 +105,11 @@ class Engine(ABC):
         """A note for reports when a variant only simulates the real system."""
         return None
 
+    def where(self, variant: str) -> str:
+        """Where this variant's runs execute when that is not the run's own processes (a
+        cluster), for labels: "on standalone (2 workers)", "on YARN"; "" otherwise."""
+        return ""
+
     def cluster_roots(self, variant: str) -> list[int]:
         """Daemons of a cluster on this machine whose new children work for this variant's
         runs (a Spark worker's executors, a NodeManager's containers): the probe counts them

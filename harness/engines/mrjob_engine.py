@@ -62,6 +62,19 @@ class MrjobOptions:
     )
 
 
+def hadoop_where() -> str:
+    """``(Hadoop 3.4.2, 1 NodeManager, pseudo-distributed)`` on the local cluster, else
+    ``(Hadoop cluster)``: a user's cluster, as its ``hadoop`` command reaches it."""
+    from harness.clusters import local
+
+    state = (local.read_state() or {}).get("hadoop")
+    if not state:
+        return "(Hadoop cluster)"
+    nodes = int(state.get("nodemanagers", 1))
+    plural = "s" if nodes != 1 else ""
+    return f"(Hadoop {state.get('version')}, {nodes} NodeManager{plural}, pseudo-distributed)"
+
+
 class MrjobEngine(Engine):
     """mrjob jobs (mapper/combiner/reducer scripts) on one of its runners."""
 
@@ -138,6 +151,14 @@ class MrjobEngine(Engine):
         if self.options.args:
             info["extra_args"] = list(self.options.args)
         return info
+
+    def where(self, variant: str) -> str:
+        """``(simulated)`` for the local runner; the Hadoop it runs on for ``hadoop``."""
+        if variant == "local":
+            return "(simulated)"
+        if variant == "hadoop":
+            return hadoop_where()
+        return ""
 
     def simulation_note(self, variant: str) -> str | None:
         """The local runner is a simulation of Hadoop Streaming."""

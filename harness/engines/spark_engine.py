@@ -149,6 +149,21 @@ class SparkEngine(Engine):
 
             build.build_jar()
 
+    def where(self, variant: str) -> str:
+        """ "" in local mode; "on standalone (N workers)" or "on YARN" on a cluster."""
+        master = self.options.master
+        if self.is_local():
+            return ""
+        if master == "yarn":
+            return "on YARN"
+        from harness.clusters import local
+
+        spark = (local.read_state() or {}).get("spark") or {}
+        if master == spark.get("master"):
+            n = int(spark.get("workers", 1))
+            return f"on standalone ({n} worker{'s' if n != 1 else ''})"
+        return f"on {master}"
+
     def cluster_roots(self, variant: str) -> list[int]:
         """The local cluster's daemons that start this run's executors: the standalone
         workers when the master is the local cluster's, the NodeManagers on its YARN."""
