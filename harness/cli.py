@@ -192,6 +192,13 @@ def _add_run_parser(sub: Any, scales: str) -> None:
         help=_rules_help(),
     )
     _add_param_option(p_run)
+    p_run.add_argument(
+        "--cluster",
+        choices=("local",),
+        default=None,
+        help="run the cluster cells on the local cluster (bdbench cluster): the one up, or one "
+        "brought up for this batch (untimed) and taken down after it",
+    )
     _add_input_options(p_run)
     _add_measure_options(p_run)
     _add_output_options(p_run)
@@ -526,7 +533,7 @@ def _runnable(cells: list[Any], options: Any) -> None:
     raise UserError("no selected cell can run here: " + "; ".join(dict.fromkeys(reasons)))
 
 
-def _run_config(args: argparse.Namespace, cells: list[Any]) -> Any:
+def _run_config(args: argparse.Namespace, cells: list[Any], options: Any) -> Any:
     """The batch's ``RunConfig`` from the parsed arguments."""
     from harness import datasets, registry, runner
 
@@ -546,27 +553,53 @@ def _run_config(args: argparse.Namespace, cells: list[Any]) -> Any:
         side_inputs=side,
         data_dir=args.data_dir,
         keep_answers=args.keep_answers,
-        options=_options(args),
+        options=options,
         sample_interval=args.sample_interval,
         probe_budget=args.probe_budget,
     )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Measure the selected cells (on the local cluster with ``--cluster local``)."""
+    if args.cluster is None:
+        return _run(args, None)
+    from harness.clusters import local
+
+    with local.for_batch() as (state, brought_up):
+        return _run(args, (state, brought_up))
+
+
+def _on_cluster(options: Any, state: dict[str, Any]) -> Any:
+    """Every engine's options as they run on the cluster (``Engine.on_cluster``)."""
+    from harness.engines import ENGINES, EngineOptions
+
+    return EngineOptions(
+        {name: cls.on_cluster(options.of(cls), state) for name, cls in ENGINES.items()}
+    )
+
+
+def _run(args: argparse.Namespace, cluster: tuple[dict[str, Any], bool] | None) -> int:
     """Measure the selected cells; print a summary table and where the results are."""
     from harness.cells import expand_cells
     from harness.results import ResultsWriter, new_batch_id
 
     workloads, _, _ = _run_inputs(args)
     options = _options(args)
+    if cluster is not None:
+        options = _on_cluster(options, cluster[0])
     cells = expand_cells(workloads, _csv_list(args.engine), args.rules)
     _runnable(cells, options)
-    config = _run_config(args, cells)
+    config = _run_config(args, cells, options)
     writer = ResultsWriter(args.results, new_batch_id())
     created_dir = not writer.dir.exists()
     writer.ensure_writable()
     command = _command_line()
-    writer.write_env(_environment(writer.batch_id, command, cells, options))
+    env = _environment(writer.batch_id, command, cells, options)
+    if cluster is not None:
+        from harness.clusters import local
+
+        env["cluster"] = local.describe(*cluster)
+    writer.write_env(env)
     try:
         records = _run_with_progress(cells, config, writer, args.no_progress)
     except UserError:
@@ -733,7 +766,7 @@ def _print_summary(records: list[Any]) -> None:
             note = note[:89] + "…"
         table.add_row(
             s.workload,
-            f"{s.engine}/{s.variant}",
+            f"{s.engine}/{s.variant} {s.where}".strip(),
             rules_label(s.rules),
             s.scale_label,
             f"{s.n_ok}/{s.n_measured}",

@@ -55,6 +55,8 @@ class CellSummary:
     check: str = "na"
     relative: float | None = None
     note: str | None = None
+    #: Where the cell ran (a cluster), as its records say; "" in the run's own processes.
+    where: str = ""
     #: Runs whose engine failed to stop afterwards (their figures stand), with the first error.
     stop_failures: str | None = None
     #: The check's detail when the cell's answers were judged by quality (a different
@@ -155,6 +157,7 @@ def _summarize_cell(
         factor=first.factor,
         params=cell_key(first)[3],
         label=display_label(first.cell, first.where),
+        where=first.where,
         status=status,
         reason=reason,
         n_ok=len(ok),

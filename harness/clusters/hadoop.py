@@ -175,7 +175,10 @@ def shuffle_jar(home: Path | None = None) -> Path:
     key = _digest(
         pom_key().encode(),
         JAVA_RELEASE.encode(),
-        *(p.relative_to(JAVA_SOURCES).as_posix().encode() + p.read_bytes() for p in _java_sources()),
+        *(
+            p.relative_to(JAVA_SOURCES).as_posix().encode() + p.read_bytes()
+            for p in _java_sources()
+        ),
     )
     return home / "aux" / f"bdbench-hadoop-{key}.jar"
 
@@ -700,13 +703,15 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
 
     def _readiness(self, name: str) -> Callable[[], bool]:
         checks: dict[str, Callable[[], bool]] = {
-            "namenode": lambda: bool(self._namenode_info())
-            and daemons.port_in_use(self.ports.namenode_rpc),
+            "namenode": lambda: (
+                bool(self._namenode_info()) and daemons.port_in_use(self.ports.namenode_rpc)
+            ),
             # Writes need the NameNode out of safe mode, which needs the DataNode's report.
             "datanode": lambda: self._live_datanodes() >= 1 and not self._safemode(),
             "resourcemanager": lambda: self._rm_info().get("state") == "STARTED",
-            "nodemanager": lambda: self._active_nodemanagers() >= 1
-            and daemons.port_in_use(self.ports.shuffle),
+            "nodemanager": lambda: (
+                self._active_nodemanagers() >= 1 and daemons.port_in_use(self.ports.shuffle)
+            ),
             "historyserver": lambda: "hadoopVersion" in self._history_info(),
         }
         return checks[name]
@@ -783,7 +788,8 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
             "resourcemanager": self.resourcemanager,
             "version": HADOOP_VERSION,
             "daemons": {
-                name: "running" if self.handles.get(name, None) and self.handles[name].alive()
+                name: "running"
+                if self.handles.get(name, None) and self.handles[name].alive()
                 # a daemon never started (or from a failed up) is as good as stopped
                 else "stopped"
                 for name in MAIN_CLASSES

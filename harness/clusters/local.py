@@ -7,10 +7,12 @@ what runs, with the daemons' pids, ports, versions and start-up times.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +138,9 @@ __all__ = [
     "UpOptions",
     "cluster_dir",
     "daemon_pids",
+    "describe",
     "down",
+    "for_batch",
     "read_state",
     "status",
     "up",
@@ -159,3 +163,54 @@ def daemon_pids(part: str, names: tuple[str, ...], root: Path | None = None) -> 
         if handle.name.lower().startswith(names) and handle.alive():
             pids.append(handle.pid)
     return pids
+
+
+#: What a batch's environment file records of the Hadoop part (see ``HadoopCluster.up``).
+HADOOP_FACTS = (
+    "version",
+    "fs",
+    "resourcemanager",
+    "conf_dir",
+    "nodemanagers",
+    "datanodes",
+    "nodemanager_memory_mb",
+    "nodemanager_vcores",
+    "conf",
+    "startup_s",
+)
+
+
+@contextlib.contextmanager
+def for_batch(options: UpOptions | None = None) -> Iterator[tuple[dict[str, Any], bool]]:
+    """The local cluster for one batch: the one already up, or one brought up now (untimed)
+    and taken down when the batch ends, however it ends (failure, Ctrl-C, SIGTERM). Yields
+    (state, whether this batch brought it up)."""
+    state = read_state()
+    if state is not None:
+        yield state, False
+        return
+    state = up(options)
+    try:
+        yield state, True
+    finally:
+        down()
+
+
+def describe(state: dict[str, Any], brought_up: bool) -> dict[str, Any]:
+    """The cluster as a batch's environment file records it: kind, nodes, cores and memory
+    per node, versions, key configuration, start-up time."""
+    out: dict[str, Any] = {
+        "kind": "local pseudo-distributed (every daemon on 127.0.0.1)",
+        "brought_up_by_batch": brought_up,
+        "startup_s": state.get("startup_s"),
+    }
+    hadoop = state.get("hadoop")
+    if hadoop:
+        out["hadoop"] = {k: hadoop[k] for k in HADOOP_FACTS if hadoop.get(k) is not None}
+    spark = state.get("spark")
+    if spark:
+        out["spark"] = {
+            k: spark.get(k)
+            for k in ("version", "master", "workers", "worker_cores", "worker_memory", "startup_s")
+        }
+    return out

@@ -105,6 +105,12 @@ class Engine(ABC):
         """A note for reports when a variant only simulates the real system."""
         return None
 
+    @classmethod
+    def on_cluster(cls, options: Any, cluster: dict[str, Any]) -> Any:
+        """The options to use when a batch runs on a local cluster (``bdbench run --cluster``);
+        ``cluster`` is its recorded state. Unchanged by default."""
+        return options
+
     def where(self, variant: str) -> str:
         """Where this variant's runs execute when that is not the run's own processes (a
         cluster), for labels: "on standalone (2 workers)", "on YARN"; "" otherwise."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -148,6 +149,15 @@ class SparkEngine(Engine):
             from harness.spark_rules import build
 
             build.build_jar()
+
+    @classmethod
+    def on_cluster(cls, options: SparkOptions, cluster: dict[str, Any]) -> SparkOptions:
+        """On the local cluster, Spark cells run on its standalone master, unless the user
+        chose another master (``--spark-master yarn`` runs them on its YARN)."""
+        master = (cluster.get("spark") or {}).get("master")
+        if master and options.master == SparkOptions().master:
+            return dataclasses.replace(options, master=master)
+        return options
 
     def where(self, variant: str) -> str:
         """ "" in local mode; "on standalone (N workers)" or "on YARN" on a cluster."""
