@@ -118,6 +118,10 @@ STAGE_DIR = "/bdbench/data"
 #: Written last by ``stage``: its presence (with the same listing) means the copy is complete.
 STAGE_MARKER = "_COMPLETE"
 _KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+#: A log line worth quoting when a daemon fails: log4j ERROR/FATAL or a Java exception.
+_ERROR_LINE = re.compile(
+    r" (ERROR|FATAL) |^Exception in thread |^(Caused by: )?[\w.$]+(Exception|Error)(: |$)"
+)
 
 
 def hadoop_home() -> Path:
@@ -449,7 +453,8 @@ class HadoopCluster:
 
     @property
     def _nm_local(self) -> Path:
-        return self.state_dir / "nm-local"
+        # NodeManager scratch (localized files, containers' working folders): never reused.
+        return self.tmp_dir / "nm-local"
 
     # -- configuration --------------------------------------------------------------------
 
@@ -503,9 +508,6 @@ class HadoopCluster:
             "yarn.node-labels.fs-store.root-dir": (state / "node-labels").as_uri(),
             "yarn.nodemanager.aux-services": "mapreduce_shuffle",
             "yarn.nodemanager.aux-services.mapreduce_shuffle.class": SHUFFLE_CLASS,
-            "bdbench.shuffle.bind-host": "127.0.0.1",
-            # The NodeManager reads yarn-site, not mapred-site: the shuffle's port goes here.
-            "mapreduce.shuffle.port": str(p.shuffle),
             "yarn.nodemanager.resource.memory-mb": str(self.nodemanager_memory_mb),
             "yarn.nodemanager.resource.cpu-vcores": str(self.nodemanager_vcores),
             "yarn.scheduler.minimum-allocation-mb": str(CONTAINER_MB // 2),
@@ -517,7 +519,7 @@ class HadoopCluster:
             "yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage": "99",
             "yarn.nodemanager.delete.debug-delay-sec": "0",
         }
-        task_opts = "-XX:-UsePerfData -XX:+UseSerialGC"
+        task_opts = "-XX:-UsePerfData -XX:+UseSerialGC -Djava.net.preferIPv4Stack=true"
         mapred = {
             "mapreduce.framework.name": "yarn",
             "mapreduce.application.classpath": f"{self.conf_dir}:{lib}/*",
@@ -526,6 +528,10 @@ class HadoopCluster:
             "mapreduce.jobhistory.admin.address": _loopback(p.jobhistory_admin),
             "mapreduce.jobhistory.webapp.address": _loopback(p.jobhistory_http),
             "mapreduce.jobhistory.webapp.https.address": _loopback(0),
+            # Read by the shuffle handler in the NodeManager: once the handler loads JobConf,
+            # mapred-default.xml (port 13562) overrides yarn-site, and only mapred-site wins.
+            "mapreduce.shuffle.port": str(p.shuffle),
+            "bdbench.shuffle.bind-host": "127.0.0.1",
             # One DataNode: the default 10 replicas of job files only log warnings.
             "mapreduce.client.submit.file.replication": "1",
             "yarn.app.mapreduce.am.resource.mb": str(CONTAINER_MB),
@@ -672,7 +678,7 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
                     raise ClusterError(f"hadoop {exc}{_log_hint(Path(handle.log))}") from None
                 self.startup_s[name] = round(time.monotonic() - started, 2)
         except BaseException:
-            self._stop_daemons()
+            self.down()  # the daemons already started, and their temp files
             raise
         self.startup_s["total"] = round(time.monotonic() - began, 2)
         return self.to_state()
@@ -761,8 +767,29 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
             "ports": asdict(self.ports),
             "nodemanager_memory_mb": self.nodemanager_memory_mb,
             "nodemanager_vcores": self.nodemanager_vcores,
+            "nodemanagers": 1,
+            "datanodes": 1,
+            "conf": self.key_conf(),
             "daemons": {name: h.to_json() for name, h in self.handles.items()},
             "startup_s": dict(self.startup_s),
+        }
+
+    def key_conf(self) -> dict[str, Any]:
+        """The settings that shape a benchmark's numbers (for a batch's environment file)."""
+        merged = {k: v for props in self._site_files().values() for k, v in props.items()}
+        keys = (
+            "dfs.replication",
+            "yarn.nodemanager.resource.memory-mb",
+            "yarn.nodemanager.resource.cpu-vcores",
+            "yarn.app.mapreduce.am.resource.mb",
+            "mapreduce.map.memory.mb",
+            "mapreduce.reduce.memory.mb",
+            "yarn.nodemanager.aux-services.mapreduce_shuffle.class",
+        )
+        return {
+            **{key: merged[key] for key in keys},
+            "dfs.blocksize": "134217728 (Hadoop's default)",
+            "daemon_heap_mb": dict(DAEMON_HEAP_MB),
         }
 
     @classmethod
@@ -788,10 +815,7 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
             "resourcemanager": self.resourcemanager,
             "version": HADOOP_VERSION,
             "daemons": {
-                name: "running"
-                if self.handles.get(name, None) and self.handles[name].alive()
-                # a daemon never started (or from a failed up) is as good as stopped
-                else "stopped"
+                name: "running" if (h := self.handles.get(name)) and h.alive() else "stopped"
                 for name in MAIN_CLASSES
             },
             "nodemanagers": None,
@@ -811,13 +835,12 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
 
     def down(self) -> None:
         """Stop every daemon and what they started (containers, task processes); remove tmp/
-        and the NodeManager's scratch. HDFS (state/) and logs stay. Idempotent."""
+        (with the NodeManager's scratch). HDFS (state/) and logs stay. Idempotent."""
         self._stop_daemons()
         for proc in self._strays():
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
-        shutil.rmtree(self._nm_local, ignore_errors=True)
 
     def _stop_daemons(self) -> None:
         handles = list(self.handles.values())
@@ -857,15 +880,43 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
 
     # -- HDFS -----------------------------------------------------------------------------
 
+    def client(self) -> HadoopClient:
+        """A client of this cluster's HDFS through the shim."""
+        return HadoopClient(self.hadoop_bin(), fs_uri=self.fs_uri)
+
     def fs(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``hadoop fs ARGS...`` through the shim (output captured, never raises)."""
+        return self.client().fs(*args, input=input)
+
+    def stage(self, paths: list[Path], key: str) -> list[str]:
+        """Copy local files to ``hdfs:///bdbench/data/<key>/`` once (see ``HadoopClient.stage``);
+        return their URIs in the order given."""
+        return self.client().stage(paths, key)
+
+
+class HadoopClient:
+    """``hadoop fs`` through a ``hadoop`` command (a cluster's shim, or a real Hadoop's own),
+    and staging of input files in HDFS."""
+
+    def __init__(
+        self, hadoop_bin: Path, env: dict[str, str] | None = None, fs_uri: str = "hdfs://"
+    ) -> None:
+        self.hadoop_bin = Path(hadoop_bin)
+        self.env = dict(env or {})
+        #: Prefix of the URIs ``stage`` returns: ``hdfs://`` (the default file system's
+        #: namenode) or a namenode's own ``hdfs://host:port``.
+        self.fs_uri = fs_uri.rstrip("/")
+
+    def fs(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run ``hadoop fs ARGS...`` (output captured, never raises)."""
         return subprocess.run(
-            [str(self.hadoop_bin()), "fs", *args],
+            [str(self.hadoop_bin), "fs", *args],
             input=input,
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, "HADOOP_ROOT_LOGGER": "WARN,console"},
+            # INFO lines of the client would bury the one error line a failure shows.
+            env={**os.environ, "HADOOP_ROOT_LOGGER": "WARN,console", **self.env},
         )
 
     def _fs_checked(self, *args: str, input: str | None = None) -> str:
@@ -873,12 +924,16 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         if done.returncode != 0:
             lines = [line for line in done.stderr.splitlines() if line.strip()]
             detail = lines[-1].strip() if lines else f"exit {done.returncode}"
-            raise ClusterError(f"hadoop fs {' '.join(args[:1])} failed: {detail}")
+            raise ClusterError(f"hadoop fs {args[0]} failed: {detail}")
         return done.stdout
 
     def stage(self, paths: list[Path], key: str) -> list[str]:
         """Copy local files to ``hdfs:///bdbench/data/<key>/`` unless a complete copy of the
-        same files is there; return their HDFS URIs in the order given."""
+        same files is there; return their HDFS URIs in the order given.
+
+        A marker written last lists the files' names and sizes: a copy cut short, or one of
+        other files under the same key, is replaced.
+        """
         if not _KEY_RE.fullmatch(key):
             raise ClusterError(f"hadoop: bad staging key {key!r} (letters, digits, . _ -)")
         files = [Path(p).resolve() for p in paths]
@@ -886,7 +941,8 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
             if not path.is_file():
                 raise ClusterError(f"hadoop: cannot stage {path}: not a file")
         names = [p.name for p in files]
-        if len(set(names)) != len(names):
+        unique = len(set(names)) == len(names)
+        if not unique:
             # Same base names from different folders: keep them apart, in order.
             names = [f"{i:05d}-{name}" for i, name in enumerate(names)]
         target = f"{STAGE_DIR}/{key}"
@@ -898,8 +954,8 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         if cached.returncode != 0 or cached.stdout != listing:
             self._fs_checked("-rm", "-r", "-f", "-skipTrash", target)
             self._fs_checked("-mkdir", "-p", target)
-            if len(set(p.name for p in files)) == len(files):
-                self._fs_checked("-put", *map(str, files), f"{target}/")
+            if unique:
+                self._fs_checked("-put", *map(str, files), f"{target}/")  # one client JVM
             else:
                 for name, path in zip(names, files, strict=True):
                     self._fs_checked("-put", str(path), f"{target}/{name}")
@@ -916,6 +972,10 @@ def _log_hint(log: Path) -> str:
     except OSError:
         return ""
     for line in reversed(tail):
-        if " ERROR " in line or " FATAL " in line or "Exception" in line:
+        if _ERROR_LINE.search(line):
             return f" ({line.strip()[:300]})"
+    # No log4j line at all: the JVM itself refused to start ("Too small maximum heap").
+    rest = [line.strip() for line in tail if line.strip()]
+    if rest and not any(" INFO " in line for line in rest):
+        return f" ({rest[-1][:300]})"
     return ""

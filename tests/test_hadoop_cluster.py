@@ -1,0 +1,255 @@
+"""A real pseudo-distributed Hadoop (five daemon JVMs on 127.0.0.1): status, ``hadoop fs``
+through the shim, cached staging, an mrjob word count on YARN through the streaming jar, a port
+clash, and nothing left behind after ``down``.
+
+One cluster for the module, on ports of its own (Hadoop's defaults + 11000: never a user's
+cluster at + 10000, below the ephemeral range), always taken down. The last test takes it down
+itself and checks what remains.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import pytest
+
+from harness.clusters import daemons
+from harness.clusters.daemons import ClusterError, Handle
+from harness.clusters.hadoop import (
+    HADOOP_VERSION,
+    MAIN_CLASSES,
+    HadoopCluster,
+    HadoopPorts,
+    unavailable,
+)
+
+REASON = unavailable()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+
+PORTS = HadoopPorts().shifted(11000)
+TMP = Path("/tmp")
+#: Names of what Hadoop, its JVMs or mrjob would leave in /tmp if not told otherwise.
+TMP_LEFTOVER = re.compile(
+    r"hadoop|yarn|hdfs|mapred|jetty|netty|snappy|leveldb|mrjob|wrapper\.lock|Jetty", re.I
+)
+
+
+@dataclass
+class Run:
+    """The module's cluster and what the tests saw of it."""
+
+    cluster: HadoopCluster
+    tmp_before: set[str]
+    perf_before: set[str]
+    #: The daemons as started.
+    handles: list[Handle] = field(default_factory=list)
+    #: Every process of the cluster seen (daemons, containers, task processes).
+    pids: set[int] = field(default_factory=set)
+
+
+def _perf_dir() -> Path:
+    return TMP / f"hsperfdata_{psutil.Process().username()}"
+
+
+def _listing(folder: Path) -> set[str]:
+    try:
+        return set(os.listdir(folder))
+    except FileNotFoundError:
+        return set()
+
+
+def _processes_of(root: Path) -> list[psutil.Process]:
+    """Live processes whose command line or working folder is in ``root``."""
+    found = []
+    me = os.getpid()
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        if proc.info["pid"] == me:
+            continue
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if f"{root}/" in cmdline or f"{proc.info['cwd'] or ''}/".startswith(f"{root}/"):
+            found.append(proc)
+    return found
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """The cluster, up for the module's tests, down afterwards whatever happens."""
+    root = tmp_path_factory.mktemp("hadoop") / "cluster"
+    cluster = HadoopCluster(root, PORTS, nodemanager_memory_mb=2048, nodemanager_vcores=2)
+    state = Run(cluster, _listing(TMP), _listing(_perf_dir()))
+    try:
+        cluster.up()
+        state.handles = list(cluster.handles.values())
+        state.pids.update(h.pid for h in state.handles)
+        yield state
+    finally:
+        cluster.down()
+
+
+def test_status_running_with_version(run: Run) -> None:
+    cluster = run.cluster
+    status = cluster.status()
+    assert status["daemons"] == dict.fromkeys(MAIN_CLASSES, "running")
+    assert status["version"] == HADOOP_VERSION  # as the ResourceManager reports it
+    assert status["nodemanagers"] == 1
+    assert status["live_datanodes"] == 1
+    assert status["safemode"] is False
+    assert status["fs"] == f"hdfs://127.0.0.1:{PORTS.namenode_rpc}"
+    state = cluster.to_state()
+    assert set(state["startup_s"]) == {*MAIN_CLASSES, "total"}
+    # A fresh process knows the cluster from its state alone.
+    again = HadoopCluster.from_state(cluster.root, state)
+    assert again.status()["daemons"] == status["daemons"]
+
+
+def test_every_daemon_port_is_on_loopback(run: Run) -> None:
+    listening: dict[str, set[tuple[str, int]]] = {}
+    for name, handle in run.cluster.handles.items():
+        conns = psutil.Process(handle.pid).net_connections(kind="inet")
+        listening[name] = {
+            (c.laddr.ip, c.laddr.port) for c in conns if c.status == psutil.CONN_LISTEN
+        }
+    addresses = {addr for found in listening.values() for addr in found}
+    assert {ip for ip, _ in addresses} == {"127.0.0.1"}, listening
+    # Every configured port is really in use, the shuffle (our loopback handler) included.
+    assert set(PORTS.as_dict().values()) <= {port for _, port in addresses}
+    assert ("127.0.0.1", PORTS.shuffle) in listening["nodemanager"]
+
+
+def test_fs_round_trip_through_the_shim(run: Run, tmp_path: Path) -> None:
+    cluster = run.cluster
+    local = tmp_path / "hello.txt"
+    local.write_text("héllo hadoop\nsecond line\n", encoding="utf-8")
+    assert cluster.hadoop_bin().is_file()
+    put = cluster.fs("-put", "-f", str(local), "/roundtrip.txt")
+    assert put.returncode == 0, put.stderr
+    cat = cluster.fs("-cat", "/roundtrip.txt")
+    assert cat.returncode == 0, cat.stderr
+    assert cat.stdout == local.read_text(encoding="utf-8")
+    missing = cluster.fs("-cat", "/no/such/file")
+    assert missing.returncode != 0
+    assert "No such file" in missing.stderr
+
+
+def test_stage_copies_once(run: Run, tmp_path: Path) -> None:
+    cluster = run.cluster
+    files = [tmp_path / "b.txt", tmp_path / "a.txt"]
+    files[0].write_text("bee\n")
+    files[1].write_text("ay ay\n")
+    uris = cluster.stage(files, "stage-test")
+    base = f"hdfs://127.0.0.1:{PORTS.namenode_rpc}/bdbench/data/stage-test"
+    assert uris == [f"{base}/b.txt", f"{base}/a.txt"]
+    marker = "/bdbench/data/stage-test/_COMPLETE"
+    first = cluster.fs("-stat", "%Y", marker)
+    assert first.returncode == 0, first.stderr
+    assert cluster.stage(files, "stage-test") == uris
+    # Cached: the marker (written last) was not written again.
+    assert cluster.fs("-stat", "%Y", marker).stdout == first.stdout
+    assert cluster.fs("-cat", uris[1]).stdout == "ay ay\n"
+
+
+def _watch(root: Path, pids: set[int], stop: threading.Event) -> None:
+    """Remember every process of the cluster (containers, tasks) while a job runs."""
+    while not stop.is_set():
+        pids.update(p.pid for p in _processes_of(root))
+        stop.wait(0.5)
+
+
+def test_mrjob_wordcount_on_yarn(run: Run, tmp_path: Path) -> None:
+    from workloads.wordcount.mr_wordcount import WORD_RE, MRWordCount
+
+    cluster = run.cluster
+    text = "the quick brown fox\njumps over the lazy dog\nthe dog barks, café café\n" * 3
+    source = tmp_path / "words.txt"
+    source.write_text(text, encoding="utf-8")
+    (uri,) = cluster.stage([source], "wordcount-test")
+    job = MRWordCount(
+        [
+            "-r",
+            "hadoop",
+            "--hadoop-bin",
+            str(cluster.hadoop_bin()),
+            "--hadoop-streaming-jar",
+            str(cluster.streaming_jar()),
+            "--python-bin",
+            sys.executable,
+            "--no-bootstrap-mrjob",
+            "--no-conf",
+            "--local-tmp-dir",
+            str(tmp_path / "mrjob"),
+            uri,
+        ]
+    )
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(cluster.root, run.pids, stop), daemon=True)
+    watcher.start()
+    try:
+        with job.make_runner() as runner:
+            runner.run()
+            counts = dict(job.parse_output(runner.cat_output()))
+            counters = runner.counters()
+    finally:
+        stop.set()
+        watcher.join()
+    assert counts == dict(Counter(WORD_RE.findall(text)))
+    # Real YARN: map and reduce tasks were launched in containers.
+    jobs = counters[0]["Job Counters "]
+    assert jobs["Launched map tasks"] >= 1
+    assert jobs["Launched reduce tasks"] >= 1
+
+
+def test_port_in_use_is_named(tmp_path: Path) -> None:
+    ports = HadoopPorts().shifted(12000)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports.resourcemanager_http))
+        taken.listen()
+        with pytest.raises(ClusterError, match=rf"port {ports.resourcemanager_http} "):
+            HadoopCluster(tmp_path / "clash", ports).up()
+    assert not (tmp_path / "clash").exists()  # refused before anything was written
+
+
+def test_failed_daemon_is_named_and_the_started_ones_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.clusters import hadoop
+
+    # A heap the JVM refuses: the DataNode dies at once, after the NameNode came up.
+    monkeypatch.setitem(hadoop.DAEMON_HEAP_MB, "datanode", 1)
+    root = tmp_path / "broken"
+    cluster = HadoopCluster(root, HadoopPorts().shifted(12000))
+    with pytest.raises(ClusterError, match=r"datanode exited while starting: see .*datanode\.log"):
+        cluster.up(timeout=60)
+    assert cluster.handles == {}
+    assert not _processes_of(root)
+    assert not daemons.port_in_use(cluster.ports.namenode_rpc)
+
+
+def test_down_leaves_no_process_port_or_tmp_file(run: Run) -> None:
+    cluster = run.cluster
+    began = time.monotonic()
+    cluster.down()
+    took = time.monotonic() - began
+    cluster.down()  # idempotent
+    assert took < 30
+    assert not [h.name for h in run.handles if h.alive()]
+    # Containers and task processes too (pids seen during the job may be reused by now:
+    # what counts is that nothing runs from the cluster's folder).
+    assert not _processes_of(cluster.root)
+    assert not [port for port in PORTS.as_dict().values() if daemons.port_in_use(port)]
+    assert not (cluster.root / "tmp").exists()
+    new_tmp = _listing(TMP) - run.tmp_before
+    assert not [name for name in new_tmp if TMP_LEFTOVER.search(name)], new_tmp
+    new_perf = _listing(_perf_dir()) - run.perf_before
+    assert not [name for name in new_perf if name.isdigit() and int(name) in run.pids]
+    status = cluster.status()
+    assert set(status["daemons"].values()) == {"stopped"}
