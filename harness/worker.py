@@ -227,6 +227,7 @@ def _measure(session: Session, control: _Control, result: RunResult) -> Timed:
     result.wall_s, result.cpu_s_rusage = timed.wall_s, timed.cpu_s
     result.max_rss_single = max_rss_bytes()
     result.metrics.update(session.ctx.metrics)
+    result.metrics.update(session.engine.run_metrics())
     if session.ctx.prepared:
         result.metrics.setdefault("prepared", session.ctx.prepared)
     result.engine_info = session.engine.info()

@@ -91,6 +91,11 @@ class Engine(ABC):
         """Effective configuration of the started engine, recorded with each run."""
         return {}
 
+    def run_metrics(self) -> dict[str, Any]:
+        """The engine's own figures of the run just timed (e.g. each MapReduce job's time and
+        counters), merged into the record's metrics; every key declared in harness.metrics."""
+        return {}
+
     def versions(self) -> dict[str, str | None]:
         """Versions of the engine's software."""
         found: dict[str, str | None] = {}
