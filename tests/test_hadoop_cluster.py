@@ -28,6 +28,7 @@ from harness.clusters.daemons import ClusterError, Handle
 from harness.clusters.hadoop import (
     HADOOP_VERSION,
     MAIN_CLASSES,
+    POM,
     HadoopCluster,
     HadoopPorts,
     unavailable,
@@ -94,6 +95,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         yield state
     finally:
         cluster.down()
+
+
+def test_pom_pins_the_module_version() -> None:
+    pinned = re.search(r"<hadoop.version>([^<]+)</hadoop.version>", POM.read_text())
+    assert pinned is not None
+    assert pinned.group(1) == HADOOP_VERSION
 
 
 def test_status_running_with_version(run: Run) -> None:

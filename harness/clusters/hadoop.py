@@ -22,9 +22,12 @@ NodeManager's own servers). Rather than patch Hadoop's class at build time, ``fe
 Hadoop's shuffle (handler context, channel initializer, job-token checks, metrics) and replaces
 only the start-up that opens the listening socket. YARN loads it as the aux-service class
 (``yarn.nodemanager.aux-services.mapreduce_shuffle.class``); ``bdbench.shuffle.bind-host`` says
-where it binds. Hadoop's ``MRAppMaster`` still binds its per-job RPC servers to the wildcard
-address (``TaskAttemptListenerImpl`` hard-codes 0.0.0.0, ``MRClientService`` port 0): they live
-only while a job runs, on ephemeral ports, and no setting moves them.
+where it binds.
+
+Not covered: each job's MapReduce ApplicationMaster (a container JVM) listens on three ephemeral
+wildcard ports while the job runs: ``TaskAttemptListenerImpl`` hard-codes 0.0.0.0,
+``MRClientService`` binds ``new InetSocketAddress(0)`` and its web app keeps ``WebApps``'
+default 0.0.0.0; no setting moves them.
 """
 
 from __future__ import annotations
@@ -245,9 +248,12 @@ def _run_maven(home: Path, quiet: bool) -> None:
 
 
 def _maven_error(lines: list[str]) -> str:
+    # Maven's console library writes colour resets even with style.color=never.
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines]
     for line in lines:
         if line.startswith("[ERROR]") and line[7:].strip():
-            return line[7:].strip()
+            text = line[7:].strip()
+            return text if len(text) <= 400 else text[:400] + " ..."
     rest = [line for line in lines if line.strip()]
     return rest[-1].strip() if rest else "no output"
 
