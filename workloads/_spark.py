@@ -15,3 +15,8 @@ if TYPE_CHECKING:
 def session(ctx: RunContext) -> SparkSession:
     """The run's Spark session; TypeError on another engine, RuntimeError before ``start``."""
     return ctx.engine_as(SparkEngine).session
+
+
+def input_uris(ctx: RunContext) -> list[str]:
+    """The run's input files as the engine reads them (an HDFS copy on a cluster)."""
+    return ctx.engine_as(SparkEngine).input_uris(ctx.data.inputs)

@@ -911,7 +911,8 @@ class HadoopClient:
         self.env = dict(env or {})
         #: Prefix of the URIs ``stage`` returns: ``hdfs://`` (the default file system's
         #: namenode) or a namenode's own ``hdfs://host:port``.
-        self.fs_uri = fs_uri.rstrip("/")
+        # "hdfs://" stays as it is: stripping its slashes would make "hdfs:/path" URIs.
+        self.fs_uri = fs_uri if fs_uri.endswith("://") else fs_uri.rstrip("/")
 
     def fs(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         """Run ``hadoop fs ARGS...`` (output captured, never raises)."""

@@ -154,7 +154,9 @@ def daemon_pids(part: str, names: tuple[str, ...], root: Path | None = None) -> 
         state = read_state(root)
     except ClusterError:
         return []
-    handles = ((state or {}).get(part) or {}).get("handles") or []
+    facts = (state or {}).get(part) or {}
+    # Spark's state lists its handles; Hadoop's names them ("daemons": {name: handle}).
+    handles = facts.get("handles") or facts.get("daemons") or []
     if isinstance(handles, dict):
         handles = list(handles.values())
     pids = []

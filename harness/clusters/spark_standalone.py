@@ -33,9 +33,10 @@ DAEMON_MEMORY = "512m"
 class SparkPorts:
     """Ports of the standalone cluster (workers' web UIs count up from ``worker_webui``)."""
 
+    # 17xxx: Hadoop's ports of the same local cluster are 18xxx.
     master: int = 17077
-    master_webui: int = 18080
-    worker_webui: int = 18081
+    master_webui: int = 17080
+    worker_webui: int = 17081
 
 
 @dataclass

@@ -95,6 +95,9 @@ class HadoopTarget:
     env: dict[str, str]
     #: The local cluster (bdbench cluster up), or None for a user's own cluster.
     local: bool
+    #: Prefix of staged inputs' URIs: the namenode's ``hdfs://host:port``, or ``hdfs://``
+    #: (whatever the cluster's default file system is).
+    fs_uri: str = "hdfs://"
 
 
 def hadoop_target(options: MrjobOptions) -> HadoopTarget | None:
@@ -111,7 +114,7 @@ def hadoop_target(options: MrjobOptions) -> HadoopTarget | None:
         cluster = HadoopCluster.from_state(local.cluster_dir() / "hadoop", state)
         env = {"HADOOP_CONF_DIR": str(cluster.conf_dir), "HADOOP_LOG_DIR": str(cluster.log_dir)}
         jar = options.hadoop_streaming_jar or str(cluster.streaming_jar())
-        return HadoopTarget(str(cluster.hadoop_bin()), jar, env, True)
+        return HadoopTarget(str(cluster.hadoop_bin()), jar, env, True, cluster.fs_uri)
     found = find_hadoop()
     if found:
         return HadoopTarget(found, options.hadoop_streaming_jar, {}, False)
@@ -169,7 +172,7 @@ class MrjobEngine(Engine):
         from harness.clusters.hadoop import HadoopClient
 
         assert self.target is not None
-        client = HadoopClient(Path(self.target.hadoop_bin), self.target.env)
+        client = HadoopClient(Path(self.target.hadoop_bin), self.target.env, self.target.fs_uri)
         key = f"{data.workload}-{data.root.name}"
         uris = client.stage(list(data.inputs), key)
         self.staged = dict(zip(data.inputs, uris, strict=True))
@@ -250,6 +253,16 @@ class MrjobEngine(Engine):
         if self.options.args:
             info["extra_args"] = list(self.options.args)
         return info
+
+    def cluster_roots(self, variant: str) -> list[int]:
+        """On the local cluster: the NodeManagers, whose containers (the ApplicationMaster, map
+        and reduce tasks with their Python pipes) do the run's work."""
+        target = hadoop_target(self.options) if variant == "hadoop" else None
+        if target is None or not target.local:
+            return []
+        from harness.clusters import local
+
+        return local.daemon_pids("hadoop", ("nodemanager",))
 
     def where(self, variant: str) -> str:
         """``(simulated)`` for the local runner; the Hadoop it runs on for ``hadoop``."""

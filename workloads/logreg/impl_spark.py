@@ -16,12 +16,12 @@ from typing import Any
 
 from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
-from workloads._spark import session
+from workloads._spark import input_uris, session
 from workloads.logreg.impl_numpy import iteration_metrics
 
 
 def _uris(ctx: RunContext) -> str:
-    return ",".join(p.resolve().as_uri() for p in ctx.data.inputs)
+    return ",".join(input_uris(ctx))
 
 
 @implements("logreg", "spark", "rdd")

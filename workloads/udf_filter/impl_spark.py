@@ -13,7 +13,7 @@ from typing import Any
 from harness.engines.spark_engine import SparkEngine, master_cores
 from harness.registry import RunContext, implements
 from harness.spark_rules import costs
-from workloads._spark import session
+from workloads._spark import input_uris, session
 from workloads._udf.spark import apply_chain, executed_plan, warm_filters
 from workloads.udf_filter import filter_specs, run_metrics
 
@@ -47,7 +47,7 @@ def run_df(ctx: RunContext) -> list[int]:
     if ctx.rules is True:
         # Measured annotations (the stored profile), below the name-suffix convention.
         costs.apply(spark, ctx.prepared.get("udfs", {}))
-    uris = [p.resolve().as_uri() for p in ctx.data.inputs]
+    uris = input_uris(ctx)
     # The history stays text: each UDF parses what it needs (the cheap one only the head).
     rows = spark.read.csv(uris, schema="id LONG, history STRING")
     rows, calls, seconds = apply_chain(spark, rows, filter_specs(ctx.params))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from harness.engines.spark_engine import SparkEngine, master_cores
 from harness.registry import RunContext, implements
 from harness.spark_rules import costs
-from workloads._spark import session
+from workloads._spark import input_uris, session
 from workloads._udf import udfs as shared_udfs
 from workloads._udf.spark import ONE_UDF, counted_udf, executed_plan, warm_filters
 from workloads.udf_map import DAMAGE, SEVERITY, Row, run_metrics, udfs
@@ -67,7 +67,7 @@ def run_df(ctx: RunContext) -> list[Row]:
     damage = counted_udf(DAMAGE, shared_udfs.fatigue_damage, "double",
                          calls[DAMAGE], seconds[DAMAGE])  # fmt: skip
     severity = counted_udf(SEVERITY, udfs.severity, "int", calls[SEVERITY], seconds[SEVERITY])
-    uris = [p.resolve().as_uri() for p in ctx.data.inputs]
+    uris = input_uris(ctx)
     result = (
         spark.read.csv(uris, schema="id LONG, history STRING")
         .withColumn("a", damage(F.col("history"), F.lit(ctx.params["p"])))

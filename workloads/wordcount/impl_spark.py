@@ -6,13 +6,12 @@ from operator import add
 
 from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
-from workloads._spark import session
+from workloads._spark import input_uris, session
 from workloads.wordcount import JAVA_WHITESPACE_RE, WORD_RE
 
 
 def _uris(ctx: RunContext) -> list[str]:
-    # Explicit file:// so a cluster whose default file system is HDFS reads the local files.
-    return [p.resolve().as_uri() for p in ctx.data.inputs]
+    return input_uris(ctx)
 
 
 @implements("wordcount", "spark", "rdd")
