@@ -66,6 +66,8 @@ class UpOptions:
     worker_memory: str = "2g"
     nodemanager_memory_mb: int = 4096
     nodemanager_vcores: int = 4
+    #: Added to every default port (a second cluster beside a user's, e.g. for tests).
+    port_offset: int = 0
 
 
 def up(options: UpOptions | None = None, root: Path | None = None) -> dict[str, Any]:
@@ -78,10 +80,11 @@ def up(options: UpOptions | None = None, root: Path | None = None) -> dict[str, 
     began = time.monotonic()
     try:
         if options.hadoop:
-            from harness.clusters.hadoop import HadoopCluster
+            from harness.clusters.hadoop import HadoopCluster, HadoopPorts
 
             hadoop = HadoopCluster(
                 root / "hadoop",
+                HadoopPorts().shifted(options.port_offset),
                 nodemanager_memory_mb=options.nodemanager_memory_mb,
                 nodemanager_vcores=options.nodemanager_vcores,
             )
@@ -89,7 +92,11 @@ def up(options: UpOptions | None = None, root: Path | None = None) -> dict[str, 
             _write_state(root, state)  # a later failure still lets `down` stop Hadoop
         if options.spark:
             spark = SparkStandalone(
-                root / "spark", options.workers, options.worker_cores, options.worker_memory
+                root / "spark",
+                options.workers,
+                options.worker_cores,
+                options.worker_memory,
+                SparkPorts().shifted(options.port_offset),
             )
             state["spark"] = spark.up()
     except BaseException:

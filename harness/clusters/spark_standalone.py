@@ -38,6 +38,10 @@ class SparkPorts:
     master_webui: int = 17080
     worker_webui: int = 17081
 
+    def shifted(self, by: int) -> SparkPorts:
+        """Every port moved by ``by``."""
+        return SparkPorts(self.master + by, self.master_webui + by, self.worker_webui + by)
+
 
 @dataclass
 class SparkStandalone:

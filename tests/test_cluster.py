@@ -1,16 +1,20 @@
-"""A real pseudo-distributed Hadoop (five daemon JVMs on 127.0.0.1): status, ``hadoop fs``
-through the shim, cached staging, an mrjob word count on YARN through the streaming jar, a port
-clash, and nothing left behind after ``down``.
+"""The real local cluster: Hadoop (five daemon JVMs: HDFS, YARN, JobHistory) and Spark
+standalone (a master, a worker) on 127.0.0.1. Status, ``hadoop fs`` through the shim, cached
+staging, an mrjob word count on YARN through the streaming jar, ``bdbench run`` on mrjob/hadoop,
+Spark standalone and Spark on YARN with answers checked, a daemon killed mid-run, bad input,
+and nothing left behind after ``down``.
 
-One cluster for the module, on ports of its own (Hadoop's defaults + 11000: never a user's
-cluster at + 10000, below the ephemeral range), always taken down. The last test takes it down
-itself and checks what remains.
+One cluster for the test session (this module), brought up as ``bdbench cluster up`` does, on
+ports of its own (the defaults + 11000: never a user's cluster, below the ephemeral range),
+always taken down. The last test takes it down itself and checks what remains.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import socket
 import sys
 import threading
@@ -19,11 +23,12 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
 
-from harness.clusters import daemons
+from harness.clusters import daemons, local
 from harness.clusters.daemons import ClusterError, Handle
 from harness.clusters.hadoop import (
     HADOOP_VERSION,
@@ -37,7 +42,8 @@ from harness.clusters.hadoop import (
 REASON = unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
-PORTS = HadoopPorts().shifted(11000)
+OFFSET = 11000
+PORTS = HadoopPorts().shifted(OFFSET)
 TMP = Path("/tmp")
 #: Names of what Hadoop, its JVMs or mrjob would leave in /tmp if not told otherwise.
 TMP_LEFTOVER = re.compile(
@@ -56,6 +62,8 @@ class Run:
     handles: list[Handle] = field(default_factory=list)
     #: Every process of the cluster seen (daemons, containers, task processes).
     pids: set[int] = field(default_factory=set)
+    #: The local cluster's state, as ``bdbench cluster up`` recorded it.
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 def _perf_dir() -> Path:
@@ -84,17 +92,29 @@ def _processes_of(root: Path) -> list[psutil.Process]:
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
-    """The cluster, up for the module's tests, down afterwards whatever happens."""
-    root = tmp_path_factory.mktemp("hadoop") / "cluster"
-    cluster = HadoopCluster(root, PORTS, nodemanager_memory_mb=2048, nodemanager_vcores=2)
-    state = Run(cluster, _listing(TMP), _listing(_perf_dir()))
+    """The local cluster, up for the module's tests (as ``bdbench cluster up`` brings it up,
+    in a cluster folder of its own), down afterwards whatever happens."""
+    root = tmp_path_factory.mktemp("cluster")
+    old = os.environ.get(local.CLUSTER_DIR_ENV)
+    # The measured children of bdbench run find the cluster through this variable too.
+    os.environ[local.CLUSTER_DIR_ENV] = str(root)
+    before = Run(None, _listing(TMP), _listing(_perf_dir()))  # type: ignore[arg-type]
+    options = local.UpOptions(
+        port_offset=OFFSET, worker_cores=2, worker_memory="1g", nodemanager_memory_mb=3072
+    )
     try:
-        cluster.up()
-        state.handles = list(cluster.handles.values())
-        state.pids.update(h.pid for h in state.handles)
-        yield state
+        state = local.up(options, root)
+        before.cluster = HadoopCluster.from_state(root / "hadoop", state["hadoop"])
+        before.state = state
+        before.handles = list(before.cluster.handles.values())
+        before.pids.update(h.pid for h in before.handles)
+        yield before
     finally:
-        cluster.down()
+        local.down(root)
+        if old is None:
+            os.environ.pop(local.CLUSTER_DIR_ENV, None)
+        else:
+            os.environ[local.CLUSTER_DIR_ENV] = old
 
 
 def test_pom_pins_the_module_version() -> None:
@@ -241,18 +261,120 @@ def test_failed_daemon_is_named_and_the_started_ones_stopped(
     assert not daemons.port_in_use(cluster.ports.namenode_rpc)
 
 
+def _batch(tmp_path: Path, engines: list[str], timeout: float = 300, **spark: str) -> list[Any]:
+    """One tiny word-count batch through the real runner, on the cluster (``--cluster local``)."""
+    from harness import cli, runner
+    from harness.engines import EngineOptions
+    from harness.engines.spark_engine import SparkOptions
+    from harness.results import ResultsWriter
+
+    options = EngineOptions({"spark": SparkOptions(**spark)})
+    options = cli._on_cluster(options, local.read_state() or {})
+    cells = runner.expand_cells(["wordcount"], engines, "off")
+    writer = ResultsWriter(tmp_path / "results", "cluster")
+    writer.ensure_writable()
+    config = runner.RunConfig(
+        scales=["tiny"], repeats=1, warmups=0, timeout=timeout, options=options
+    )
+    return runner.run_batch(cells, config, writer)
+
+
+def test_status_json_says_what_runs_where(run: Run) -> None:
+    from conftest import run_cli
+
+    done = run_cli("cluster", "status", "--json")
+    assert done.returncode == 0, done.stderr
+    status = json.loads(done.stdout)
+    assert {"conf_dir", "fs", "resourcemanager", "version"} <= set(status["hadoop"])
+    assert status["hadoop"]["version"] == HADOOP_VERSION
+    assert status["spark"]["master"] == f"spark://127.0.0.1:{17077 + OFFSET}"
+    assert status["spark"]["alive_workers"] == 1
+
+
+def test_mrjob_hadoop_and_spark_standalone_cells_pass(run: Run, tmp_path: Path) -> None:
+    records = {r.engine: r for r in _batch(tmp_path, ["mrjob/hadoop", "spark/rdd"])}
+    for record in records.values():
+        assert (record.status, record.check) == ("ok", "pass"), record.error
+        # The cluster's executors / task containers are counted with the run.
+        assert record.metrics["cluster_procs"] >= 1
+    hadoop = records["mrjob"]
+    assert hadoop.where == f"(Hadoop {HADOOP_VERSION}, 1 NodeManager, pseudo-distributed)"
+    (job,) = hadoop.metrics["jobs"]
+    assert job["wall_s"] > 0
+    assert job["counters"][0]["Job Counters "]["Launched map tasks"] >= 1
+    spark = records["spark"]
+    assert spark.where == "on standalone (1 worker)"
+    assert spark.engine_info["input_fs"] == "hdfs"  # the same HDFS copy mrjob read
+
+
+def test_spark_on_yarn_cell_passes(run: Run, tmp_path: Path) -> None:
+    (record,) = _batch(tmp_path, ["spark/rdd"], master="yarn")
+    assert (record.status, record.check) == ("ok", "pass"), record.error
+    assert record.where == "on YARN"
+    assert record.engine_info["master"] == "yarn"
+    assert record.metrics["cluster_procs"] >= 1
+
+
+def test_a_daemon_killed_mid_run_is_a_failed_record_and_the_batch_goes_on(
+    run: Run, tmp_path: Path
+) -> None:
+    """The NodeManager dies while the job runs: that run fails or times out with its reason,
+    the next cell of the batch still runs, and ``down`` (the last test) still cleans up."""
+    nodemanager = run.cluster.handles["nodemanager"]
+    killer = threading.Timer(8.0, lambda: os.kill(nodemanager.pid, 9))
+    killer.start()
+    try:
+        records = _batch(tmp_path, ["mrjob/hadoop", "numpy"], timeout=45)
+    finally:
+        killer.cancel()
+    by_engine = {r.engine: r for r in records}
+    failed = by_engine["mrjob"]
+    assert failed.status in ("failed", "timeout") and failed.error
+    assert by_engine["numpy"].status == "ok"
+    assert not nodemanager.alive()
+
+
+def test_cluster_up_errors_are_one_line(run: Run, tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    again = run_cli("cluster", "up")  # one is up already
+    assert again.returncode == 2
+    root = run.cluster.root.parent
+    expected = f"a local cluster is already up (see bdbench cluster status; {root})"
+    assert again.stderr.strip().splitlines() == [f"bdbench: error: {expected}"]
+    env = dict(os.environ)
+    env[local.CLUSTER_DIR_ENV] = str(tmp_path / "other")
+    env["BDBENCH_HADOOP_HOME"] = str(tmp_path / "nohadoop")  # nothing fetched there
+    # No mvn on PATH (java stays: it is found through JAVA_HOME or /usr/bin).
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("java", "javac"):
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    env["PATH"] = str(bin_dir)
+    missing = run_cli("cluster", "up", "--only", "hadoop", env=env)
+    assert missing.returncode == 2
+    (line,) = missing.stderr.strip().splitlines()
+    assert "mvn" in line and line.startswith("bdbench: error:")
+
+
 def test_down_leaves_no_process_port_or_tmp_file(run: Run) -> None:
     cluster = run.cluster
     began = time.monotonic()
-    cluster.down()
+    assert local.down(cluster.root.parent)
     took = time.monotonic() - began
-    cluster.down()  # idempotent
+    assert not local.down(cluster.root.parent)  # idempotent: nothing is up any more
+    cluster.down()
     assert took < 30
     assert not [h.name for h in run.handles if h.alive()]
     # Containers and task processes too (pids seen during the job may be reused by now:
     # what counts is that nothing runs from the cluster's folder).
-    assert not _processes_of(cluster.root)
-    assert not [port for port in PORTS.as_dict().values() if daemons.port_in_use(port)]
+    assert not _processes_of(cluster.root.parent)  # Spark's master, worker, executors too
+    spark_ports = [17077 + OFFSET, 17080 + OFFSET, 17081 + OFFSET]
+    ports = [*PORTS.as_dict().values(), *spark_ports]
+    assert not [port for port in ports if daemons.port_in_use(port)]
+    assert not (cluster.root.parent / "state.json").exists()
     assert not (cluster.root / "tmp").exists()
     new_tmp = _listing(TMP) - run.tmp_before
     assert not [name for name in new_tmp if TMP_LEFTOVER.search(name)], new_tmp
