@@ -27,6 +27,7 @@ from typing import Any
 
 from harness.clusters import local
 from harness.clusters.hadoop import HadoopCluster
+from harness.engines.mrjob_engine import HadoopTarget, hadoop_runner_args
 
 EMPTY = "/bdbench/bench/empty.txt"
 
@@ -63,23 +64,8 @@ def mrjob_job(cluster: HadoopCluster, scratch: Path) -> None:
     """The same empty job through mrjob's hadoop runner (the way bdbench runs mrjob/hadoop)."""
     from workloads.wordcount.mr_wordcount import MRWordCount
 
-    job = MRWordCount(
-        [
-            "-r",
-            "hadoop",
-            "--hadoop-bin",
-            str(cluster.hadoop_bin()),
-            "--hadoop-streaming-jar",
-            str(cluster.streaming_jar()),
-            "--python-bin",
-            sys.executable,
-            "--no-bootstrap-mrjob",
-            "--no-conf",
-            "--local-tmp-dir",
-            str(scratch),
-            f"hdfs://{EMPTY}",
-        ]
-    )
+    target = HadoopTarget(str(cluster.hadoop_bin()), str(cluster.streaming_jar()), {}, True)
+    job = MRWordCount(["-r", "hadoop", *hadoop_runner_args(target, scratch), f"hdfs://{EMPTY}"])
     with job.make_runner() as runner:
         runner.run()
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
+import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -36,3 +39,39 @@ def java_version() -> str | None:
         return None
     text = (out.stdout + out.stderr).strip()
     return text.splitlines()[0] if text else None
+
+
+def find_javac() -> str | None:
+    """``$JAVA_HOME/bin/javac`` or ``javac`` on PATH."""
+    return find_binary("javac", "JAVA_HOME")
+
+
+def first_error(output: str) -> str:
+    """The first ``error:`` line of a compiler's output (else its first line)."""
+    for line in output.splitlines():
+        if "error:" in line:
+            return line.strip()
+    lines = [line for line in output.splitlines() if line.strip()]
+    return lines[0].strip() if lines else "no output"
+
+
+def build_jar(
+    javac: str, release: str, classpath: str, sources: Sequence[Path], target: Path
+) -> str | None:
+    """Compile ``sources`` against ``classpath`` into the jar ``target``, replaced atomically
+    (a concurrent build writes the same bytes); the compiler's first error, or None."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".javac-", dir=target.parent) as tmp:
+        classes = Path(tmp) / "classes"
+        cmd = [javac, "--release", release, "-nowarn", "-encoding", "UTF-8", "-cp", classpath]
+        cmd += ["-d", str(classes), *map(str, sources)]
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            return first_error(done.stdout + done.stderr)
+        partial = Path(tmp) / target.name
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
+            jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: bdbench\n")
+            for path in sorted(classes.rglob("*.class")):
+                jar.write(path, path.relative_to(classes).as_posix())
+        partial.replace(target)
+    return None

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import socket
-import sys
 import threading
 import time
 from collections import Counter
@@ -38,6 +37,7 @@ from harness.clusters.hadoop import (
     HadoopPorts,
     unavailable,
 )
+from harness.engines.mrjob_engine import HadoopTarget, hadoop_runner_args
 
 REASON = unavailable()
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
@@ -200,23 +200,8 @@ def test_mrjob_wordcount_on_yarn(run: Run, tmp_path: Path) -> None:
     source = tmp_path / "words.txt"
     source.write_text(text, encoding="utf-8")
     (uri,) = cluster.stage([source], "wordcount-test")
-    job = MRWordCount(
-        [
-            "-r",
-            "hadoop",
-            "--hadoop-bin",
-            str(cluster.hadoop_bin()),
-            "--hadoop-streaming-jar",
-            str(cluster.streaming_jar()),
-            "--python-bin",
-            sys.executable,
-            "--no-bootstrap-mrjob",
-            "--no-conf",
-            "--local-tmp-dir",
-            str(tmp_path / "mrjob"),
-            uri,
-        ]
-    )
+    target = HadoopTarget(str(cluster.hadoop_bin()), str(cluster.streaming_jar()), {}, True)
+    job = MRWordCount(["-r", "hadoop", *hadoop_runner_args(target, tmp_path), uri])
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(cluster.root, run.pids, stop), daemon=True)
     watcher.start()

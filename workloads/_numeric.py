@@ -76,3 +76,14 @@ def count_own_iterations(
     point-iterations it ran (it iterates to convergence), not the reference's."""
     if "mllib_iterations" in metrics:
         metrics["items"] = int(expected["points"]) * int(metrics["mllib_iterations"])
+
+
+#: What the iterative ML workloads (logreg, kmeans) register alike: their sizes in points,
+#: throughput in points x iterations, their own iteration count, and Spark cells with our
+#: rules off and on, like every Spark cell.
+ITERATIVE: dict[str, Any] = {
+    "scale_sizes": {"tiny": 2_000, "small": 200_000, "medium": 2_000_000, "large": 20_000_000},
+    "unit": "point-iterations",
+    "finish_metrics": count_own_iterations,
+    "default_rules": "both",
+}

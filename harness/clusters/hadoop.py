@@ -41,7 +41,6 @@ import shutil
 import subprocess
 import sys
 import time
-import zipfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
@@ -53,7 +52,7 @@ import psutil
 
 from harness.clusters import daemons
 from harness.clusters.daemons import ClusterError, Handle
-from harness.tools import find_binary, find_java
+from harness.tools import build_jar, find_binary, find_java, find_javac
 
 HADOOP_VERSION = "3.4.2"
 #: Environment variable naming the folder with the fetched jars (overrides ``hadoop_home()``).
@@ -139,11 +138,6 @@ def hadoop_home() -> Path:
 def find_mvn() -> str | None:
     """``$MAVEN_HOME/bin/mvn`` or ``mvn`` on PATH."""
     return find_binary("mvn", "MAVEN_HOME")
-
-
-def find_javac() -> str | None:
-    """``$JAVA_HOME/bin/javac`` or ``javac`` on PATH."""
-    return find_binary("javac", "JAVA_HOME")
 
 
 def _digest(*parts: bytes) -> str:
@@ -268,43 +262,9 @@ def _build_shuffle_jar(home: Path) -> Path:
             "hadoop: no javac found to build the loopback shuffle handler "
             "(install a JDK 17+ with javac, or set JAVA_HOME)"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work = target.parent / f".build-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    try:
-        classes = work / "classes"
-        done = subprocess.run(
-            [
-                javac,
-                "--release",
-                JAVA_RELEASE,
-                "-nowarn",
-                "-encoding",
-                "UTF-8",
-                "-cp",
-                f"{home / 'lib'}/*",
-                "-d",
-                str(classes),
-                *map(str, _java_sources()),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode != 0:
-            first = next(
-                (line for line in (done.stdout + done.stderr).splitlines() if "error:" in line),
-                (done.stdout + done.stderr).strip() or "no output",
-            )
-            raise ClusterError(f"hadoop: javac failed on the shuffle handler: {first.strip()}")
-        partial = work / target.name
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
-            jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: bdbench\n")
-            for path in sorted(classes.rglob("*.class")):
-                jar.write(path, path.relative_to(classes).as_posix())
-        partial.replace(target)  # atomic: a concurrent build writes the same bytes
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    error = build_jar(javac, JAVA_RELEASE, f"{home / 'lib'}/*", _java_sources(), target)
+    if error is not None:
+        raise ClusterError(f"hadoop: javac failed on the shuffle handler: {error}")
     for old in target.parent.glob("bdbench-hadoop-*.jar"):
         if old != target:
             old.unlink(missing_ok=True)

@@ -121,6 +121,21 @@ def hadoop_target(options: MrjobOptions) -> HadoopTarget | None:
     return None
 
 
+def hadoop_runner_args(target: HadoopTarget, scratch: Path) -> list[str]:
+    """mrjob's hadoop runner on ``target``: its command and jar; on the local cluster also this
+    venv's Python for the tasks (mrjob is installed there: no bootstrap), no user mrjob.conf,
+    and the client's temp files in ``scratch``."""
+    args = ["--hadoop-bin", target.hadoop_bin]
+    if target.streaming_jar:
+        args += ["--hadoop-streaming-jar", target.streaming_jar]
+    if target.local:
+        tmp = scratch / "mrjob-tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        args += ["--python-bin", sys.executable, "--no-bootstrap-mrjob", "--no-conf"]
+        args += ["--local-tmp-dir", str(tmp)]
+    return args
+
+
 class MrjobEngine(Engine):
     """mrjob jobs (mapper/combiner/reducer scripts) on one of its runners."""
 
@@ -198,21 +213,9 @@ class MrjobEngine(Engine):
         return args + [self.staged.get(Path(p), str(p)) for p in inputs]
 
     def _hadoop_args(self, scratch: Path) -> list[str]:
-        """The hadoop runner on the target: its command and jar, this venv's Python for the
-        tasks, mrjob already installed there (no bootstrap), client temp files in scratch."""
+        """The hadoop runner's arguments for this engine's target."""
         target = self.target or hadoop_target(self.options)
-        if target is None:
-            return []
-        tmp = scratch / "mrjob-tmp"
-        tmp.mkdir(parents=True, exist_ok=True)
-        args = ["--hadoop-bin", target.hadoop_bin]
-        if target.streaming_jar:
-            args += ["--hadoop-streaming-jar", target.streaming_jar]
-        if target.local:
-            # Tasks run on this machine: the venv's Python has mrjob and bdbench already.
-            args += ["--python-bin", sys.executable, "--no-bootstrap-mrjob", "--no-conf",
-                     "--local-tmp-dir", str(tmp)]  # fmt: skip
-        return args
+        return [] if target is None else hadoop_runner_args(target, scratch)
 
     def run_job(
         self,

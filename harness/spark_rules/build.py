@@ -9,17 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
-import shutil
 import subprocess
-import tempfile
-import zipfile
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
 
+from harness import tools
 from harness.errors import EngineUnavailable
-from harness.tools import find_binary
 
 #: Java sources of the rules (package ``bdbench.spark``).
 SOURCE_DIR = Path(__file__).resolve().parent / "java"
@@ -35,7 +31,7 @@ def cache_dir() -> Path:
 
 def find_javac() -> str | None:
     """``$JAVA_HOME/bin/javac`` or ``javac`` on PATH."""
-    return find_binary("javac", "JAVA_HOME")
+    return tools.find_javac()
 
 
 def pyspark_jars() -> Path | None:
@@ -82,14 +78,6 @@ def unavailable_reason(source_dir: Path = SOURCE_DIR) -> str | None:
     return None
 
 
-def _first_error(output: str) -> str:
-    for line in output.splitlines():
-        if re.search(r"error:", line):
-            return line.strip()
-    lines = [line for line in output.splitlines() if line.strip()]
-    return lines[0].strip() if lines else "no output"
-
-
 def build_jar(
     source_dir: Path = SOURCE_DIR, out_dir: Path | None = None, force: bool = False
 ) -> Path:
@@ -105,32 +93,7 @@ def build_jar(
     target = out_dir / f"bdbench-rules-{cache_key(source_dir, javac)}.jar"
     if target.is_file() and not force:
         return target
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bdbench-javac-") as tmp:
-        classes = Path(tmp) / "classes"
-        cmd = [
-            javac,
-            "--release",
-            JAVA_RELEASE,
-            "-nowarn",
-            "-encoding",
-            "UTF-8",
-            "-cp",
-            f"{jars}/*",
-            "-d",
-            str(classes),
-            *map(str, sources(source_dir)),
-        ]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise EngineUnavailable(
-                f"spark rules: javac failed: {_first_error(done.stdout + done.stderr)}"
-            )
-        partial = Path(tmp) / target.name
-        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED) as jar:
-            jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\nCreated-By: bdbench\n")
-            for path in sorted(classes.rglob("*.class")):
-                jar.write(path, path.relative_to(classes).as_posix())
-        # Another process may build the same jar at the same time: the rename is atomic.
-        shutil.move(str(partial), target)
+    error = tools.build_jar(javac, JAVA_RELEASE, f"{jars}/*", sources(source_dir), target)
+    if error is not None:
+        raise EngineUnavailable(f"spark rules: javac failed: {error}")
     return target

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
 from workloads._numeric import (
-    count_own_iterations,
+    ITERATIVE,
     finite_values,
     first_difference,
     tolerant_digest,
@@ -301,8 +301,6 @@ KMEANS = register_workload(
         name="kmeans",
         version="1",
         description="k-means clustering by Lloyd's algorithm (centroids, inertia per iteration)",
-        scale_sizes={"tiny": 2_000, "small": 200_000, "medium": 2_000_000, "large": 20_000_000},
-        unit="point-iterations",
         make_data=make_data,
         reference=reference,
         check=check,
@@ -312,9 +310,7 @@ KMEANS = register_workload(
         items=lambda expected: int(expected["points"]) * len(expected["inertia"]),
         params=DEFAULT_PARAMS,
         check_params=check_params,
-        finish_metrics=count_own_iterations,
-        # Spark cells run with our rules off and on, like every Spark cell.
-        default_rules="both",
+        **ITERATIVE,
     )
 )
 
