@@ -15,6 +15,7 @@ from harness import metrics
 from harness.errors import UserError
 from harness.results import now_iso
 from harness.rules import label as rules_label
+from reports.claims import ClaimReport, Verdict, check_claims
 from reports.data import load_results, records_frame
 from reports.figures import Chart, workload_charts
 from reports.iterations import (
@@ -48,6 +49,16 @@ from reports.udf import (
 QUALITY_NOTE = (
     "Checked by quality, not value by value (a different algorithm from the reference's):"
 )
+
+#: Said before the claims (the same in HTML and Markdown).
+CLAIMS_INTRO = (
+    "Each claim with its source, the ratio measured in these results and a verdict: holds, "
+    "does not hold here, or not measured (with why). Only measured runs count (no warm-ups, "
+    "status ok, answer not failed); medians over the runs. Rows on a one-machine stand-in are "
+    "shown apart from those on real Hadoop or a cluster."
+)
+#: Heads the rows shown apart.
+CLAIMS_APART = "not a real cluster (Spark local mode, or mrjob local simulating Hadoop)"
 
 
 @dataclass
@@ -239,8 +250,51 @@ def _streaming_markdown(section: WorkloadSection) -> list[str]:
     return lines
 
 
-def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, str]]) -> str:
-    """The Markdown summary (CI job summaries): one table per workload."""
+def _claim_table(verdicts: list[Verdict]) -> list[str]:
+    header = ("check", "workload", "scale", "params", "compared", "ratio", "verdict", "on", "why")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for v in verdicts:
+        cells = (
+            v.check,
+            v.workload,
+            v.scale,
+            v.params,
+            " / ".join(v.cells) or "-",
+            fmt_times(v.ratio),
+            v.verdict,
+            v.basis or "-",
+            v.why,
+        )
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    return lines
+
+
+def _claims_markdown(claims: list[ClaimReport]) -> list[str]:
+    lines = ["", "## Published claims, re-checked", "", CLAIMS_INTRO]
+    for c in claims:
+        lines += [
+            "",
+            f"### {_md(c.claim.statement)}",
+            "",
+            f"Source: {_md(c.claim.source)}. The paper: {_md(c.claim.paper)}.",
+            "",
+            f"Measured here: {_md(c.claim.measured)}.",
+            "",
+            *(f"- {_md(rule)}" for rule in c.claim.rules),
+            "",
+            *_claim_table(c.main),
+        ]
+        if c.apart:
+            lines += ["", f"Shown apart, {CLAIMS_APART}:", "", *_claim_table(c.apart)]
+    return lines
+
+
+def markdown_summary(
+    sections: list[WorkloadSection],
+    env_rows: list[dict[str, str]],
+    claims: list[ClaimReport] | None = None,
+) -> str:
+    """The Markdown summary (CI job summaries): one table per workload, then the claims."""
     lines = ["# bdbench summary", ""]
     for row in env_rows:
         lines.append(
@@ -318,6 +372,7 @@ def markdown_summary(sections: list[WorkloadSection], env_rows: list[dict[str, s
                     {True: "yes", False: "NO", None: "-"}[u.survivors_exact],
                 )
                 lines.append("| " + " | ".join(_md(c) for c in udf_cells) + " |")
+    lines += _claims_markdown(claims or [])
     return "\n".join(lines) + "\n"
 
 
@@ -326,6 +381,7 @@ def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
     results = load_results(paths)
     sections = _sections(results.records, results.environments)
     env_rows = _environment_rows(results.environments)
+    claims = check_claims(results.records)
     html = (
         _template_env()
         .get_template("report.html.j2")
@@ -339,13 +395,16 @@ def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
             interval=_interval,
             quality_note=QUALITY_NOTE,
             percentiles=PERCENTILES,
+            claims=claims,
+            claims_intro=CLAIMS_INTRO,
+            claims_apart=CLAIMS_APART,
         )
     )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         index = out_dir / "index.html"
         index.write_text(html, encoding="utf-8")
-        (out_dir / "summary.md").write_text(markdown_summary(sections, env_rows), "utf-8")
+        (out_dir / "summary.md").write_text(markdown_summary(sections, env_rows, claims), "utf-8")
         records_frame(results.records).to_csv(out_dir / "results.csv", index=False)
     except OSError as exc:
         raise UserError(f"cannot write report to {out_dir}: {exc.strerror or exc}") from exc

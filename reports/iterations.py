@@ -52,6 +52,8 @@ class IterationRow:
     first_s: float
     later_s: float | None
     vs_numpy: float | None = None
+    #: Where the cell ran (a cluster), as its records say; "" in the run's own processes.
+    where: str = ""
 
     @property
     def cold_warm(self) -> float | None:
@@ -107,6 +109,7 @@ def iteration_rows(records: list[RunRecord]) -> list[IterationRow]:
                 iterations=int(statistics.median(counts)),
                 first_s=float(first or 0.0),
                 later_s=later,
+                where=where,
             )
         )
     base = {
