@@ -30,10 +30,14 @@ needs_java = pytest.mark.skipif(find_java() is None, reason="no Java (JDK 17+) f
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Data cache in a temp folder; test plugins importable by the measured child processes."""
+    """Data cache and cluster folder in temp folders; test plugins importable by the measured
+    child processes."""
     data_dir = tmp_path_factory.mktemp("data")
-    old = {k: os.environ.get(k) for k in ("BDBENCH_DATA_DIR", "BDBENCH_PLUGINS", "PYTHONPATH")}
+    keys = ("BDBENCH_DATA_DIR", "BDBENCH_PLUGINS", "PYTHONPATH", "BDBENCH_CLUSTER_DIR")
+    old = {k: os.environ.get(k) for k in keys}
     os.environ["BDBENCH_DATA_DIR"] = str(data_dir)
+    # No local cluster unless a test brings one up: a developer's own stays out of the tests.
+    os.environ["BDBENCH_CLUSTER_DIR"] = str(tmp_path_factory.mktemp("no-cluster"))
     os.environ["BDBENCH_PLUGINS"] = "plugin_workloads"
     os.environ["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(TESTS), str(ROOT), old["PYTHONPATH"]) if p

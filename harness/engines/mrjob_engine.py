@@ -159,8 +159,8 @@ class MrjobEngine(Engine):
         reason = super().unavailable(variant, rules)
         if reason is None and variant == "hadoop" and hadoop_target(self.options) is None:
             return (
-                "mrjob/hadoop: no Hadoop: bring the local cluster up (bdbench cluster up), or "
-                "point $HADOOP_HOME or --hadoop-bin at your cluster's hadoop command"
+                "mrjob/hadoop: no hadoop binary on PATH or in $HADOOP_HOME/bin, and no local "
+                "cluster up (bdbench cluster up; --hadoop-bin for your own cluster)"
             )
         return reason
 
@@ -215,7 +215,10 @@ class MrjobEngine(Engine):
     def _hadoop_args(self, scratch: Path) -> list[str]:
         """The hadoop runner's arguments for this engine's target."""
         target = self.target or hadoop_target(self.options)
-        return [] if target is None else hadoop_runner_args(target, scratch)
+        if target is None:  # no Hadoop found here: pass on what the user gave
+            jar = self.options.hadoop_streaming_jar
+            return ["--hadoop-streaming-jar", jar] if jar else []
+        return hadoop_runner_args(target, scratch)
 
     def run_job(
         self,
@@ -271,7 +274,7 @@ class MrjobEngine(Engine):
         """``(simulated)`` for the local runner; the Hadoop it runs on for ``hadoop``."""
         if variant == "local":
             return "(simulated)"
-        if variant == "hadoop":
+        if variant == "hadoop" and hadoop_target(self.options) is not None:
             return hadoop_where()
         return ""
 
