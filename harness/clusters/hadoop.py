@@ -425,14 +425,19 @@ class HadoopCluster:
     # -- configuration --------------------------------------------------------------------
 
     def _site_files(self) -> dict[str, dict[str, str]]:
-        p, state, lib = self.ports, self.state_dir, self.home / "lib"
         # Hadoop's defaults for unused servers are 0.0.0.0: point them at loopback too, so that
         # turning one on (HTTPS, say) cannot open a port on every interface.
-        core = {
-            "fs.defaultFS": self.fs_uri,
-            "hadoop.tmp.dir": str(self.tmp_dir),
+        return {
+            "core-site.xml": {"fs.defaultFS": self.fs_uri, "hadoop.tmp.dir": str(self.tmp_dir)},
+            "hdfs-site.xml": self._hdfs_site(),
+            "yarn-site.xml": {**self._yarn_addresses(), **self._yarn_resources()},
+            "mapred-site.xml": self._mapred_site(),
         }
-        hdfs = {
+
+    def _hdfs_site(self) -> dict[str, str]:
+        """HDFS: one replica, state under the cluster's folder, every address on loopback."""
+        p, state = self.ports, self.state_dir
+        return {
             "dfs.replication": "1",
             "dfs.permissions.enabled": "false",
             "dfs.namenode.name.dir": str(state / "nn"),
@@ -449,7 +454,11 @@ class HadoopCluster:
             # One DataNode: leave safe mode as soon as its blocks are reported.
             "dfs.namenode.safemode.extension": "0",
         }
-        yarn = {
+
+    def _yarn_addresses(self) -> dict[str, str]:
+        """YARN's servers, every one on loopback."""
+        p = self.ports
+        return {
             "yarn.resourcemanager.hostname": "127.0.0.1",
             "yarn.resourcemanager.bind-host": "127.0.0.1",
             "yarn.resourcemanager.address": _loopback(p.resourcemanager),
@@ -466,6 +475,12 @@ class HadoopCluster:
             "yarn.nodemanager.webapp.https.address": _loopback(0),
             "yarn.nodemanager.collector-service.address": _loopback(0),
             "yarn.nodemanager.amrmproxy.address": _loopback(0),
+        }
+
+    def _yarn_resources(self) -> dict[str, str]:
+        """YARN's folders, the shuffle service, and containers sized for a small machine."""
+        state = self.state_dir
+        return {
             "yarn.nodemanager.local-dirs": str(self._nm_local),
             # mrjob looks for task logs in $HADOOP_LOG_DIR/userlogs.
             "yarn.nodemanager.log-dirs": str(self.log_dir / "userlogs"),
@@ -485,8 +500,12 @@ class HadoopCluster:
             "yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage": "99",
             "yarn.nodemanager.delete.debug-delay-sec": "0",
         }
+
+    def _mapred_site(self) -> dict[str, str]:
+        """MapReduce on YARN: the classpath, JobHistory and shuffle on loopback, 512 MB tasks."""
+        p, lib = self.ports, self.home / "lib"
         task_opts = "-XX:-UsePerfData -XX:+UseSerialGC -Djava.net.preferIPv4Stack=true"
-        mapred = {
+        return {
             "mapreduce.framework.name": "yarn",
             "mapreduce.application.classpath": f"{self.conf_dir}:{lib}/*",
             "mapreduce.jobhistory.bind-host": "127.0.0.1",
@@ -507,12 +526,6 @@ class HadoopCluster:
             # No -Xmx: MapReduce derives the tasks' heaps from *.memory.mb (x 0.8).
             "mapreduce.map.java.opts": task_opts,
             "mapreduce.reduce.java.opts": task_opts,
-        }
-        return {
-            "core-site.xml": core,
-            "hdfs-site.xml": hdfs,
-            "yarn-site.xml": yarn,
-            "mapred-site.xml": mapred,
         }
 
     def write_conf(self) -> Path:
