@@ -624,10 +624,11 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         ClusterError (naming the daemon and its log) when one fails; the ones already started
         are stopped again.
         """
-        daemons.check_ports(self.ports.as_dict())
+        # What cannot be mended by freeing a port (no Java, no Maven) is said first.
         reason = unavailable(self.home)
         if reason is not None:
             raise ClusterError(reason)
+        daemons.check_ports(self.ports.as_dict())
         fetch(self.home)
         java = find_java()
         assert java is not None  # unavailable() said so
