@@ -28,6 +28,7 @@ from typing import Any
 from harness.clusters import local
 from harness.clusters.hadoop import HadoopCluster
 from harness.engines.mrjob_engine import HadoopTarget, hadoop_runner_args
+from harness.engines.spark_engine import pyspark_jars
 
 EMPTY = "/bdbench/bench/empty.txt"
 
@@ -83,10 +84,14 @@ def spark_jobs(master: str, jobs: int) -> dict[str, Any]:
         .config("spark.executor.memory", "1g")
         .config("spark.yarn.am.memory", "512m")
         .config("spark.executor.instances", "1")
+        .config("spark.ui.showConsoleProgress", "false")
+        # As bdbench runs Spark on a YARN of this machine: its jars in place, never uploaded.
+        .config("spark.yarn.jars", f"local:{pyspark_jars()}/*")
         .getOrCreate()
     )
     session = time.perf_counter() - began
     sc = spark.sparkContext
+    sc.setLogLevel("ERROR")
     times = [_time(lambda: sc.parallelize([], 1).map(lambda x: x).count()) for _ in range(jobs)]
     spark.stop()
     return {"session_s": session, "job_s": times}

@@ -87,7 +87,8 @@ def _is_loopback(host: str) -> bool:
     return host in ("localhost", "::1") or host.startswith("127.")
 
 
-def _pyspark_jars() -> Path:
+def pyspark_jars() -> Path:
+    """The installed pyspark's ``jars`` folder."""
     spec = find_spec("pyspark")
     assert spec is not None and spec.origin is not None, "pyspark is installed"
     return Path(spec.origin).parent / "jars"
@@ -272,7 +273,7 @@ class SparkEngine(Engine):
             conf["spark.yarn.am.extraJavaOptions"] = " ".join(java_opts)
             conf.update(YARN_DEFAULTS)
             if self.on_this_machine():
-                conf["spark.yarn.jars"] = f"local:{_pyspark_jars()}/*"
+                conf["spark.yarn.jars"] = f"local:{pyspark_jars()}/*"
         return conf
 
     def start(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
