@@ -296,11 +296,13 @@ class _Batch:
         writer: ResultsWriter,
         on_record: Callable[[RunRecord], None] | None,
         on_start: Callable[[str], None] | None,
+        scratch_root: Path,
     ) -> None:
         self.config, self.writer = config, writer
         self.on_record, self.on_start = on_record, on_start
         self.records: list[RunRecord] = []
-        self.scratch_root = Path(tempfile.mkdtemp(prefix="bdbench-"))
+        #: Parent of every run's scratch folder; ``run_batch`` removes it whatever happens.
+        self.scratch_root = scratch_root
 
     def emit(self, record: RunRecord) -> None:
         """Append a record as soon as it exists."""
@@ -329,14 +331,15 @@ def run_batch(
     on_start: Callable[[str], None] | None = None,
 ) -> list[RunRecord]:
     """Measure every cell at every scale; append each record as soon as it exists."""
-    batch = _Batch(config, writer, on_record, on_start)
+    scratch_root = Path(tempfile.mkdtemp(prefix="bdbench-"))
+    batch = _Batch(config, writer, on_record, on_start, scratch_root)
     try:
         for scale in config.scales:
             for workload_name, params in _workload_points(cells, config.params):
                 its_cells = [c for c in cells if c.workload == workload_name]
                 _run_point(batch, its_cells, scale, params)
     finally:
-        shutil.rmtree(batch.scratch_root, ignore_errors=True)
+        shutil.rmtree(scratch_root, ignore_errors=True)
     return batch.records
 
 

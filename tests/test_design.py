@@ -148,7 +148,7 @@ def test_an_engine_that_fails_to_stop_is_recorded_and_reported(
     writer = ResultsWriter(tmp_path / "res", "stop")
     writer.ensure_writable()
     cell = request.cell
-    record = runner._Batch(runner.RunConfig(scales=["tiny"]), writer, None, None).record(
+    record = runner._Batch(runner.RunConfig(scales=["tiny"]), writer, None, None, tmp_path).record(
         cell, {"scale": "tiny", "params": {}}, repeat=0, is_warmup=False, status="failed"
     )
     import dataclasses
