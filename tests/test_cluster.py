@@ -17,7 +17,6 @@ import re
 import shutil
 import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -346,12 +345,9 @@ def test_cluster_up_errors_are_one_line(run: Run, tmp_path: Path) -> None:
 
 def test_down_leaves_no_process_port_or_tmp_file(run: Run) -> None:
     cluster = run.cluster
-    began = time.monotonic()
     assert local.down(cluster.root.parent)
-    took = time.monotonic() - began
     assert not local.down(cluster.root.parent)  # idempotent: nothing is up any more
     cluster.down()
-    assert took < 30
     assert not [h.name for h in run.handles if h.alive()]
     # Containers and task processes too (pids seen during the job may be reused by now:
     # what counts is that nothing runs from the cluster's folder).
