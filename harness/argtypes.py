@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import re
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 
 def positive_float(text: str) -> float:
@@ -30,3 +33,47 @@ def int_at_least(low: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+#: Spark's own size syntax (``JavaUtils.byteStringAs``): digits, then b, k, m, g, t or p with an
+#: optional b; digits alone mean MiB for a JVM heap setting.
+_JVM_SIZE = re.compile(r"^\d+([kmgtp]b?|b)?$", re.IGNORECASE)
+#: The master URLs Spark accepts (``SparkContext.createTaskScheduler``, ``SparkSubmit``).
+_SPARK_MASTER = re.compile(
+    r"^(local(\[(\*|\d+)(,\d+)?\])?"
+    r"|local-cluster\[\d+,\d+,\d+\]"
+    r"|spark://[^\s/:,]+:\d+(,[^\s/:,]+:\d+)*"
+    r"|yarn|k8s://\S+)$"
+)
+
+
+def jvm_size(text: str) -> str:
+    """A JVM memory size as Spark reads it: ``512m``, ``2g``, ``1024`` (MiB)."""
+    if not _JVM_SIZE.match(text.strip()):
+        raise argparse.ArgumentTypeError(f"expected a size like 512m or 2g, got {text!r}")
+    return text.strip()
+
+
+def spark_master(text: str) -> str:
+    """A Spark master URL: local, local[N], local[*], spark://HOST:PORT, yarn or k8s://..."""
+    if not _SPARK_MASTER.match(text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"expected local[N], local[*], spark://HOST:PORT, yarn or k8s://URL, got {text!r}"
+        )
+    return text.strip()
+
+
+def existing_file(text: str) -> str:
+    """A path to a file that exists."""
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no such file: {text}")
+    return str(path)
+
+
+def executable(text: str) -> str:
+    """A command: a path to an executable file, or a name found on PATH."""
+    found = shutil.which(str(Path(text).expanduser()))
+    if found is None:
+        raise argparse.ArgumentTypeError(f"not an executable command: {text}")
+    return found

@@ -91,11 +91,16 @@ def selector_examples() -> str:
 
 
 def expand_cells(
-    workloads: list[str] | None, engines: list[str] | None, rules: str = "auto"
+    workloads: list[str] | None,
+    engines: list[str] | None,
+    rules: str = "auto",
+    notes: list[str] | None = None,
 ) -> list[Cell]:
     """The implemented cells selected by workload names, engine selectors and the rules choice.
 
     ``rules`` is a key of ``harness.rules.CHOICES`` or ``auto``: each workload's default.
+    ``notes`` receives one line when an explicit ``rules`` choice does not apply to some of
+    the selected workloads (they have no rules modes), instead of ignoring it silently.
     """
     if rules != "auto" and rules not in RULES_CHOICES:
         known = ", ".join(["auto", *RULES_CHOICES])
@@ -114,6 +119,12 @@ def expand_cells(
         cells.append(cell)
     if not cells:
         raise UserError("no implemented cell matches the selected workloads, engines and rules")
+    untouched = list(dict.fromkeys(c.workload for c in cells if c.rules is None))
+    if rules != "auto" and untouched and notes is not None:
+        notes.append(
+            f"--rules {rules} does not apply to {', '.join(untouched)} (no optimizer rules "
+            "modes there): those cells run without rules"
+        )
     return cells
 
 

@@ -246,6 +246,7 @@ def _add_input_options(p_run: argparse.ArgumentParser) -> None:
 
 
 def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
+    from harness.memlimit import parse_size
     from harness.probe import DEFAULT_BUDGET, DEFAULT_INTERVAL
     from harness.runner import DEFAULT_REPEATS, DEFAULT_TIMEOUT, DEFAULT_WARMUPS
 
@@ -268,6 +269,14 @@ def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=DEFAULT_TIMEOUT,
         help=f"seconds per run before its process tree is killed (default {DEFAULT_TIMEOUT:g})",
+    )
+    p_run.add_argument(
+        "--memory-limit",
+        type=parse_size,
+        default=None,
+        metavar="SIZE",
+        help="memory limit of each run's whole process tree, e.g. 2G (a memory cgroup where "
+        "one can be made, else enforced by the probe); recorded with each run",
     )
     p_run.add_argument(
         "--sample-interval",
@@ -294,6 +303,12 @@ def _add_output_options(p_run: argparse.ArgumentParser) -> None:
         help="write each run's answer as JSON next to the results",
     )
     p_run.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_run.add_argument(
+        "--resume",
+        metavar="BATCH",
+        help="continue an interrupted batch (its id in --results, or its .jsonl path) with its "
+        "own options: only runs without a record yet, appended to the same file",
+    )
     p_run.add_argument(
         "--report",
         type=Path,
@@ -394,11 +409,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     )
 
 
-def _command_line() -> str:
+def _command_line(args: argparse.Namespace | None = None) -> str:
     """The command as the user typed it (``bdbench ...``)."""
     import shlex
 
-    return shlex.join([PROG, *sys.argv[1:]])
+    argv = getattr(args, "argv", None)
+    return shlex.join([PROG, *(sys.argv[1:] if argv is None else argv)])
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -556,11 +572,58 @@ def _run_config(args: argparse.Namespace, cells: list[Any], options: Any) -> Any
         options=options,
         sample_interval=args.sample_interval,
         probe_budget=args.probe_budget,
+        memory_limit=args.memory_limit,
     )
 
 
+#: ``bdbench run`` options that may go with ``--resume`` (the batch keeps all the others).
+RESUME_OPTIONS = ("resume", "results", "no_progress", "report")
+
+
+def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
+    """The arguments of the batch ``--resume`` names, as it was started, to continue it."""
+    import json
+
+    given = Path(args.resume)
+    path = given if given.suffix == ".jsonl" else args.results / f"{args.resume}.jsonl"
+    if not path.is_file():
+        raise UserError(
+            f"--resume: no results file {path} (give a batch id in --results or a path)"
+        )
+    defaults = vars(build_parser().parse_args(["run"]))
+    extra = [k for k, v in vars(args).items() if k in defaults and k not in RESUME_OPTIONS]
+    extra = [k for k in extra if _differs(getattr(args, k), defaults[k])]
+    if extra:
+        flags = ", ".join("--" + k.split("__")[-1].replace("_", "-") for k in extra)
+        raise UserError(f"--resume continues a batch with its own options; drop {flags}")
+    env_path = path.with_name(path.name.removesuffix(".jsonl") + ".env.json")
+    try:
+        env = json.loads(env_path.read_text(encoding="utf-8"))
+        run_args = env["run_args"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(
+            f"cannot resume {path.name}: its environment file {env_path} is missing or has no "
+            f"run_args (written by an older bdbench?): {exc}"
+        ) from exc
+    resumed = build_parser().parse_args(run_args)
+    resumed.argv = run_args
+    resumed.resume_path = path
+    resumed.results = path.parent
+    resumed.no_progress = args.no_progress
+    resumed.report = args.report or resumed.report
+    return resumed
+
+
+def _differs(value: Any, default: Any) -> bool:
+    """Whether an option's parsed value differs from its default (empty lists count as unset)."""
+    return value != default and not (value == [] and default is None)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Measure the selected cells (on the local cluster with ``--cluster local``)."""
+    """Measure the selected cells (on the local cluster with ``--cluster local``); with
+    ``--resume``, the runs an interrupted batch still lacks."""
+    if args.resume is not None:
+        args = _resumed_args(args)
     if args.cluster is None:
         return _run(args, None)
     from harness.clusters import local
@@ -581,32 +644,37 @@ def _on_cluster(options: Any, state: dict[str, Any]) -> Any:
 def _run(args: argparse.Namespace, cluster: tuple[dict[str, Any], bool] | None) -> int:
     """Measure the selected cells; print a summary table and where the results are."""
     from harness.cells import expand_cells
-    from harness.results import ResultsWriter, new_batch_id
 
     workloads, _, _ = _run_inputs(args)
     options = _options(args)
     if cluster is not None:
         options = _on_cluster(options, cluster[0])
-    cells = expand_cells(workloads, _csv_list(args.engine), args.rules)
+    notes: list[str] = []
+    cells = expand_cells(workloads, _csv_list(args.engine), args.rules, notes)
+    for note in notes:
+        print(f"{PROG}: note: {note}", file=sys.stderr)
     _runnable(cells, options)
     config = _run_config(args, cells, options)
-    writer = ResultsWriter(args.results, new_batch_id())
-    created_dir = not writer.dir.exists()
-    writer.ensure_writable()
-    command = _command_line()
-    env = _environment(writer.batch_id, command, cells, options)
+    command = _command_line(args)
+    env = _environment(command, cells, options)
+    env["run_args"] = list(args.argv)
     if cluster is not None:
         from harness.clusters import local
 
         env["cluster"] = local.describe(*cluster)
-    writer.write_env(env)
+    writer, earlier, created_dir = _open_batch(args, env, config)
     try:
         records = _run_with_progress(cells, config, writer, args.no_progress)
-    except UserError:
-        # Bad input found while preparing the data (e.g. a malformed side input): no run
-        # happened, so no batch is left behind.
-        writer.discard_if_empty(created_dir)
+    except (UserError, KeyboardInterrupt):
+        # Bad input found while preparing the data, a write that failed, Ctrl-C or SIGTERM:
+        # a batch with no record is not left behind; one with records can be resumed.
+        if not earlier:
+            writer.discard_if_empty(created_dir)
+        if writer.path.is_file():
+            print(f"results so far: {writer.path}", file=sys.stderr)
+            print(f"resume with: {_resume_command(writer.path)}", file=sys.stderr)
         raise
+    records = earlier + records
     _print_summary(records)
     print(f"results: {writer.path}")
     print(f"environment: {writer.env_path}")
@@ -620,14 +688,44 @@ def _run(args: argparse.Namespace, cluster: tuple[dict[str, Any], bool] | None) 
     return 1 if bad else 0
 
 
-def _environment(batch_id: str, command: str, cells: list[Any], options: Any) -> dict[str, Any]:
+def _open_batch(args: argparse.Namespace, env: dict[str, Any], config: Any) -> tuple[Any, Any, Any]:
+    """The batch's writer (a new batch, or the resumed one), its earlier records, and whether
+    the results folder was made for it. The environment file is written here."""
+    from harness.results import ResultsWriter, load_records, new_batch_id
+    from harness.runner import run_key
+
+    resume_path = getattr(args, "resume_path", None)
+    if resume_path is None:
+        writer = ResultsWriter(args.results, new_batch_id())
+        created_dir = not writer.dir.exists()
+        writer.ensure_writable()
+        env["batch_id"] = writer.batch_id
+        writer.write_env(env)
+        return writer, [], created_dir
+    writer = ResultsWriter(resume_path.parent, resume_path.name.removesuffix(".jsonl"))
+    earlier = load_records(resume_path)
+    config.done = frozenset(run_key(r) for r in earlier)
+    writer.repair()
+    env["batch_id"] = writer.batch_id
+    # The first environment stays as it was (append-only); each resume adds its own.
+    writer.write_env(env, writer.resume_env_path())
+    print(f"resuming {writer.path}: {len(earlier)} records kept", file=sys.stderr)
+    return writer, earlier, False
+
+
+def _resume_command(path: Path) -> str:
+    import shlex
+
+    return shlex.join([PROG, "run", "--resume", str(path)])
+
+
+def _environment(command: str, cells: list[Any], options: Any) -> dict[str, Any]:
     """The batch's environment: machine, versions, the engines' own facts and options."""
     from harness.engines import get_engine_class
     from harness.results import capture_environment
 
     engines = {get_engine_class(c.engine) for c in cells}
     extra: dict[str, Any] = {
-        "batch_id": batch_id,
         "command": command,
         "argv": sys.argv,
         "engine_options": options.to_json(),
@@ -701,7 +799,10 @@ def _run_with_progress(cells: list[Any], config: Any, writer: Any, no_progress: 
 
     from harness import runner
 
-    total = len(cells) * len(config.scales) * (config.repeats + config.warmups)
+    per_cell = config.repeats + config.warmups
+    total = len(cells) * len(config.scales) * per_cell
+    # A resumed batch: what has a record is done (a skipped record stands for its cell).
+    total -= sum(per_cell if key[-1] is None else 1 for key in config.done)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -804,6 +905,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``bdbench`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     # SIGTERM (a CI job cancelled) unwinds like Ctrl-C, so runs in flight are killed and the
     # scratch folder removed; records already written stay intact.
     signal.signal(signal.SIGTERM, _raise_interrupt)

@@ -103,6 +103,8 @@ declare("probe_samples", "", "int", "samples the process-tree probe took")
 declare("probe_cpu_s", "s", "float", "CPU the probe itself used")
 declare("leftover_processes_killed", "", "int", "processes of the run still alive after it")
 declare("traceback", "", "str", "the end of a failed run's traceback")
+declare("memory_limit_by", "", "str", "what enforced --memory-limit: cgroup v2, cgroup v1, probe")
+declare("oom_kills", "", "int", "processes the kernel's OOM killer killed during the run")
 CHECK_METHOD = declare(
     "check_method", "", "str", "'quality' when judged by answer quality, not value by value"
 )

@@ -8,6 +8,7 @@ own cost stays under ``budget`` (default 1%) of one core.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -21,6 +22,8 @@ DEFAULT_INTERVAL = 0.05
 DEFAULT_MAX_INTERVAL = 1.0
 DEFAULT_BUDGET = 0.01
 GROWTH = 1.5
+#: Longest sampling interval while the probe enforces a memory limit.
+LIMIT_MAX_INTERVAL = 0.1
 
 ProcKey = tuple[int, float]
 
@@ -37,6 +40,8 @@ class ProbeResult:
     seen: set[ProcKey] = field(default_factory=set)
     #: Most processes seen at once outside the run's own tree (cluster executors, tasks).
     max_cluster_procs: int = 0
+    #: The tree's summed RSS when the probe killed it for passing ``memory_limit``.
+    limit_killed_at: int | None = None
 
 
 class TreeSampler:
@@ -45,6 +50,9 @@ class TreeSampler:
     ``cluster_roots`` are daemons of a cluster on this machine (a Spark worker, a YARN
     NodeManager): their descendants started after the sampler was made (executors, task
     containers) work for the run and count too; the daemons themselves do not.
+
+    ``memory_limit``: kill the run's own tree when its summed RSS passes this many bytes (the
+    fallback of ``--memory-limit`` where no memory cgroup can be made; see ``memlimit``).
     """
 
     def __init__(
@@ -54,8 +62,14 @@ class TreeSampler:
         max_interval: float = DEFAULT_MAX_INTERVAL,
         budget: float = DEFAULT_BUDGET,
         cluster_roots: Sequence[int] = (),
+        memory_limit: int | None = None,
     ) -> None:
         self.root_pid = root_pid
+        self.memory_limit = memory_limit
+        self._limit_killed_at: int | None = None
+        if memory_limit is not None:
+            # Enforcing needs a steady look: the tree can grow fast between samples.
+            max_interval = min(max_interval, LIMIT_MAX_INTERVAL)
         self.cluster_roots = list(cluster_roots)
         # A little slack: create times are rounded to the clock tick.
         self.since = time.time() - 0.05
@@ -104,8 +118,10 @@ class TreeSampler:
         start = time.thread_time()
         rss_total = 0
         count = 0
+        tree = self._tree()
         cluster = self._cluster_procs() if self.cluster_roots else []
-        for proc in [*self._tree(), *cluster]:
+        own_rss = 0
+        for i, proc in enumerate([*tree, *cluster]):
             try:
                 with proc.oneshot():
                     key = (proc.pid, proc.create_time())
@@ -114,12 +130,19 @@ class TreeSampler:
             except psutil.Error:
                 continue  # exited between listing and reading: its CPU is in rusage
             rss_total += rss
+            own_rss += rss if i < len(tree) else 0
             count += 1
             self._last_cpu[key] = cpu.user + cpu.system
             self._procs.setdefault(key, proc)
             self._all_seen.add(key)
             if self._in_window:
                 self._window_keys.add(key)
+        if self.memory_limit is not None and own_rss > self.memory_limit:
+            if self._limit_killed_at is None:
+                self._limit_killed_at = own_rss
+            for proc in tree:  # no waiting here: the runner reaps its own child
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
         if self._in_window:
             self._peak = max(self._peak, rss_total)
             self._max_procs = max(self._max_procs, count)
@@ -178,6 +201,7 @@ class TreeSampler:
                 probe_cpu_s=self._probe_cpu,
                 seen=set(self._all_seen),
                 max_cluster_procs=self._max_cluster,
+                limit_killed_at=self._limit_killed_at,
             )
 
 

@@ -6,13 +6,16 @@ run ends, never rewritten) and ``<results>/<batch_id>.env.json`` (the environmen
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import json
 import os
 import platform
 import re
 import subprocess
+import sys
 import uuid
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -66,6 +69,9 @@ class RunRecord:
     #: Where the cell ran when not in the run's own processes (a cluster, with its size), as
     #: the engine labels it (``Engine.where``); "" otherwise.
     where: str = ""
+    #: ``--memory-limit`` on the run's own process tree, in bytes (None: no limit); how it was
+    #: enforced is ``metrics["memory_limit_by"]``.
+    memory_limit_bytes: int | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: str = field(default_factory=lambda: now_iso())
     schema_version: int = SCHEMA_VERSION
@@ -102,6 +108,14 @@ def new_batch_id() -> str:
     return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
+class ResultsWriteError(UserError):
+    """A results file could not be written (the batch stops; what was written stays)."""
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        reason = exc.strerror or str(exc)
+        super().__init__(f"cannot write results file {path}: {reason}")
+
+
 class ResultsWriter:
     """Appends records of one batch to its JSONL file, one flushed line each."""
 
@@ -125,16 +139,44 @@ class ResultsWriter:
         if self.path.exists():
             raise UserError(f"results file {self.path} already exists; batches never overwrite")
 
-    def write_env(self, env: dict[str, Any]) -> None:
-        """Write the batch's environment file (once)."""
-        self.env_path.write_text(json.dumps(env, indent=1, sort_keys=True))
+    def write_env(self, env: dict[str, Any], path: Path | None = None) -> None:
+        """Write the batch's environment file (or ``path``) whole or not at all (a temporary
+        file renamed into place), so a full disk never leaves an empty or cut file."""
+        target = path or self.env_path
+        text = json.dumps(env, indent=1, sort_keys=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ResultsWriteError(target, exc) from exc
+
+    def resume_env_path(self) -> Path:
+        """Where the next resume of this batch writes its environment: ``.resume-N.env.json``."""
+        n = 1
+        while (path := self.dir / f"{self.batch_id}.resume-{n}.env.json").exists():
+            n += 1
+        return path
+
+    def repair(self) -> None:
+        """Cut a resumed batch's file back to its last complete line (a write an older bdbench
+        or a crash left unfinished), so appended records start on a line of their own."""
+        try:
+            with self.path.open("rb+") as fh:
+                data = fh.read()
+                if data and not data.endswith(b"\n"):
+                    fh.truncate(data.rfind(b"\n") + 1)
+        except OSError as exc:
+            raise ResultsWriteError(self.path, exc) from exc
 
     def discard_if_empty(self, created_dir: bool) -> None:
         """Undo a batch that ended before its first record (bad input found late): its
         environment file, and the results folder when this batch created it and it is empty.
         Other batches' files are never touched."""
-        if self.path.exists():
+        if self.path.exists() and self.path.stat().st_size > 0:
             return
+        self.path.unlink(missing_ok=True)  # a first append that failed leaves it empty
         self.env_path.unlink(missing_ok=True)
         if created_dir:
             try:
@@ -143,28 +185,57 @@ class ResultsWriter:
                 pass
 
     def append(self, record: RunRecord) -> None:
-        """Append one record as one line, flushed to disk, so a crash loses at most this run."""
+        """Append one record as one line, whole or not at all: written in one call and synced;
+        on failure (a full disk, a file-size limit) the file is cut back to its last complete
+        line and ``ResultsWriteError`` says why. A crash loses at most this run."""
         line = json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True) + "\n"
-        with self.path.open("a", encoding="utf-8") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        data = line.encode("utf-8")
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ResultsWriteError(self.path, exc) from exc
+        try:
+            size = os.fstat(fd).st_size
+            try:
+                written = os.write(fd, data)
+                if written != len(data):
+                    raise OSError(errno.ENOSPC, f"only {written} of {len(data)} bytes written")
+                os.fsync(fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):  # shrinking a file needs no space
+                    os.ftruncate(fd, size)
+                raise ResultsWriteError(self.path, exc) from exc
+        finally:
+            os.close(fd)
 
 
 def load_records(path: Path) -> list[RunRecord]:
-    """Read a results JSONL file; a malformed line or schema is a UserError naming the line."""
+    """Read a results JSONL file; a malformed line or schema is a UserError naming the line,
+    except a cut last line (a batch killed, or an older bdbench on a full disk, mid-write),
+    which is skipped with a note on stderr."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
         raise UserError(f"results file not found: {path}") from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"cannot read results file {path}: {exc}") from exc
+    lines = text.splitlines()
     records = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             data = json.loads(line)
+        except ValueError as exc:
+            if lineno == len(lines) and not text.endswith("\n"):
+                print(
+                    f"bdbench: note: {path}: skipped 1 cut last line (line {lineno}, "
+                    "a write that did not finish)",
+                    file=sys.stderr,
+                )
+                break
+            raise UserError(f"{path}:{lineno}: malformed record: {exc}") from exc
+        try:
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
             version = data.get("schema_version")

@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import itertools
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -26,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from harness import datasets, probe, registry
+from harness import datasets, memlimit, probe, registry
 from harness.cells import Cell, expand_cells, parse_engine_selector
 from harness.contract import RunRequest, RunResult
 from harness.engines import EngineOptions, get_engine_class
@@ -76,6 +78,18 @@ class RunConfig:
     #: Parameter grid from ``--param``: each workload runs every combination of the values
     #: of the keys it has (its other parameters keep their defaults).
     params: dict[str, list[Any]] = field(default_factory=dict)
+    #: Bytes the run's own process tree may use (``--memory-limit``); None: no limit.
+    memory_limit: int | None = None
+    #: Runs that already have a record (``--resume``): ``run_key`` of each, never rerun.
+    done: frozenset[tuple[Any, ...]] = frozenset()
+
+
+def run_key(record: RunRecord) -> tuple[Any, ...]:
+    """What makes a run unique in its batch: cell, data point, repeat and warm-up flag. A
+    skipped record stands for all of its cell's runs (repeat None)."""
+    params = json.dumps(record.params, sort_keys=True, default=str)
+    repeat = None if record.status == "skipped" else (record.repeat, record.is_warmup)
+    return (record.cell.key, record.scale, params, repeat)
 
 
 @dataclass
@@ -109,15 +123,29 @@ def _read_control(sock: socket.socket, deadline: float) -> Iterator[str]:
         buf += chunk
 
 
-def _spawn(request: RunRequest) -> _Child:
-    """Start the measured child in its own session (its whole tree is then easy to kill)."""
+def _child_env(scratch: Path) -> dict[str, str]:
+    """The measured child's environment: its temp files (Python's ``tempfile``, pyspark's
+    gateway folder, every JVM's ``java.io.tmpdir``) go to the run's scratch folder, which is
+    always deleted, so a run killed mid start-up leaves none behind."""
+    tmp = scratch / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("PYTHONHASHSEED", "0")
+    env["TMPDIR"] = str(tmp)
+    java_opts = env.get("JDK_JAVA_OPTIONS", "")
+    env["JDK_JAVA_OPTIONS"] = f"{java_opts} -Djava.io.tmpdir={tmp}".strip()
+    return env
+
+
+def _spawn(request: RunRequest, cgroup: memlimit.RunCgroup | None = None) -> _Child:
+    """Start the measured child in its own session (its whole tree is then easy to kill),
+    inside the run's memory cgroup when there is one."""
     scratch = Path(request.scratch)
     request_path = scratch / "request.json"
     request.write(request_path)
     log_path = scratch / "child.log"
     parent_sock, child_sock = socket.socketpair()
-    env = dict(os.environ)
-    env.setdefault("PYTHONHASHSEED", "0")
+    env = _child_env(scratch)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "harness.worker", str(request_path), str(child_sock.fileno())],
@@ -130,6 +158,16 @@ def _spawn(request: RunRequest) -> _Child:
             cwd=scratch,
         )
     child_sock.close()
+    if cgroup is not None:
+        # Safe to move it now: it is still starting Python and has no child of its own yet
+        # (the engine's processes come later, and are born inside the cgroup).
+        try:
+            cgroup.add(proc.pid)
+        except OSError:
+            proc.kill()
+            proc.wait()
+            parent_sock.close()
+            raise
     return _Child(proc, parent_sock, log_path)
 
 
@@ -179,10 +217,68 @@ def _collect(child: _Child, request: RunRequest, timed_out: bool, timeout: float
     if result_path.is_file():
         return RunResult.read(result_path)
     code = child.proc.returncode
+    if code is not None and code < 0:
+        # A signal leaves no last words worth quoting (the log's tail is engine chatter).
+        return RunResult(status="failed", error=f"worker killed by {_signal_name(-code)}")
     return RunResult(
         status="failed",
         error=f"worker exited with code {code} and no result: {_log_tail(child.log_path)}",
     )
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+@dataclass
+class _Limit:
+    """How one run's memory is limited and watched for OOM kills."""
+
+    limit: int | None
+    cgroup: memlimit.RunCgroup | None
+    #: The kernel's OOM-kill count around this process before the run (None: not readable).
+    oom_before: int | None
+
+    @classmethod
+    def make(cls, limit: int | None, name: str) -> _Limit:
+        cgroup = memlimit.RunCgroup.create(name, limit) if limit is not None else None
+        return cls(limit, cgroup, memlimit.oom_kill_count())
+
+    @property
+    def probe_limit(self) -> int | None:
+        """The limit the probe enforces: only where no cgroup does."""
+        return self.limit if self.cgroup is None else None
+
+    def explain(self, fields: dict[str, Any], seen: probe.ProbeResult) -> None:
+        """Record the limit, and say "killed by the OOM killer" when the kernel (or the probe,
+        enforcing the limit) says the run died of memory."""
+        metrics = fields.setdefault("metrics", {})
+        if self.limit is not None:
+            fields["memory_limit_bytes"] = self.limit
+            metrics["memory_limit_by"] = self.cgroup.version if self.cgroup else "probe"
+        limit = memlimit.fmt_size(self.limit or 0)
+        if self.cgroup is not None:
+            kills, where = self.cgroup.oom_kills(), f"the run's {limit} limit"
+        else:
+            after = memlimit.oom_kill_count()
+            kills = (after or 0) - self.oom_before if self.oom_before is not None else 0
+            where = "this machine's memory"
+        if seen.limit_killed_at is not None:
+            reason = (
+                f"killed by bdbench at {seen.limit_killed_at / 2**20:.0f} MiB RSS, over the "
+                f"run's {limit} limit"
+            )
+        elif kills > 0:
+            metrics["oom_kills"] = kills
+            reason = f"killed by the OOM killer ({kills} process(es), over {where})"
+        else:
+            return
+        if fields.get("status") != "ok":
+            fields["status"] = "failed"
+            fields["error"] = f"{reason}; then: {fields.get('error')}"
 
 
 def merge(
@@ -224,29 +320,36 @@ def merge(
 
 def measure(
     request: RunRequest,
-    timeout: float,
-    sample_interval: float = probe.DEFAULT_INTERVAL,
-    probe_budget: float = probe.DEFAULT_BUDGET,
+    config: RunConfig,
     cluster_roots: list[int] | None = None,
 ) -> dict[str, Any]:
-    """Run one request in a fresh child process under the probe; return the record fields.
-    ``cluster_roots``: daemons whose new children count too (``Engine.cluster_roots``)."""
-    child = _spawn(request)
-    sampler = probe.TreeSampler(
-        child.proc.pid,
-        interval=sample_interval,
-        budget=probe_budget,
-        cluster_roots=cluster_roots or (),
-    )
-    sampler.start()
+    """Run one request in a fresh child process under the probe (and the memory limit);
+    return the record fields. ``cluster_roots``: daemons whose new children count too
+    (``Engine.cluster_roots``)."""
+    limit = _Limit.make(config.memory_limit, f"bdbench-{Path(request.scratch).name}")
     try:
-        timed_out = _follow(child, sampler, timeout)
+        child = _spawn(request, limit.cgroup)
+        sampler = probe.TreeSampler(
+            child.proc.pid,
+            interval=config.sample_interval,
+            budget=config.probe_budget,
+            cluster_roots=cluster_roots or (),
+            memory_limit=limit.probe_limit,
+        )
+        sampler.start()
+        try:
+            timed_out = _follow(child, sampler, config.timeout)
+        finally:
+            sampler.stop()
+        seen = sampler.result()
+        killed = _reap(child, seen, timed_out)
+        result = _collect(child, request, timed_out, config.timeout)
+        fields = merge(result, seen, killed, cluster=bool(cluster_roots))
+        limit.explain(fields, seen)
     finally:
-        sampler.stop()
-    seen = sampler.result()
-    killed = _reap(child, seen, timed_out)
-    result = _collect(child, request, timed_out, timeout)
-    return merge(result, seen, killed, cluster=bool(cluster_roots))
+        if limit.cgroup is not None:
+            limit.cgroup.remove()
+    return fields
 
 
 def _log_tail(path: Path, lines: int = 1) -> str:
@@ -354,6 +457,9 @@ def _run_point(batch: _Batch, cells: list[Cell], scale: str, params: dict[str, A
         "params": params,
         "workload_version": workload.version,
     }
+    cells = [c for c in cells if _plan(config, c, keys)]
+    if not cells:  # a resumed batch that has every run of this point
+        return
     try:
         data, prepared = _prepare(workload, scale, params, config)
     except UserError:
@@ -393,6 +499,18 @@ def _prepare_cell(cell: Cell, options: EngineOptions) -> tuple[str | None, list[
     return reason, roots, engine.where(cell.variant)
 
 
+def _plan(config: RunConfig, cell: Cell, keys: dict[str, Any]) -> list[tuple[int, bool]]:
+    """The (repeat, is_warmup) runs of ``cell`` still to do: warm-ups first, then repeats,
+    less those a resumed batch already has a record of."""
+    plan = [(i, True) for i in range(config.warmups)] + [(i, False) for i in range(config.repeats)]
+    if not config.done:
+        return plan
+    point = (cell.key, keys["scale"], json.dumps(keys["params"], sort_keys=True, default=str))
+    if (*point, None) in config.done:  # a skipped record stands for every run of its cell
+        return []
+    return [run for run in plan if (*point, run) not in config.done]
+
+
 def _run_cell(
     batch: _Batch,
     cell: Cell,
@@ -402,6 +520,9 @@ def _run_cell(
 ) -> None:
     """Every planned run of one cell (warm-ups first), or one skipped record saying why not."""
     config = batch.config
+    plan = _plan(config, cell, keys)
+    if not plan:
+        return
     reason, roots, where = _prepare_cell(cell, config.options)
     keys = {**keys, "where": where}
     if reason is not None:
@@ -419,7 +540,6 @@ def _run_cell(
             )
         )
         return
-    plan = [(i, True) for i in range(config.warmups)] + [(i, False) for i in range(config.repeats)]
     for repeat, warm in plan:
         kind = "warm-up" if warm else f"repeat {repeat + 1}/{config.repeats}"
         batch.announce(f"{cell.name} {data.scale} {kind}")
@@ -451,9 +571,7 @@ def _run_once(
         answer_path=str(answers) if config.keep_answers else None,
     )
     try:
-        fields = measure(
-            request, config.timeout, config.sample_interval, config.probe_budget, roots
-        )
+        fields = measure(request, config, roots)
     except Exception as exc:  # the runner itself failed: still a record, batch goes on
         fields = {"status": "failed", "error": f"runner error: {type(exc).__name__}: {exc}"}
     finally:

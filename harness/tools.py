@@ -22,8 +22,20 @@ def find_binary(name: str, home_env: str) -> str | None:
 
 
 def find_java() -> str | None:
-    """Path of the ``java`` binary a JVM engine would use: ``$JAVA_HOME/bin/java`` or PATH."""
-    return find_binary("java", "JAVA_HOME")
+    """Path of the ``java`` binary a JVM engine would use: ``$JAVA_HOME/bin/java`` when
+    ``JAVA_HOME`` is set (Spark's and Hadoop's launchers then use nothing else), else PATH."""
+    if os.environ.get("JAVA_HOME"):
+        candidate = Path(os.environ["JAVA_HOME"]) / "bin" / "java"
+        return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None
+    return shutil.which("java")
+
+
+def no_java_reason() -> str:
+    """Why ``find_java`` found nothing, in the words a user can act on."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        return f"JAVA_HOME points to {home}, which has no bin/java (fix or unset JAVA_HOME)"
+    return "no Java found (install a JDK 17+ or set JAVA_HOME)"
 
 
 def java_version() -> str | None:

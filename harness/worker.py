@@ -73,9 +73,33 @@ def max_rss_bytes() -> int:
 
 
 def error_line(exc: BaseException) -> str:
-    """One line naming the exception: ``Type: message`` (first line of the message)."""
+    """One line naming the exception: ``Type: message`` (first line of the message); for a
+    JVM error, its root cause (the innermost ``Caused by``), not the outermost wrapper."""
+    java = _java_root_cause(exc)
+    if java is not None:
+        return java
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _java_root_cause(exc: BaseException) -> str | None:
+    """``Class: message`` of the innermost Java cause of a Py4J error, from its stack trace
+    text (which py4j fetched while the JVM was alive), or None when ``exc`` is not one."""
+    if not hasattr(exc, "java_exception"):
+        return None
+    try:
+        text = str(exc)
+    except Exception:  # the JVM is gone and the trace with it
+        return None
+    lines = [line.strip() for line in text.splitlines()]
+    causes = [line.removeprefix("Caused by: ") for line in lines if line.startswith("Caused by: ")]
+    if not causes:
+        # Py4J's header ("An error occurred while calling X.") comes first, then ": Class: msg".
+        causes = [line.lstrip(": ") for line in lines if line.startswith(": ")]
+    if not causes:
+        return None
+    name, sep, message = causes[-1].partition(": ")
+    return f"{name.rsplit('.', 1)[-1]}: {message}" if sep else name.rsplit(".", 1)[-1]
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from harness import metrics
 from harness.errors import UserError
 from harness.results import RunRecord
 from reports.data import Results, cell_key, display_label, load_results
+from reports.markdown import md_text
 
 DEFAULT_THRESHOLD = 1.10
 DEFAULT_ALPHA = 0.05
@@ -469,11 +470,6 @@ def _side_median(side: SideStats | None) -> float | None:
     return statistics.median(side.wall_s) if side and side.wall_s else None
 
 
-def markdown_escape(text: str) -> str:
-    """Make ``text`` safe inside one GitHub-flavoured Markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
 def render_markdown(cells: Sequence[CellComparison], summary: str) -> str:
     """A GitHub-flavoured Markdown table plus the verdict line (for ``$GITHUB_STEP_SUMMARY``)."""
     lines = [
@@ -483,8 +479,8 @@ def render_markdown(cells: Sequence[CellComparison], summary: str) -> str:
         "|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---:", "---"]) + "|",
     ]
     for row in table_rows(cells):
-        lines.append("| " + " | ".join(markdown_escape(value) for value in row) + " |")
-    lines += ["", f"**{markdown_escape(summary)}**"]
+        lines.append("| " + " | ".join(md_text(value) for value in row) + " |")
+    lines += ["", f"**{md_text(summary)}**"]
     return "\n".join(lines)
 
 

@@ -25,6 +25,7 @@ from reports.iterations import (
     iteration_ratios,
     iteration_rows,
 )
+from reports.markdown import md_code, md_text
 from reports.stats import (
     PACED_NOTE,
     CellSummary,
@@ -181,8 +182,7 @@ def _template_env() -> Any:
     return env
 
 
-def _md(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+_md = md_text
 
 
 def _interval(s: CellSummary) -> str:
@@ -298,8 +298,8 @@ def markdown_summary(
     lines = ["# bdbench summary", ""]
     for row in env_rows:
         lines.append(
-            f"- batch `{_md(row['batch'])}` at {_md(row['date'])}, commit "
-            f"`{_md(row['commit'])}`: {_md(row['machine'])}; `{_md(row['command'])}`"
+            f"- batch {md_code(row['batch'])} at {_md(row['date'])}, commit "
+            f"{md_code(row['commit'])}: {_md(row['machine'])}; {md_code(row['command'])}"
         )
     header = (
         "engine/variant",

@@ -9,8 +9,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+
+def show(value: Any) -> str:
+    """A value as a user reads it: numbers plainly (``nan``, ``0.5``, ``3``), never as
+    ``np.float64(nan)``; anything else by its repr."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, numbers.Real):
+        return repr(float(value))
+    return repr(value)
 
 
 def first_difference(
@@ -24,12 +35,12 @@ def first_difference(
     for i, (g, w) in enumerate(zip(got, want, strict=True)):
         if isinstance(w, Sequence) and not isinstance(w, str):
             if not isinstance(g, Sequence) or isinstance(g, str):
-                return f"{name}[{i}] = {g!r} is not a sequence"
+                return f"{name}[{i}] = {show(g)} is not a sequence"
             inner = first_difference(f"{name}[{i}]", g, w, rtol, atol)
             if inner is not None:
                 return inner
         elif not math.isclose(float(g), float(w), rel_tol=rtol, abs_tol=atol):
-            return f"{name}[{i}] = {g!r}, reference {w!r} (rtol {rtol:g})"
+            return f"{name}[{i}] = {show(g)}, reference {show(w)} (rtol {rtol:g})"
     return None
 
 
@@ -64,7 +75,7 @@ def finite_values(frame: Any, where: str) -> Any:
         row, col = np.argwhere(bad)[0]
         raise UserError(
             f"{where} row {row + 2} column {frame.columns[col]!r} is not a finite number: "
-            f"{frame.iat[row, col]!r}"
+            f"{show(frame.iat[row, col])}"
         )
     return values
 

@@ -52,7 +52,7 @@ import psutil
 
 from harness.clusters import daemons
 from harness.clusters.daemons import ClusterError, Handle
-from harness.tools import build_jar, find_binary, find_java, find_javac
+from harness.tools import build_jar, find_binary, find_java, find_javac, no_java_reason
 
 HADOOP_VERSION = "3.4.2"
 #: Environment variable naming the folder with the fetched jars (overrides ``hadoop_home()``).
@@ -275,7 +275,7 @@ def unavailable(home: Path | None = None) -> str | None:
     """Why a Hadoop cluster cannot run here (no java, no mvn and nothing fetched, no javac and
     our jar not built), None when it can."""
     if find_java() is None:
-        return "hadoop: no Java found (install a JDK 17+ or set JAVA_HOME)"
+        return f"hadoop: {no_java_reason()}"
     home = home or hadoop_home()
     if not fetched(home) and find_mvn() is None:
         return (

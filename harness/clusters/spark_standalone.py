@@ -21,7 +21,7 @@ from typing import Any
 from harness.clusters import daemons
 from harness.clusters.daemons import ClusterError, Handle
 from harness.engines.spark_engine import LOG4J_CONF
-from harness.tools import find_java
+from harness.tools import find_java, no_java_reason
 
 MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
@@ -218,5 +218,5 @@ def unavailable() -> str | None:
     if find_spec("pyspark") is None:
         return "spark standalone: python package 'pyspark' is not installed"
     if find_java() is None:
-        return "spark standalone: no Java found (install a JDK 17+ or set JAVA_HOME)"
+        return f"spark standalone: {no_java_reason()}"
     return None

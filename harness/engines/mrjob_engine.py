@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.argtypes import int_at_least
+from harness.argtypes import executable, existing_file, int_at_least
 from harness.engines.base import Engine, cpu_count
 from harness.engines.options import option
 from harness.errors import EngineUnavailable
@@ -56,11 +56,13 @@ class MrjobOptions:
     hadoop_streaming_jar: str | None = option(
         None,
         flag="--hadoop-streaming-jar",
+        parse=existing_file,
         help="Hadoop streaming jar for the hadoop runner (default: the local cluster's)",
     )
     hadoop_bin: str | None = option(
         None,
         flag="--hadoop-bin",
+        parse=executable,
         help="the hadoop command of your own cluster (default: the local cluster's, else "
         "$HADOOP_HOME/bin/hadoop or PATH)",
     )

@@ -15,11 +15,11 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.argtypes import int_at_least
+from harness.argtypes import int_at_least, jvm_size, spark_master
 from harness.engines.base import Engine, cpu_count
 from harness.engines.options import option
 from harness.rules import RulesMode
-from harness.tools import find_java, java_version
+from harness.tools import find_java, java_version, no_java_reason
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -53,9 +53,14 @@ class SparkOptions:
     """Options of the Spark engine (``bdbench run --spark-*``)."""
 
     master: str = option(
-        "local[*]", flag="--spark-master", help="master URL: local[N], spark://host:port, yarn"
+        "local[*]",
+        flag="--spark-master",
+        parse=spark_master,
+        help="master URL: local[N], spark://host:port, yarn",
     )
-    driver_memory: str = option("2g", flag="--spark-driver-memory", help="driver JVM heap")
+    driver_memory: str = option(
+        "2g", flag="--spark-driver-memory", parse=jvm_size, help="driver JVM heap"
+    )
     #: None = sized to the data (cores, or one per 64 MiB of input when that is more).
     partitions: int | None = option(
         None,
@@ -152,7 +157,7 @@ class SparkEngine(Engine):
         """Reason Spark cannot run: pyspark or Java missing, or the rules jar unavailable."""
         reason = super().unavailable(variant, rules)
         if reason is None and find_java() is None:
-            reason = "spark: no Java found (install a JDK 17+ or set JAVA_HOME)"
+            reason = f"spark: {no_java_reason()}"
         if reason is None and rules:
             from harness import spark_rules
 

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 from harness import metrics
 from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
+from workloads._numeric import show
 from workloads.stream_window import events
 
 if TYPE_CHECKING:
@@ -223,7 +224,9 @@ def check(answer: Any, expected: Mapping[str, Any]) -> CheckResult:
         return CheckResult(False, "answer is not {'counts': {...}, 'malformed': ...}")
     for key in ("malformed", "dropped", "events", "views"):
         if answer.get(key) != expected[key]:
-            return CheckResult(False, f"{key} = {answer.get(key)!r}, reference {expected[key]}")
+            return CheckResult(
+                False, f"{key} = {show(answer.get(key))}, reference {show(expected[key])}"
+            )
     got, want = answer["counts"], expected["counts"]
     if got != want:
         missing = sorted(set(want) - set(got))
