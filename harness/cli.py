@@ -700,7 +700,11 @@ def _open_batch(args: argparse.Namespace, env: dict[str, Any], config: Any) -> t
         created_dir = not writer.dir.exists()
         writer.ensure_writable()
         env["batch_id"] = writer.batch_id
-        writer.write_env(env)
+        try:
+            writer.write_env(env)
+        except UserError:
+            writer.discard_if_empty(created_dir)
+            raise
         return writer, [], created_dir
     writer = ResultsWriter(resume_path.parent, resume_path.name.removesuffix(".jsonl"))
     earlier = load_records(resume_path)

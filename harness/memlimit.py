@@ -23,6 +23,8 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+#: Name prefix of the cgroups made for runs.
+PREFIX = "bdbench-"
 #: Below this no run of any engine starts (a Python interpreter and NumPy alone take ~40 MiB).
 MIN_LIMIT = 64 << 20
 
@@ -103,6 +105,16 @@ def oom_kill_count() -> int | None:
     if v1 is not None and (count := _field(v1 / "memory.oom_control", "oom_kill")) is not None:
         return count
     return _field(Path("/proc/vmstat"), "oom_kill")
+
+
+def leftover_cgroups() -> list[Path]:
+    """Run cgroups (``bdbench-*``) still present under this process's own cgroups."""
+    own = _own_cgroups()
+    found: list[Path] = []
+    for parent in (_v2_dir(own), _v1_dir(own)):
+        if parent is not None and parent.is_dir():
+            found += [p for p in parent.glob(f"{PREFIX}*") if p.is_dir()]
+    return found
 
 
 @dataclass

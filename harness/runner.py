@@ -326,7 +326,7 @@ def measure(
     """Run one request in a fresh child process under the probe (and the memory limit);
     return the record fields. ``cluster_roots``: daemons whose new children count too
     (``Engine.cluster_roots``)."""
-    limit = _Limit.make(config.memory_limit, f"bdbench-{Path(request.scratch).name}")
+    limit = _Limit.make(config.memory_limit, memlimit.PREFIX + Path(request.scratch).name)
     try:
         child = _spawn(request, limit.cgroup)
         sampler = probe.TreeSampler(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -44,7 +45,7 @@ def _spec(name: str, make_data: Any = _make) -> Workload:
     )
 
 
-for _name in ("t_sleepy", "t_crashy", "t_hog", "t_liar", "t_burner"):
+for _name in ("t_sleepy", "t_crashy", "t_hog", "t_liar", "t_burner", "t_killed"):
     _spec(_name)
 _spec("t_baddata", make_data=_broken_generator)
 
@@ -89,3 +90,11 @@ def burner(ctx: RunContext) -> int:
 def liar(ctx: RunContext) -> int:
     """Fast and wrong."""
     return 41
+
+
+@implements("t_killed", "numpy")
+def killed(ctx: RunContext) -> int:
+    """Die by a signal inside the timed region, as the OOM killer or a user's kill -9 would."""
+    print("some engine chatter on the way out", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+    return 42

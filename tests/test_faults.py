@@ -1,0 +1,425 @@
+"""Faults that must not hurt: a full disk, OOM kills, bad engine options, runs killed while their
+engine starts, interrupted batches, and hostile text in reports (issue 14)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from conftest import needs_java, run_cli
+from harness import memlimit, probe, runner
+from harness.errors import UserError
+from harness.results import ResultsWriter, RunRecord, load_records
+from plugin_workloads import ALLOCATE, PIDFILE_ENV
+from workloads._numeric import first_difference
+
+QUICK = ("-s", "tiny", "--warmups", "0", "--no-progress")
+
+
+def _record(batch: str = "b", **fields: object) -> RunRecord:
+    base: dict[str, object] = {
+        "batch_id": batch,
+        "workload": "wordcount",
+        "engine": "numpy",
+        "variant": "default",
+        "rules": None,
+        "scale": "tiny",
+        "params": {},
+        "repeat": 0,
+        "is_warmup": False,
+        "status": "ok",
+        "wall_s": 1.0,
+        "check": "pass",
+    }
+    base.update(fields)
+    return RunRecord(**base)  # type: ignore[arg-type]
+
+
+def _lines(path: Path) -> list[dict[str, object]]:
+    text = path.read_text()
+    assert text == "" or text.endswith("\n"), "a record was cut"
+    return [json.loads(line) for line in text.splitlines()]
+
+
+# --- 1. A full disk --------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _file_size_limit(size: int) -> Iterator[None]:
+    """The kernel's per-file size limit (writes past it fail with EFBIG), in this process."""
+    old_limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, old_limit[1]))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+
+
+def test_a_failed_append_leaves_the_file_at_its_last_whole_line(tmp_path: Path) -> None:
+    writer = ResultsWriter(tmp_path, "b")
+    writer.append(_record(repeat=0))
+    size = writer.path.stat().st_size
+    with _file_size_limit(size + 100), pytest.raises(UserError) as caught:
+        writer.append(_record(repeat=1, error="x" * 500))
+    assert str(caught.value) == f"cannot write results file {writer.path}: File too large"
+    assert writer.path.stat().st_size == size
+    assert [r.repeat for r in load_records(writer.path)] == [0]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real, small filesystem (tmpfs) that tests fill up; unmounted afterwards."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {done.stderr.strip()!r}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def _fill(disk: Path, leave: int) -> Path:
+    """Fill ``disk`` until only ``leave`` bytes are free."""
+    stat = os.statvfs(disk)
+    filler = disk / "filler"
+    filler.write_bytes(b"\0" * max(0, stat.f_bavail * stat.f_frsize - leave))
+    return filler
+
+
+def test_full_disk_before_the_first_run_is_one_line_and_leaves_nothing(small_disk: Path) -> None:
+    results = small_disk / "results"
+    results.mkdir()
+    _fill(small_disk, 0)
+    out = run_cli(
+        "run", "-w", "wordcount", "-e", "numpy", "-r", "1", *QUICK, "--results", str(results)
+    )
+    assert out.returncode == 2, out.stderr
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"bdbench: error: cannot write results file {results}/")
+    assert line.endswith(".env.json: No space left on device")
+    assert list(results.iterdir()) == []
+
+
+def test_disk_full_mid_batch_keeps_whole_records_then_resume_finishes(small_disk: Path) -> None:
+    results = small_disk / "results"
+    results.mkdir()
+    filler = _fill(small_disk, 3 * 4096)  # the environment file and about two records
+    args = ("run", "-w", "wordcount", "-e", "numpy", "-r", "6", *QUICK, "--results", str(results))
+    out = run_cli(*args)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Traceback" not in out.stderr
+    (path,) = results.glob("*.jsonl")
+    err = out.stderr.strip().splitlines()
+    assert err == [
+        f"results so far: {path}",
+        f"resume with: bdbench run --resume {path}",
+        f"bdbench: error: cannot write results file {path}: No space left on device",
+    ]
+    kept = _lines(path)
+    assert 1 <= len(kept) < 6
+    filler.unlink()
+    again = run_cli("run", "--resume", str(path), "--no-progress")
+    assert again.returncode == 0, again.stdout + again.stderr
+    records = load_records(path)
+    assert sorted(r.repeat for r in records) == list(range(6))
+    assert [r.to_json() for r in records[: len(kept)]] == kept  # appended, never rewritten
+    assert {r.batch_id for r in records} == {path.stem}
+    assert (results / f"{path.stem}.resume-1.env.json").is_file()
+
+
+def test_reports_skip_a_cut_last_line_and_say_so(tmp_path: Path) -> None:
+    writer = ResultsWriter(tmp_path, "old")
+    writer.append(_record(repeat=0))
+    writer.append(_record(repeat=1))
+    with writer.path.open("a") as fh:
+        fh.write('{"batch_id": "old", "schema_vers')  # an older bdbench, on a full disk
+    out = run_cli("report", str(writer.path), "--out", str(tmp_path / "report"))
+    assert out.returncode == 0, out.stderr
+    assert f"{writer.path}: skipped 1 cut last line" in out.stderr
+    # A malformed line in the middle is still an error: it is not a cut write.
+    writer.path.write_text('{"nope\n' + writer.path.read_text())
+    bad = run_cli("report", str(writer.path), "--out", str(tmp_path / "report2"))
+    assert bad.returncode == 2
+    assert f"{writer.path}:1: malformed record" in bad.stderr
+
+
+# --- 2. Out of memory, signals, the JVM's root cause ----------------------------------------
+
+
+def test_worker_killed_by_a_signal_names_it(tmp_path: Path) -> None:
+    cells = runner.expand_cells(["t_killed"], ["numpy"])
+    writer = ResultsWriter(tmp_path, "b")
+    config = runner.RunConfig(scales=["tiny"], repeats=1, warmups=0, timeout=60.0)
+    (record,) = runner.run_batch(cells, config, writer)
+    assert record.status == "failed"
+    assert record.error == "worker killed by SIGKILL"
+
+
+def _cgroup_or_skip() -> None:
+    group = memlimit.RunCgroup.create(f"bdbench-test-{os.getpid()}", 256 << 20)
+    if group is None:
+        pytest.skip("no writable memory cgroup here (the probe enforces limits instead)")
+    group.remove()
+
+
+def test_memory_limit_oom_kill_is_recorded_as_such(tmp_path: Path) -> None:
+    _cgroup_or_skip()
+    out = run_cli(
+        "run", "-w", "t_hog", "-e", "numpy", "-r", "1", *QUICK,
+        "--memory-limit", "120M", "--results", str(tmp_path),
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    (path,) = tmp_path.glob("*.jsonl")
+    (record,) = load_records(path)
+    assert record.status == "failed"
+    assert (record.error or "").startswith(
+        "killed by the OOM killer (1 process(es), over the run's 120M limit)"
+    ), record.error
+    assert record.memory_limit_bytes == 120 << 20
+    assert record.metrics["memory_limit_by"] in ("cgroup v1", "cgroup v2")
+    assert record.metrics["oom_kills"] == 1
+    assert memlimit.leftover_cgroups() == []
+
+
+def test_a_run_within_its_memory_limit_is_unharmed(tmp_path: Path) -> None:
+    cells = runner.expand_cells(["t_hog"], ["numpy"])
+    writer = ResultsWriter(tmp_path, "b")
+    config = runner.RunConfig(
+        scales=["tiny"], repeats=1, warmups=0, timeout=60.0, memory_limit=1 << 30
+    )
+    (record,) = runner.run_batch(cells, config, writer)
+    assert record.status == "ok", record.error
+    assert record.memory_limit_bytes == 1 << 30
+    assert record.peak_rss_bytes is not None and record.peak_rss_bytes > 200 << 20
+
+
+def test_probe_enforces_a_limit_where_no_cgroup_can() -> None:
+    code = ALLOCATE.format(n=300 * 2**20, t=30)
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    sampler = probe.TreeSampler(proc.pid, interval=0.02, memory_limit=100 << 20)
+    sampler.start()
+    try:
+        assert proc.wait(timeout=20) == -signal.SIGKILL
+    finally:
+        sampler.stop()
+        proc.kill()
+    killed_at = sampler.result().limit_killed_at
+    assert killed_at is not None and killed_at > 100 << 20
+
+
+def test_memory_limit_option_is_validated(tmp_path: Path) -> None:
+    out = run_cli(
+        "run", "-e", "numpy", *QUICK, "--memory-limit", "lots", "--results", str(tmp_path)
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "bdbench run: error: argument --memory-limit: expected a size like 512M or 2G, "
+        "got 'lots' (see bdbench run --help)"
+    ]
+
+
+@needs_java
+def test_jvm_error_is_recorded_by_its_root_cause(tmp_path: Path) -> None:
+    out = run_cli(
+        "run", "-w", "wordcount", "-e", "spark/rdd", "-r", "1", *QUICK,
+        "--spark-driver-memory", "64m", "--results", str(tmp_path),
+    )  # fmt: skip
+    assert out.returncode == 1
+    (path,) = tmp_path.glob("*.jsonl")
+    (record,) = load_records(path)
+    assert record.status == "failed"
+    assert "INVALID_DRIVER_MEMORY" in (record.error or ""), record.error
+    assert "Py4JJavaError" not in (record.error or "")
+
+
+# --- 3. Bad engine options, found before any run ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--spark-driver-memory", "lots", "expected a size like 512m or 2g, got 'lots'"),
+        ("--spark-master", "spork://x", "expected local[N], local[*], spark://HOST:PORT"),
+        ("--hadoop-streaming-jar", "/no/such.jar", "no such file: /no/such.jar"),
+        ("--hadoop-bin", "/no/hadoop", "not an executable command: /no/hadoop"),
+    ],
+)
+def test_bad_engine_option_values_fail_up_front(
+    flag: str, value: str, message: str, tmp_path: Path
+) -> None:
+    out = run_cli("run", "-e", "spark", *QUICK, flag, value, "--results", str(tmp_path))
+    assert out.returncode == 2
+    (line,) = out.stderr.strip().splitlines()
+    assert line.startswith(f"bdbench run: error: argument {flag}: {message}")
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
+
+
+def test_broken_java_home_is_named(tmp_path: Path) -> None:
+    env = dict(os.environ, JAVA_HOME=str(tmp_path / "jdk"))
+    out = run_cli("run", "-e", "spark", *QUICK, "--results", str(tmp_path / "r"), env=env)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "bdbench: error: no selected cell can run here: spark: JAVA_HOME points to "
+        f"{tmp_path / 'jdk'}, which has no bin/java (fix or unset JAVA_HOME)"
+    ]
+
+
+# --- 4. A run killed while its engine starts leaves no temp folder ----------------------------
+
+
+@needs_java
+def test_run_killed_during_spark_start_up_leaves_no_temp_folder(tmp_path: Path) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmp))
+    out = run_cli(
+        "run", "-w", "wordcount", "-e", "spark/rdd", "-r", "1", *QUICK,
+        "--timeout", "2.5", "--results", str(tmp_path / "r"), env=env,
+    )  # fmt: skip
+    (path,) = (tmp_path / "r").glob("*.jsonl")
+    (record,) = load_records(path)
+    assert record.status == "timeout", (record.error, out.stderr)
+    assert record.startup_s is None  # killed before its engine was up
+    assert list(tmp.iterdir()) == []
+
+
+def test_measured_child_gets_the_run_scratch_as_temp(tmp_path: Path) -> None:
+    env = runner._child_env(tmp_path)
+    assert env["TMPDIR"] == str(tmp_path / "tmp")
+    assert f"-Djava.io.tmpdir={tmp_path / 'tmp'}" in env["JDK_JAVA_OPTIONS"]
+
+
+# --- 5. Interrupted batches resume -----------------------------------------------------------
+
+
+def test_batch_interrupted_before_its_first_record_leaves_nothing(tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    env = dict(os.environ, **{PIDFILE_ENV: str(pidfile)})
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "-w", "t_sleepy", "-e", "numpy", "-r", "1",
+         *QUICK, "--results", str(results)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["bdbench: interrupted"]
+    assert not results.exists() or list(results.iterdir()) == []
+
+
+def test_interrupted_batch_says_how_to_resume_and_resume_skips_what_is_done(
+    tmp_path: Path,
+) -> None:
+    pidfile = tmp_path / "pids"
+    env = dict(os.environ, **{PIDFILE_ENV: str(pidfile)})
+    results = tmp_path / "results"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", "-w", "wordcount,t_sleepy", "-e", "numpy",
+         "-r", "2", *QUICK, "--results", str(results)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.terminate()
+    _, err = proc.communicate(timeout=60)
+    (path,) = results.glob("*.jsonl")
+    assert err.strip().splitlines() == [
+        f"results so far: {path}",
+        f"resume with: bdbench run --resume {path}",
+        "bdbench: interrupted",
+    ]
+    before = load_records(path)
+    assert [(r.workload, r.repeat) for r in before] == [("wordcount", 0), ("wordcount", 1)]
+    # Resuming would rerun t_sleepy's two runs (they have no record); here they fail fast.
+    env.pop(PIDFILE_ENV)
+    again = run_cli("run", "--resume", path.stem, "--results", str(results), env=env)
+    after = load_records(path)
+    assert [r.to_json() for r in after[:2]] == [r.to_json() for r in before]
+    assert [(r.workload, r.repeat) for r in after[2:]] == [("t_sleepy", 0), ("t_sleepy", 1)]
+    assert "resuming" in again.stderr
+    # Resuming a finished batch runs nothing.
+    done = run_cli("run", "--resume", str(path))
+    assert len(load_records(path)) == 4, done.stderr
+
+
+def test_resume_keeps_the_batch_options(tmp_path: Path) -> None:
+    out = run_cli("run", "--resume", "nope", "--results", str(tmp_path))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"bdbench: error: --resume: no results file {tmp_path / 'nope.jsonl'} "
+        "(give a batch id in --results or a path)"
+    ]
+    (tmp_path / "b.jsonl").write_text("")
+    out = run_cli("run", "--resume", "b", "--results", str(tmp_path), "-r", "3", "-e", "numpy")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "bdbench: error: --resume continues a batch with its own options; drop --engine, --repeats"
+    ]
+
+
+# --- 6. Smaller ------------------------------------------------------------------------------
+
+
+def test_summary_markdown_escapes_record_text(tmp_path: Path) -> None:
+    from reports.html import build_report
+
+    writer = ResultsWriter(tmp_path, "md")
+    writer.write_env({"batch_id": "md", "command": "bdbench run | tee `x`"})
+    hostile = "<img src=x onerror=alert(1)>|**b**"
+    for repeat in range(2):
+        writer.append(_record("md", repeat=repeat, params={"label": hostile}))
+    writer.append(_record("md", engine="mrjob", variant="local", status="failed", error=hostile))
+    build_report([writer.path], tmp_path / "report")
+    text = (tmp_path / "report" / "summary.md").read_text()
+    assert "<img" not in text and "**b**" not in text
+    assert "&lt;img src=x onerror=alert(1)&gt;\\|\\*\\*b\\*\\*" in text
+    assert "`` bdbench run | tee `x` ``" in text
+
+
+def test_error_texts_show_numbers_plainly() -> None:
+    got = first_difference("w", [np.float64("nan")], [np.float64(0.5)], 1e-6, 1e-9)
+    assert got == "w[0] = nan, reference 0.5 (rtol 1e-06)"
+
+
+def test_rules_choice_that_does_not_apply_is_said_once(tmp_path: Path) -> None:
+    out = run_cli(
+        "run", "-w", "wordcount", "-e", "numpy", "-r", "1", *QUICK, "--rules", "on",
+        "--results", str(tmp_path),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    notes = [line for line in out.stderr.splitlines() if "note:" in line]
+    assert notes == [
+        "bdbench: note: --rules on does not apply to wordcount (no optimizer rules modes "
+        "there): those cells run without rules"
+    ]
+
+
+def test_no_test_here_left_a_cgroup_or_a_process() -> None:
+    assert memlimit.leftover_cgroups() == []
+    mine = psutil.Process(os.getpid()).children(recursive=True)
+    assert [p for p in mine if "harness.worker" in " ".join(p.cmdline())] == []
