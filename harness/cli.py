@@ -590,16 +590,18 @@ def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
         raise UserError(
             f"--resume: no results file {path} (give a batch id in --results or a path)"
         )
+    flags = _run_flags()
     defaults = vars(build_parser().parse_args(["run"]))
-    extra = [k for k, v in vars(args).items() if k in defaults and k not in RESUME_OPTIONS]
+    extra = [k for k in defaults if k in flags and k not in RESUME_OPTIONS]
     extra = [k for k in extra if _differs(getattr(args, k), defaults[k])]
     if extra:
-        flags = ", ".join("--" + k.split("__")[-1].replace("_", "-") for k in extra)
-        raise UserError(f"--resume continues a batch with its own options; drop {flags}")
+        drop = ", ".join(flags[k] for k in extra)
+        raise UserError(f"--resume continues a batch with its own options; drop {drop}")
     env_path = path.with_name(path.name.removesuffix(".jsonl") + ".env.json")
     try:
-        env = json.loads(env_path.read_text(encoding="utf-8"))
-        run_args = env["run_args"]
+        run_args = json.loads(env_path.read_text(encoding="utf-8"))["run_args"]
+        if not isinstance(run_args, list) or run_args[:1] != ["run"]:
+            raise ValueError(f"run_args is {run_args!r}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(
             f"cannot resume {path.name}: its environment file {env_path} is missing or has no "
@@ -612,6 +614,15 @@ def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
     resumed.no_progress = args.no_progress
     resumed.report = args.report or resumed.report
     return resumed
+
+
+def _run_flags() -> dict[str, str]:
+    """``bdbench run``'s options: argparse destination -> its long flag."""
+    sub = _Parser(prog=PROG).add_subparsers()
+    _add_run_parser(sub, "")
+    (p_run,) = sub.choices.values()
+    # argparse has no public list of a parser's actions; ``_actions`` is the stable one.
+    return {a.dest: a.option_strings[-1] for a in p_run._actions if a.option_strings}
 
 
 def _differs(value: Any, default: Any) -> bool:
