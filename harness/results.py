@@ -185,7 +185,7 @@ class ResultsWriter:
                 pass
 
     def append(self, record: RunRecord) -> None:
-        """Append one record as one line, whole or not at all: written in one call and synced;
+        """Append one record as one line, whole or not at all: written at once and synced;
         on failure (a full disk, a file-size limit) the file is cut back to its last complete
         line and ``ResultsWriteError`` says why. A crash loses at most this run."""
         line = json.dumps(record.to_json(), ensure_ascii=False, sort_keys=True) + "\n"
@@ -197,9 +197,12 @@ class ResultsWriter:
         try:
             size = os.fstat(fd).st_size
             try:
-                written = os.write(fd, data)
-                if written != len(data):
-                    raise OSError(errno.ENOSPC, f"only {written} of {len(data)} bytes written")
+                view = memoryview(data)
+                while view:  # a short write is retried: the next one says why (disk full...)
+                    written = os.write(fd, view)
+                    if written == 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    view = view[written:]
                 os.fsync(fd)
             except OSError as exc:
                 with contextlib.suppress(OSError):  # shrinking a file needs no space
