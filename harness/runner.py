@@ -124,9 +124,9 @@ def _read_control(sock: socket.socket, deadline: float) -> Iterator[str]:
 
 
 def _child_env(scratch: Path) -> dict[str, str]:
-    """The measured child's environment: its temp files (Python's ``tempfile``, pyspark's
-    gateway folder, every JVM's ``java.io.tmpdir``) go to the run's scratch folder, which is
-    always deleted, so a run killed mid start-up leaves none behind."""
+    """The measured child's environment: its temp files (Python's ``tempfile``, folders an
+    engine's launcher makes, every JVM's ``java.io.tmpdir``) go to the run's scratch folder,
+    which is always deleted, so a run killed mid start-up leaves none behind."""
     tmp = scratch / "tmp"
     tmp.mkdir(exist_ok=True)
     env = dict(os.environ)

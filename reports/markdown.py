@@ -4,12 +4,10 @@ job summary."""
 
 from __future__ import annotations
 
-import html
 import re
 
 # What GitHub-flavoured Markdown acts on inside a line: escapes, code, emphasis, strikethrough,
-# links and images, table pipes. (``<``, ``>`` and ``&`` become entities: raw HTML and
-# entity references.)
+# links and images, table pipes.
 _ACTIVE = re.compile(r"([\\`*_\[\]|~])")
 
 
@@ -19,7 +17,9 @@ def _one_line(value: object) -> str:
 
 def md_text(value: object) -> str:
     """``value`` as literal Markdown text on one line (safe in a table cell)."""
-    return _ACTIVE.sub(r"\\\1", html.escape(_one_line(value), quote=False))
+    # ``<`` and ``&`` start raw HTML and entities; a ``>`` inside a line starts nothing.
+    text = _one_line(value).replace("&", "&amp;").replace("<", "&lt;")
+    return _ACTIVE.sub(r"\\\1", text)
 
 
 def md_code(value: object, in_table: bool = False) -> str:

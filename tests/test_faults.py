@@ -399,7 +399,7 @@ def test_summary_markdown_escapes_record_text(tmp_path: Path) -> None:
     build_report([writer.path], tmp_path / "report")
     text = (tmp_path / "report" / "summary.md").read_text()
     assert "<img" not in text and "**b**" not in text
-    assert "&lt;img src=x onerror=alert(1)&gt;\\|\\*\\*b\\*\\*" in text
+    assert "&lt;img src=x onerror=alert(1)>\\|\\*\\*b\\*\\*" in text
     assert "`` bdbench run | tee `x` ``" in text
 
 

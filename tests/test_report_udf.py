@@ -74,7 +74,7 @@ def test_report_shows_the_table(tmp_path: Path) -> None:
     md = (tmp_path / "out" / "summary.md").read_text()
     assert "achieved vs ideal speedup" in md
     assert "| spark/df | small | defaults | on | 10 s | 5 s | 2.00x | 1.43x | 1.40 |" in md
-    assert "udfA_99 1000 → 100, udfB_10 1000 → 1000" in md
+    assert "udfA\\_99 1000 → 100, udfB\\_10 1000 → 1000" in md  # escaped Markdown
     html = (tmp_path / "out" / "index.html").read_text()
     assert "Our optimizer: achieved vs ideal speedup" in html
     assert "cost_ratio=30 scenario=sweep" in html  # parameter points are labelled

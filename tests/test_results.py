@@ -109,7 +109,7 @@ def test_a_batch_environment_has_its_engines_versions_and_facts() -> None:
     from harness.engines import EngineOptions
 
     cells = expand_cells(["wordcount"], ["numpy", "spark/df"], "off")
-    env = cli._environment("b2", "bdbench run", cells, EngineOptions())
+    env = cli._environment("bdbench run", cells, EngineOptions())
     assert env["versions"]["numpy"] and env["versions"]["pyspark"]
     assert "mrjob" not in env["versions"]  # not an engine of this batch
     assert "java" in env  # the JVM engine's own fact
