@@ -166,17 +166,18 @@ def full_disk(place: Place) -> Outcome:
         filler = disk / "filler"
         filler.write_bytes(b"\0" * (stat.f_bavail * stat.f_frsize - 3 * 4096))
         place_on_disk = Place(place.root)
-        args = [*QUICK, "-e", "numpy", "-r", "6", "--results", str(results)]
+        args = [*QUICK, "-e", "numpy", "-r", "10", "--results", str(results)]
         first = place_on_disk.run(*args, results=False)
-        outcome.note = first.stderr.strip().splitlines()[-1]
+        lines = first.stderr.strip().splitlines()
+        outcome.note = f"rc {first.returncode}; " + (lines[-1] if lines else "no error")
         filler.unlink()
         (path,) = results.glob("*.jsonl")
         place.run("--resume", str(path), "--no-progress", results=False)
         shutil.copytree(results, place.results)
     finally:
         subprocess.run(["umount", "-l", str(disk)], check=False)
-    _count(place, outcome, planned=6)
-    outcome.note += " -> resumed"
+    _count(place, outcome, planned=10)
+    outcome.note += "; then --resume"
     return outcome
 
 

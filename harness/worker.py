@@ -295,6 +295,9 @@ def execute(request: RunRequest, ctl: socket.socket | None) -> RunResult:
     except Exception as exc:
         result.status, result.error = "failed", error_line(exc)
         result.traceback = traceback.format_exc()[-4000:]
+        crash = session.engine.crash_reason() if session is not None else None
+        if crash is not None:  # the cause, then the symptom Python saw
+            result.error = f"{crash}; then: {result.error}"
     finally:
         if control.inside:
             try:

@@ -45,7 +45,7 @@ def _spec(name: str, make_data: Any = _make) -> Workload:
     )
 
 
-for _name in ("t_sleepy", "t_crashy", "t_hog", "t_liar", "t_burner", "t_killed"):
+for _name in ("t_sleepy", "t_crashy", "t_hog", "t_liar", "t_burner", "t_killed", "t_jvm_killed"):
     _spec(_name)
 _spec("t_baddata", make_data=_broken_generator)
 
@@ -98,3 +98,15 @@ def killed(ctx: RunContext) -> int:
     print("some engine chatter on the way out", flush=True)
     os.kill(os.getpid(), signal.SIGKILL)
     return 42
+
+
+@implements("t_jvm_killed", "spark", "rdd")
+def jvm_killed(ctx: RunContext) -> int:
+    """Kill the Spark driver JVM inside the timed region (a user's kill -9, the OOM killer)."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    assert gateway is not None
+    os.kill(gateway.proc.pid, signal.SIGKILL)
+    gateway.proc.wait()
+    return int(SparkContext._active_spark_context.parallelize([1]).count())  # type: ignore[union-attr]

@@ -241,6 +241,16 @@ def test_memory_limit_option_is_validated(tmp_path: Path) -> None:
 
 
 @needs_java
+def test_a_killed_jvm_is_named_not_just_the_connection_it_broke(tmp_path: Path) -> None:
+    cells = runner.expand_cells(["t_jvm_killed"], ["spark/rdd"])
+    writer = ResultsWriter(tmp_path, "b")
+    config = runner.RunConfig(scales=["tiny"], repeats=1, warmups=0, timeout=120.0)
+    (record,) = runner.run_batch(cells, config, writer)
+    assert record.status == "failed"
+    assert (record.error or "").startswith("the Spark driver JVM was killed by SIGKILL; then: ")
+
+
+@needs_java
 def test_jvm_error_is_recorded_by_its_root_cause(tmp_path: Path) -> None:
     out = run_cli(
         "run", "-w", "wordcount", "-e", "spark/rdd", "-r", "1", *QUICK,

@@ -91,6 +91,12 @@ class Engine(ABC):
         """Effective configuration of the started engine, recorded with each run."""
         return {}
 
+    def crash_reason(self) -> str | None:
+        """After a failed run: what happened to the engine's own processes (e.g. its JVM
+        killed by a signal), which the error seen from Python hides; None when they are fine
+        or the engine cannot tell."""
+        return None
+
     def run_metrics(self) -> dict[str, Any]:
         """The engine's own figures of the run just timed (e.g. each MapReduce job's time and
         counters), merged into the record's metrics; every key declared in harness.metrics."""

@@ -6,6 +6,7 @@ import dataclasses
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -368,6 +369,25 @@ class SparkEngine(Engine):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def crash_reason(self) -> str | None:
+        """How the driver JVM (pyspark's gateway process) ended, when it did."""
+        from pyspark import SparkContext
+
+        proc = getattr(SparkContext._gateway, "proc", None)
+        if proc is None:
+            return None
+        try:
+            code = proc.wait(timeout=0.5)  # it may still be dying when Python notices
+        except subprocess.TimeoutExpired:
+            return None
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"the Spark driver JVM was killed by {name}"
+        return f"the Spark driver JVM exited with code {code}"
 
     def info(self) -> dict[str, Any]:
         """Master, versions, parallelism and the conf this run used."""
