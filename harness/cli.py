@@ -686,7 +686,7 @@ def _run(args: argparse.Namespace, cluster: tuple[dict[str, Any], bool] | None) 
             print(f"resume with: {_resume_command(writer.path)}", file=sys.stderr)
         raise
     records = earlier + records
-    _print_summary(records)
+    _print_summary(records, {writer.batch_id: env})
     print(f"results: {writer.path}")
     print(f"environment: {writer.env_path}")
     if args.report is not None and records:
@@ -740,7 +740,11 @@ def _environment(command: str, cells: list[Any], options: Any) -> dict[str, Any]
     from harness.results import capture_environment
 
     engines = {get_engine_class(c.engine) for c in cells}
+    from harness import load
+
     extra: dict[str, Any] = {
+        # Who else was busy as the batch began (pyperf's system check is the model).
+        "load": load.snapshot(),
         "command": command,
         "argv": sys.argv,
         "engine_options": options.to_json(),
@@ -847,7 +851,7 @@ def _run_with_progress(cells: list[Any], config: Any, writer: Any, no_progress: 
         )
 
 
-def _print_summary(records: list[Any]) -> None:
+def _print_summary(records: list[Any], environments: dict[str, Any] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -899,6 +903,10 @@ def _print_summary(records: list[Any]) -> None:
     # Not a terminal (CI logs, pipes): a wide table reads better than a folded one.
     console = Console() if Console().is_terminal else Console(width=200)
     console.print(table)
+    from reports.busy import busy_warnings
+
+    for warning in busy_warnings(records, environments or {}):
+        console.print(f"[yellow]Warning: busy machine. {warning}.[/yellow]")
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

@@ -100,6 +100,14 @@ declare(
     "most cluster processes (executors, task containers) counted with the run's tree at once",
 )
 declare("probe_samples", "", "int", "samples the process-tree probe took")
+declare(
+    "others_cpu_share",
+    "",
+    "float",
+    "share of all cores other processes used while the run was timed (a busy machine)",
+)
+declare("steal_share", "", "float", "share of all cores the hypervisor stole while timed")
+declare("load1", "", "float", "1-minute load average as the timed region began")
 declare("probe_cpu_s", "s", "float", "CPU the probe itself used")
 declare("leftover_processes_killed", "", "int", "processes of the run still alive after it")
 declare("traceback", "", "str", "the end of a failed run's traceback")

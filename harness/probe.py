@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import psutil
 
+from harness import load
+
 #: First sampling interval; it then grows by ``GROWTH`` up to ``max_interval``.
 DEFAULT_INTERVAL = 0.05
 DEFAULT_MAX_INTERVAL = 1.0
@@ -42,6 +44,10 @@ class ProbeResult:
     max_cluster_procs: int = 0
     #: The tree's summed RSS when the probe killed it for passing ``memory_limit``.
     limit_killed_at: int | None = None
+    #: The machine's CPU counters at the window's edges, and its 1-minute load at the start.
+    system_start: load.SystemCpu | None = None
+    system_end: load.SystemCpu | None = None
+    load1: float | None = None
 
 
 class TreeSampler:
@@ -67,6 +73,9 @@ class TreeSampler:
         self.root_pid = root_pid
         self.memory_limit = memory_limit
         self._limit_killed_at: int | None = None
+        self._system_start: load.SystemCpu | None = None
+        self._system_end: load.SystemCpu | None = None
+        self._load1: float | None = None
         if memory_limit is not None:
             # Enforcing needs a steady look: the tree can grow fast between samples.
             max_interval = min(max_interval, LIMIT_MAX_INTERVAL)
@@ -169,6 +178,8 @@ class TreeSampler:
         """The timed region begins: snapshot now and take it as the CPU baseline."""
         with self._lock:
             self._in_window = True
+            self._system_start = load.SystemCpu.now()
+            self._load1 = psutil.getloadavg()[0]
             self._snapshot()
             self._baseline = dict(self._last_cpu)
             self._window_keys = set(self._baseline)
@@ -177,6 +188,7 @@ class TreeSampler:
         """The timed region ends: a last snapshot, then stop accounting."""
         with self._lock:
             self._snapshot()
+            self._system_end = load.SystemCpu.now()
             self._in_window = False
 
     def stop(self) -> None:
@@ -202,6 +214,9 @@ class TreeSampler:
                 seen=set(self._all_seen),
                 max_cluster_procs=self._max_cluster,
                 limit_killed_at=self._limit_killed_at,
+                system_start=self._system_start,
+                system_end=self._system_end,
+                load1=self._load1,
             )
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import psutil
 
-from harness import datasets, memlimit, probe, registry
+from harness import datasets, load, memlimit, probe, registry
 from harness.cells import Cell, expand_cells, parse_engine_selector
 from harness.contract import RunRequest, RunResult
 from harness.engines import EngineOptions, get_engine_class
@@ -309,6 +309,11 @@ def merge(
             # machine; daemons (master, worker, NodeManager...) are not counted.
             metrics["cluster_procs"] = seen.max_cluster_procs
     metrics.update(probe_samples=seen.samples, probe_cpu_s=seen.probe_cpu_s)
+    if seen.system_start is not None and seen.system_end is not None:
+        # What else ran beside the timed region (a busy machine skews every figure).
+        run_cpu = fields.get("cpu_s") or 0.0
+        metrics.update(load.window_figures(seen.system_start, seen.system_end, run_cpu))
+        metrics["load1"] = seen.load1
     if result.status == "timeout":
         fields["error"] = f"{result.error}; killed {killed} processes of the run"
     elif killed:

@@ -15,6 +15,7 @@ from harness import metrics
 from harness.errors import UserError
 from harness.results import now_iso
 from harness.rules import label as rules_label
+from reports.busy import busy_warnings
 from reports.claims import ClaimReport, Verdict, check_claims
 from reports.data import load_results, records_frame
 from reports.figures import Chart, workload_charts
@@ -293,6 +294,7 @@ def markdown_summary(
     sections: list[WorkloadSection],
     env_rows: list[dict[str, str]],
     claims: list[ClaimReport] | None = None,
+    warnings: list[str] | None = None,
 ) -> str:
     """The Markdown summary (CI job summaries): one table per workload, then the claims."""
     lines = ["# bdbench summary", ""]
@@ -301,6 +303,8 @@ def markdown_summary(
             f"- batch {md_code(row['batch'])} at {_md(row['date'])}, commit "
             f"{md_code(row['commit'])}: {_md(row['machine'])}; {md_code(row['command'])}"
         )
+    for warning in warnings or []:
+        lines += ["", f"> **Warning: busy machine.** {_md(warning)}."]
     header = (
         "engine/variant",
         "rules",
@@ -382,6 +386,7 @@ def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
     sections = _sections(results.records, results.environments)
     env_rows = _environment_rows(results.environments)
     claims = check_claims(results.records)
+    warnings = busy_warnings(results.records, results.environments)
     html = (
         _template_env()
         .get_template("report.html.j2")
@@ -398,13 +403,16 @@ def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
             claims=claims,
             claims_intro=CLAIMS_INTRO,
             claims_apart=CLAIMS_APART,
+            warnings=warnings,
         )
     )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         index = out_dir / "index.html"
         index.write_text(html, encoding="utf-8")
-        (out_dir / "summary.md").write_text(markdown_summary(sections, env_rows, claims), "utf-8")
+        (out_dir / "summary.md").write_text(
+            markdown_summary(sections, env_rows, claims, warnings), "utf-8"
+        )
         records_frame(results.records).to_csv(out_dir / "results.csv", index=False)
     except OSError as exc:
         raise UserError(f"cannot write report to {out_dir}: {exc.strerror or exc}") from exc
