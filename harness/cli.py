@@ -749,6 +749,7 @@ def _environment(command: str, cells: list[Any], options: Any) -> dict[str, Any]
         "argv": sys.argv,
         "engine_options": options.to_json(),
         "engines": _engine_versions(cells, options),
+        "implementations": _implementations(cells),
     }
     for cls in sorted(engines, key=lambda c: c.name):
         extra.update(cls.environment())
@@ -797,6 +798,19 @@ def _param_grid(items: list[str], cells: Sequence[Any]) -> dict[str, list[Any]]:
             for point in param_points(workload, grid):
                 workload.check_params(point)
     return grid
+
+
+def _implementations(cells: Sequence[Any]) -> dict[str, str]:
+    """``"workload engine/variant"`` -> how that cell is implemented (its docstring), for the
+    report: a reader judges each baseline without opening the code."""
+    from harness import registry
+
+    out = {}
+    for cell in cells:
+        impl = registry.find_impl(cell.workload, cell.engine, cell.variant)
+        if impl is not None and impl.summary:
+            out[f"{cell.workload} {cell.engine}/{cell.variant}"] = impl.summary
+    return out
 
 
 def _engine_versions(cells: Sequence[Any], options: Any) -> dict[str, Any]:

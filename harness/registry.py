@@ -8,6 +8,7 @@ Nothing here imports an engine, so ``bdbench list`` stays fast.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -140,6 +141,12 @@ class ImplSpec:
     #: UDF query of a Spark session, which makes its workers import pyarrow): engine start-up,
     #: not workload. Its time is part of ``startup_s`` and recorded as ``metrics.prewarm_s``.
     prewarm: Callable[[RunContext], None] | None = None
+
+    @property
+    def summary(self) -> str:
+        """How it is implemented, in one line: its docstring's first paragraph."""
+        doc = inspect.getdoc(self.func) or ""
+        return " ".join(doc.split("\n\n")[0].split())
 
 
 _WORKLOADS: dict[str, Workload] = {}

@@ -83,6 +83,8 @@ class WorkloadSection:
     streaming_rows: list[StreamingRow] = field(default_factory=list)
     #: Parameter points of the section's cells (shown when there is more than one).
     params: dict[str, str] = field(default_factory=dict)
+    #: How each engine/variant implements the workload (from the batches' env files).
+    how: dict[str, str] = field(default_factory=dict)
 
 
 def _description(name: str) -> str:
@@ -92,6 +94,22 @@ def _description(name: str) -> str:
         return registry.workloads_by_name()[name].description
     except (KeyError, UserError):
         return "(workload not registered in this version of bdbench)"
+
+
+def _how(
+    workload: str, summaries: list[CellSummary], environments: dict[str, dict[str, Any]]
+) -> dict[str, str]:
+    """``engine/variant`` -> how it is implemented, as the batches recorded it."""
+    known: dict[str, str] = {}
+    for env in environments.values():
+        known.update(env.get("implementations") or {})
+    out = {}
+    for s in summaries:
+        key = f"{s.engine}/{s.variant}"
+        text = known.get(f"{workload} {key}")
+        if text:
+            out.setdefault(key, text)
+    return out
 
 
 def _sections(records: list[Any], environments: dict[str, dict[str, Any]]) -> list[WorkloadSection]:
@@ -130,6 +148,7 @@ def _sections(records: list[Any], environments: dict[str, dict[str, Any]]) -> li
         if len(points) > 1:
             defaults = workload_defaults(name)
             section.params = {p: params_label(json.loads(p), defaults) for p in points}
+        section.how = _how(name, mine, environments)
         section.charts = workload_charts(frame[frame["workload"] == name], mine, name)
         sections.append(section)
     return sections
@@ -346,6 +365,9 @@ def markdown_summary(
                 status,
             )
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        if section.how:
+            lines += ["", "How each cell is implemented:", ""]
+            lines += [f"- {_md(key)}: {_md(text)}" for key, text in section.how.items()]
         for note in section.notes:
             lines += ["", f"Note: {_md(note)}."]
         for note in section.quality_notes:

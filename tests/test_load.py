@@ -81,3 +81,30 @@ def test_a_quiet_batch_has_no_warning(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path, "q")
     writer.append(record(0.01))
     assert load_records(writer.path)[0].metrics["others_cpu_share"] == 0.01
+
+
+def test_the_report_says_how_each_cell_is_implemented(tmp_path: Path) -> None:
+    from harness import cli
+    from harness.cells import expand_cells
+    from harness.engines import EngineOptions
+    from reports.html import build_report
+
+    cells = expand_cells(["wordcount"], ["numpy", "spark/rdd"], "off")
+    env = cli._environment("bdbench run", cells, EngineOptions())
+    how = env["implementations"]
+    assert how["wordcount numpy/default"].startswith("Count the words of every input file")
+    assert "reduceByKey" in how["wordcount spark/rdd"]
+    writer = ResultsWriter(tmp_path, "h")
+    writer.write_env({**env, "batch_id": "h"})
+    writer.append(
+        RunRecord(
+            batch_id="h", workload="wordcount", engine="numpy", variant="default", rules=None,
+            scale="tiny", params={}, repeat=0, is_warmup=False, status="ok", wall_s=1.0,
+        )
+    )  # fmt: skip
+    build_report([writer.path], tmp_path / "rep")
+    summary = (tmp_path / "rep" / "summary.md").read_text()
+    assert "- numpy/default: Count the words of every input file" in summary
+    assert (
+        "<dt>numpy/default</dt><dd>Count the words" in (tmp_path / "rep" / "index.html").read_text()
+    )
