@@ -531,3 +531,75 @@ def test_a_bad_table_found_late_leaves_no_batch_behind(tmp_path: Path) -> None:
     (old / "earlier.jsonl").write_text("{}\n")
     out = run_cli(*args, "--results", str(old))
     assert out.returncode == 2 and [p.name for p in old.iterdir()] == ["earlier.jsonl"]
+
+
+def _canonical(**changes: Any) -> dict[str, Any]:
+    event = {
+        "user_id": "u-1",
+        "page_id": "p-1",
+        "ad_id": "ad-1",
+        "ad_type": "banner",
+        "event_type": "view",
+        "event_time": 1_767_225_600_123,
+        "ip_address": "1.2.3.4",
+    }
+    return {**event, **changes}
+
+
+def _line(event: dict[str, Any], **dumps: Any) -> bytes:
+    return json.dumps(event, separators=(",", ":"), **dumps).encode()
+
+
+def test_vectorised_parse_gives_the_exact_rules_verdict_on_every_line() -> None:
+    from workloads.stream_window.impl_numpy import parse, parse_file
+
+    names = {"ad-1": "c1", "ad-2": "c2", "é": "c2"}
+    index = {"c1": 0, "c2": 1}
+    lines = [
+        _line(_canonical()),
+        _line(_canonical(ad_id="ad-2", event_type="click", event_time=0)),
+        _line(_canonical(event_time=999_999_999_999_999)),  # TIME_MAX
+        _line(_canonical(event_time=10**15)),  # one past
+        _line(_canonical(ad_id="nope")),  # unknown ad
+        _line(_canonical(event_type="View")),
+        _line(_canonical(event_time="1767225600000")),  # a string
+        _line(_canonical(event_time=1.0)),
+        _line(_canonical(event_time=True)),
+        _line(_canonical(ip_address=None)),
+        _line(_canonical(ad_id="é"), ensure_ascii=False),  # valid, not ASCII
+        _line(_canonical(ad_id="é")),  # valid, escaped
+        _line(_canonical(user_id='a"b')),  # an escape in a string
+        json.dumps(_canonical()).encode(),  # spaces after separators
+        _line(dict(reversed(list(_canonical().items())))),  # other key order
+        b'{"user_id":"u","user_id":"v"' + _line(_canonical())[15:],  # duplicate key
+        b"-0".join(_line(_canonical(event_time=7)).rsplit(b"7", 1)),  # -0
+        b"1e3".join(_line(_canonical(event_time=7)).rsplit(b"7", 1)),
+        _line(_canonical()) + b"x",  # trailing garbage
+        _line(_canonical())[:-1],  # cut
+        b"\xef\xbb\xbf" + _line(_canonical()),  # BOM
+        _line(_canonical()) + b"\r",  # CRLF ending
+        _line(_canonical())[:40] + b"\r" + _line(_canonical()),  # bare CR inside a line
+        b"\xff" + _line(_canonical()),  # invalid UTF-8
+        b"",
+        b" \t ",
+        _line(_canonical(extra=1)),
+    ]
+    data = b"\n".join(lines) + b"\n"
+    got = parse_file(data, index, names)
+    want = parse(events.split_lines(data), index, names)
+
+    def rows(p: Any) -> list[tuple[int, bool, int]]:
+        return sorted(zip(p.times.tolist(), p.views.tolist(), p.campaign.tolist(), strict=True))
+
+    assert rows(got) == rows(want)
+    assert got.malformed == want.malformed
+    assert len(want.times) >= 8 and want.malformed >= 10  # the cases cover both verdicts
+
+
+def test_generated_lines_take_the_fast_path(tiny: datasets.Dataset) -> None:
+    from workloads.stream_window.events import CANONICAL_EVENT
+
+    text = tiny.inputs[0].read_bytes()
+    lines = [line for line in text.split(b"\n") if line]
+    matched = len(CANONICAL_EVENT.findall(text))
+    assert matched >= 0.99 * len(lines)  # all but the deliberately malformed ones
