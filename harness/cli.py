@@ -805,7 +805,7 @@ def _implementations(cells: Sequence[Any]) -> dict[str, str]:
     report: a reader judges each baseline without opening the code."""
     from harness import registry
 
-    out = {}
+    out: dict[str, str] = {}
     for cell in cells:
         impl = registry.find_impl(cell.workload, cell.engine, cell.variant)
         if impl is not None and impl.summary:

@@ -103,7 +103,7 @@ def _how(
     known: dict[str, str] = {}
     for env in environments.values():
         known.update(env.get("implementations") or {})
-    out = {}
+    out: dict[str, str] = {}
     for s in summaries:
         key = f"{s.engine}/{s.variant}"
         text = known.get(f"{workload} {key}")
