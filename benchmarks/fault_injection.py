@@ -181,26 +181,25 @@ def full_disk(place: Place) -> Outcome:
     return outcome
 
 
-def kill_worker(place: Place) -> Outcome:
-    outcome = Outcome("kill-worker")
+def _kill_mid_run(place: Place, name: str, needle: str, after_s: float) -> Outcome:
+    """Two Spark runs; ``kill -9`` the first process whose command line has ``needle``,
+    ``after_s`` seconds after it appears."""
+    outcome = Outcome(name)
     proc = place.start(*QUICK, "-e", "spark/rdd", "-r", "2")
-    victim = _wait_for(_find(place, "harness.worker"))
-    time.sleep(3)  # mid start-up of its JVM
+    victim = _wait_for(_find(place, needle))
+    time.sleep(after_s)
     victim.kill()
     proc.wait(timeout=600)
     _count(place, outcome, planned=2)
     return outcome
+
+
+def kill_worker(place: Place) -> Outcome:
+    return _kill_mid_run(place, "kill-worker", "harness.worker", 3)  # its JVM is starting
 
 
 def kill_jvm(place: Place) -> Outcome:
-    outcome = Outcome("kill-jvm")
-    proc = place.start(*QUICK, "-e", "spark/rdd", "-r", "2")
-    victim = _wait_for(_find(place, "org.apache.spark.deploy.SparkSubmit"))
-    time.sleep(6)  # up and working
-    victim.kill()
-    proc.wait(timeout=600)
-    _count(place, outcome, planned=2)
-    return outcome
+    return _kill_mid_run(place, "kill-jvm", "org.apache.spark.deploy.SparkSubmit", 6)  # working
 
 
 def startup_timeout(place: Place) -> Outcome:

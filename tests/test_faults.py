@@ -324,52 +324,49 @@ def test_measured_child_gets_the_run_scratch_as_temp(tmp_path: Path) -> None:
 # --- 5. Interrupted batches resume -----------------------------------------------------------
 
 
-def test_batch_interrupted_before_its_first_record_leaves_nothing(tmp_path: Path) -> None:
+def _terminated(tmp_path: Path, *args: str) -> tuple[int, list[str], Path]:
+    """Start ``bdbench run ARGS`` (with the t_sleepy workload among them), SIGTERM it once
+    t_sleepy runs; its exit code, stderr lines and results folder."""
     pidfile = tmp_path / "pids"
-    env = dict(os.environ, **{PIDFILE_ENV: str(pidfile)})
     results = tmp_path / "results"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", "-w", "t_sleepy", "-e", "numpy", "-r", "1",
-         *QUICK, "--results", str(results)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [sys.executable, "-m", "harness.cli", "run", *args, *QUICK, "--results", str(results)],
+        env=dict(os.environ, **{PIDFILE_ENV: str(pidfile)}),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while not pidfile.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     proc.terminate()
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130
-    assert err.strip().splitlines() == ["bdbench: interrupted"]
+    return proc.returncode, err.strip().splitlines(), results
+
+
+def test_batch_interrupted_before_its_first_record_leaves_nothing(tmp_path: Path) -> None:
+    code, err, results = _terminated(tmp_path, "-w", "t_sleepy", "-e", "numpy", "-r", "1")
+    assert code == 130
+    assert err == ["bdbench: interrupted"]
     assert not results.exists() or list(results.iterdir()) == []
 
 
 def test_interrupted_batch_says_how_to_resume_and_resume_skips_what_is_done(
     tmp_path: Path,
 ) -> None:
-    pidfile = tmp_path / "pids"
-    env = dict(os.environ, **{PIDFILE_ENV: str(pidfile)})
-    results = tmp_path / "results"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", "-w", "wordcount,t_sleepy", "-e", "numpy",
-         "-r", "2", *QUICK, "--results", str(results)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while not pidfile.exists() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    proc.terminate()
-    _, err = proc.communicate(timeout=60)
+    code, err, results = _terminated(tmp_path, "-w", "wordcount,t_sleepy", "-e", "numpy", "-r", "2")
     (path,) = results.glob("*.jsonl")
-    assert err.strip().splitlines() == [
+    assert code == 130
+    assert err == [
         f"results so far: {path}",
         f"resume with: bdbench run --resume {path}",
         "bdbench: interrupted",
     ]
     before = load_records(path)
     assert [(r.workload, r.repeat) for r in before] == [("wordcount", 0), ("wordcount", 1)]
-    # Resuming would rerun t_sleepy's two runs (they have no record); here they fail fast.
-    env.pop(PIDFILE_ENV)
-    again = run_cli("run", "--resume", path.stem, "--results", str(results), env=env)
+    # Resuming reruns t_sleepy's two runs (they have no record); without its pid file they
+    # fail fast.
+    again = run_cli("run", "--resume", path.stem, "--results", str(results))
     after = load_records(path)
     assert [r.to_json() for r in after[:2]] == [r.to_json() for r in before]
     assert [(r.workload, r.repeat) for r in after[2:]] == [("t_sleepy", 0), ("t_sleepy", 1)]
