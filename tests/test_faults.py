@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -168,11 +169,18 @@ def test_reports_skip_a_cut_last_line_and_say_so(tmp_path: Path) -> None:
 # --- 2. Out of memory, signals, the JVM's root cause ----------------------------------------
 
 
+def _one_run(tmp_path: Path, workload: str, engine: str, **config: Any) -> RunRecord:
+    """The record of one measured run of ``workload`` on ``engine`` at tiny scale."""
+    settings: dict[str, Any] = {"scales": ["tiny"], "repeats": 1, "warmups": 0, "timeout": 120.0}
+    cells = runner.expand_cells([workload], [engine])
+    (record,) = runner.run_batch(
+        cells, runner.RunConfig(**{**settings, **config}), ResultsWriter(tmp_path, "b")
+    )
+    return record
+
+
 def test_worker_killed_by_a_signal_names_it(tmp_path: Path) -> None:
-    cells = runner.expand_cells(["t_killed"], ["numpy"])
-    writer = ResultsWriter(tmp_path, "b")
-    config = runner.RunConfig(scales=["tiny"], repeats=1, warmups=0, timeout=60.0)
-    (record,) = runner.run_batch(cells, config, writer)
+    record = _one_run(tmp_path, "t_killed", "numpy")
     assert record.status == "failed"
     assert record.error == "worker killed by SIGKILL"
 
@@ -204,12 +212,7 @@ def test_memory_limit_oom_kill_is_recorded_as_such(tmp_path: Path) -> None:
 
 
 def test_a_run_within_its_memory_limit_is_unharmed(tmp_path: Path) -> None:
-    cells = runner.expand_cells(["t_hog"], ["numpy"])
-    writer = ResultsWriter(tmp_path, "b")
-    config = runner.RunConfig(
-        scales=["tiny"], repeats=1, warmups=0, timeout=60.0, memory_limit=1 << 30
-    )
-    (record,) = runner.run_batch(cells, config, writer)
+    record = _one_run(tmp_path, "t_hog", "numpy", memory_limit=1 << 30)
     assert record.status == "ok", record.error
     assert record.memory_limit_bytes == 1 << 30
     assert record.peak_rss_bytes is not None and record.peak_rss_bytes > 200 << 20
@@ -242,10 +245,7 @@ def test_memory_limit_option_is_validated(tmp_path: Path) -> None:
 
 @needs_java
 def test_a_killed_jvm_is_named_not_just_the_connection_it_broke(tmp_path: Path) -> None:
-    cells = runner.expand_cells(["t_jvm_killed"], ["spark/rdd"])
-    writer = ResultsWriter(tmp_path, "b")
-    config = runner.RunConfig(scales=["tiny"], repeats=1, warmups=0, timeout=120.0)
-    (record,) = runner.run_batch(cells, config, writer)
+    record = _one_run(tmp_path, "t_jvm_killed", "spark/rdd")
     assert record.status == "failed"
     assert (record.error or "").startswith("the Spark driver JVM was killed by SIGKILL; then: ")
 
