@@ -248,21 +248,58 @@ def _add_input_options(p_run: argparse.ArgumentParser) -> None:
 def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
     from harness.memlimit import parse_size
     from harness.probe import DEFAULT_BUDGET, DEFAULT_INTERVAL
-    from harness.runner import DEFAULT_REPEATS, DEFAULT_TIMEOUT, DEFAULT_WARMUPS
+    from harness.runner import DEFAULT_TIMEOUT, DEFAULT_WARMUPS
+    from harness.stopping import Policy
 
+    policy = Policy()
     p_run.add_argument(
         "-r",
         "--repeats",
         type=int_at_least(1),
-        default=DEFAULT_REPEATS,
-        help=f"measured runs per cell (default {DEFAULT_REPEATS}: what bdbench compare needs to "
-        "catch a 20%% slowdown on a noisy machine)",
+        default=None,
+        help="a fixed number of measured values per cell (default: adaptive, see below)",
     )
     p_run.add_argument(
         "--warmups",
         type=int_at_least(0),
         default=DEFAULT_WARMUPS,
-        help=f"recorded, flagged warm-up runs per cell (default {DEFAULT_WARMUPS})",
+        help=f"recorded, flagged warm-up calls at the start of every worker process "
+        f"(default {DEFAULT_WARMUPS})",
+    )
+    p_run.add_argument(
+        "--values",
+        type=int_at_least(1),
+        default=None,
+        help=f"measured calls per worker process (default: {policy.values} to "
+        f"{policy.values_max}, more while its calls took less time than its start-up)",
+    )
+    p_run.add_argument(
+        "--min-values",
+        type=int_at_least(1),
+        default=policy.min_values,
+        help=f"adaptive: values a cell needs before it may stop early (default "
+        f"{policy.min_values}, from at least {policy.min_processes} processes)",
+    )
+    p_run.add_argument(
+        "--max-values",
+        type=int_at_least(1),
+        default=policy.max_values,
+        help=f"adaptive: most values per cell (default {policy.max_values})",
+    )
+    p_run.add_argument(
+        "--target",
+        type=positive_float,
+        default=policy.target,
+        help="adaptive: stop a cell once the 95%% interval of its median is within this share "
+        f"of the median (default {policy.target:g})",
+    )
+    p_run.add_argument(
+        "--max-time",
+        type=positive_float,
+        default=policy.max_time,
+        metavar="SECONDS",
+        help=f"adaptive: a cell stops after this long (start-ups included) once it has "
+        f"{policy.floor_values} values (default {policy.max_time:g})",
     )
     p_run.add_argument(
         "--timeout",
@@ -564,6 +601,8 @@ def _run_config(args: argparse.Namespace, cells: list[Any], options: Any) -> Any
         seed=args.seed,
         repeats=args.repeats,
         warmups=args.warmups,
+        values=args.values,
+        adaptive=_policy(args),
         timeout=args.timeout,
         input_path=args.input,
         side_inputs=side,
@@ -573,6 +612,24 @@ def _run_config(args: argparse.Namespace, cells: list[Any], options: Any) -> Any
         sample_interval=args.sample_interval,
         probe_budget=args.probe_budget,
         memory_limit=args.memory_limit,
+    )
+
+
+def _policy(args: argparse.Namespace) -> Any:
+    """The adaptive stopping rule from ``--min-values``, ``--max-values``, ``--target`` and
+    ``--max-time``."""
+    from harness.stopping import Policy
+
+    if args.min_values > args.max_values:
+        raise UserError(
+            f"--min-values ({args.min_values}) is more than --max-values ({args.max_values})"
+        )
+    return Policy(
+        min_values=args.min_values,
+        max_values=args.max_values,
+        target=args.target,
+        max_time=args.max_time,
+        floor_values=min(Policy.floor_values, args.min_values),
     )
 
 
@@ -669,6 +726,8 @@ def _run(args: argparse.Namespace, cluster: tuple[dict[str, Any], bool] | None) 
     command = _command_line(args)
     env = _environment(command, cells, options)
     env["run_args"] = list(args.argv)
+    # How many values each cell got, and why it stopped, follows from this rule.
+    env["policy"] = config.policy.to_json()
     if cluster is not None:
         from harness.clusters import local
 
@@ -703,7 +762,6 @@ def _open_batch(args: argparse.Namespace, env: dict[str, Any], config: Any) -> t
     """The batch's writer (a new batch, or the resumed one), its earlier records, and whether
     the results folder was made for it. The environment file is written here."""
     from harness.results import ResultsWriter, load_records, new_batch_id
-    from harness.runner import run_key
 
     resume_path = getattr(args, "resume_path", None)
     if resume_path is None:
@@ -719,7 +777,7 @@ def _open_batch(args: argparse.Namespace, env: dict[str, Any], config: Any) -> t
         return writer, [], created_dir
     writer = ResultsWriter(resume_path.parent, resume_path.name.removesuffix(".jsonl"))
     earlier = load_records(resume_path)
-    config.done = frozenset(run_key(r) for r in earlier)
+    config.prior = earlier
     writer.repair()
     env["batch_id"] = writer.batch_id
     # The first environment stays as it was (append-only); each resume adds its own.
@@ -832,10 +890,8 @@ def _run_with_progress(cells: list[Any], config: Any, writer: Any, no_progress: 
 
     from harness import runner
 
-    per_cell = config.repeats + config.warmups
-    total = len(cells) * len(config.scales) * per_cell
-    # A resumed batch: what has a record is done (a skipped record stands for its cell).
-    total -= sum(per_cell if key[-1] is None else 1 for key in config.done)
+    # Values per cell are decided as the batch goes (harness.stopping): progress counts cells.
+    total = len(cells) * len(config.scales)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -848,8 +904,8 @@ def _run_with_progress(cells: list[Any], config: Any, writer: Any, no_progress: 
         task = progress.add_task("starting", total=total)
 
         def on_record(record: Any) -> None:
-            step = 1 if record.status != "skipped" else config.repeats + config.warmups
-            progress.advance(task, step)
+            if record.status == "skipped" or "stop" in record.metrics:
+                progress.advance(task, 1)
             if record.status not in ("ok", "skipped"):
                 progress.console.print(
                     f"[red]{record.workload} {record.engine}/{record.variant}: "

@@ -42,7 +42,7 @@ class RunRequest:
     options: dict[str, Any]
     #: The run's scratch folder (removed by the runner whatever happens).
     scratch: str
-    #: Where the child writes its ``RunResult``.
+    #: Where the child writes the ``RunResult`` of each of its calls (``write_all``).
     result_path: str
     #: Where the child writes its answer as JSON (``--keep-answers``), or None.
     answer_path: str | None = None
@@ -94,3 +94,21 @@ class RunResult:
     def read(cls, path: Path) -> RunResult:
         """Read a result written by ``write``."""
         return _from_json(cls, json.loads(path.read_text()))
+
+    @staticmethod
+    def write_all(results: list[RunResult], path: Path) -> None:
+        """Write the results of a worker process's calls so far, in call order, atomically:
+        rewritten after every call, so a process that dies keeps its finished calls."""
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps([dataclasses.asdict(r) for r in results], ensure_ascii=False))
+        tmp.replace(path)
+
+    @classmethod
+    def read_all(cls, path: Path) -> list[RunResult]:
+        """Read the results written by ``write_all``."""
+        return [_from_json(cls, item) for item in json.loads(path.read_text())]
+
+
+def answer_file(base: Path, index: int) -> Path:
+    """Where call ``index`` of a worker process writes its answer (``--keep-answers``)."""
+    return base.with_name(f"{base.stem}.call{index}{base.suffix}")

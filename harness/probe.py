@@ -96,6 +96,9 @@ class TreeSampler:
         self._samples = 0
         self._probe_cpu = 0.0
         self._all_seen: set[ProcKey] = set()
+        self._window_samples = 0
+        #: One result per finished timed window, in order (a worker process makes several).
+        self.windows: list[ProbeResult] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="bdbench-probe", daemon=True)
@@ -156,6 +159,7 @@ class TreeSampler:
             self._peak = max(self._peak, rss_total)
             self._max_procs = max(self._max_procs, count)
             self._max_cluster = max(self._max_cluster, len(cluster))
+            self._window_samples += 1
         self._samples += 1
         self._probe_cpu += time.thread_time() - start
 
@@ -175,9 +179,11 @@ class TreeSampler:
         self._thread.start()
 
     def mark_start(self) -> None:
-        """The timed region begins: snapshot now and take it as the CPU baseline."""
+        """A timed region begins: snapshot now and take it as the CPU baseline (a new window:
+        its peak, process counts and samples start from zero)."""
         with self._lock:
             self._in_window = True
+            self._peak = self._max_procs = self._max_cluster = self._window_samples = 0
             self._system_start = load.SystemCpu.now()
             self._load1 = psutil.getloadavg()[0]
             self._snapshot()
@@ -185,11 +191,13 @@ class TreeSampler:
             self._window_keys = set(self._baseline)
 
     def mark_end(self) -> None:
-        """The timed region ends: a last snapshot, then stop accounting."""
+        """The timed region ends: a last snapshot, then stop accounting; the window's figures
+        are appended to ``windows``."""
         with self._lock:
             self._snapshot()
             self._system_end = load.SystemCpu.now()
             self._in_window = False
+            self.windows.append(self._result())
 
     def stop(self) -> None:
         """Stop the sampling thread."""
@@ -198,26 +206,31 @@ class TreeSampler:
             self._thread.join()
 
     def result(self) -> ProbeResult:
-        """CPU and peak RSS inside the window (dead processes count up to their last sample)."""
+        """CPU and peak RSS inside the last window (dead processes count up to their last
+        sample); ``seen`` covers the sampler's whole life."""
         with self._lock:
-            cpu = sum(
-                self._last_cpu[k] - self._baseline.get(k, 0.0)
-                for k in self._window_keys
-                if k in self._last_cpu
-            )
-            return ProbeResult(
-                peak_rss_bytes=self._peak,
-                cpu_s=max(cpu, 0.0),
-                samples=self._samples,
-                max_procs=self._max_procs,
-                probe_cpu_s=self._probe_cpu,
-                seen=set(self._all_seen),
-                max_cluster_procs=self._max_cluster,
-                limit_killed_at=self._limit_killed_at,
-                system_start=self._system_start,
-                system_end=self._system_end,
-                load1=self._load1,
-            )
+            return self._result()
+
+    def _result(self) -> ProbeResult:
+        """``result``; the caller holds the lock."""
+        cpu = sum(
+            self._last_cpu[k] - self._baseline.get(k, 0.0)
+            for k in self._window_keys
+            if k in self._last_cpu
+        )
+        return ProbeResult(
+            peak_rss_bytes=self._peak,
+            cpu_s=max(cpu, 0.0),
+            samples=self._window_samples,
+            max_procs=self._max_procs,
+            probe_cpu_s=self._probe_cpu,
+            seen=set(self._all_seen),
+            max_cluster_procs=self._max_cluster,
+            limit_killed_at=self._limit_killed_at,
+            system_start=self._system_start,
+            system_end=self._system_end,
+            load1=self._load1,
+        )
 
 
 def rusage_cpu() -> float:

@@ -72,6 +72,10 @@ class RunRecord:
     #: ``--memory-limit`` on the run's own process tree, in bytes (None: no limit); how it was
     #: enforced is ``metrics["memory_limit_by"]``.
     memory_limit_bytes: int | None = None
+    #: The worker process of the cell that made this call (calls of one process share an
+    #: engine session), and the call's place in it (0: the first call after start-up).
+    process: int = 0
+    call: int = 0
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: str = field(default_factory=lambda: now_iso())
     schema_version: int = SCHEMA_VERSION

@@ -1,10 +1,11 @@
-"""Measure every cell of a batch: one fresh child process per run, under the process-tree probe.
+"""Measure every cell of a batch in worker processes, under the process-tree probe.
 
-Each measured run (warm-ups included, flagged) is a fresh child process (``harness.worker``)
-sampled by ``probe.TreeSampler``; a run past its timeout has its whole process tree killed.
-A cell that cannot run becomes a ``skipped`` record with the reason, and the batch goes on.
-One run is five steps: spawn the child, follow its timed region, reap its processes, collect
-its result, merge the result with the probe's figures into the record.
+pyperf's model: each cell is measured by worker processes (``harness.worker``), each of which
+starts its engine, makes recorded warm-up calls, then measured calls; the stopping rule
+(``harness.stopping``) decides after every call whether the cell needs more, answering the
+worker over its control socket. The probe (``probe.TreeSampler``) snapshots the whole tree
+at the edges of every timed call. A step past its timeout has the process tree killed. A cell
+that cannot run becomes a ``skipped`` record with the reason, and the batch goes on.
 """
 
 from __future__ import annotations
@@ -28,31 +29,26 @@ from typing import Any
 
 import psutil
 
-from harness import datasets, load, memlimit, probe, registry
+from harness import datasets, load, memlimit, probe, registry, stopping
 from harness.cells import Cell, expand_cells, parse_engine_selector
-from harness.contract import RunRequest, RunResult
+from harness.contract import RunRequest, RunResult, answer_file
 from harness.engines import EngineOptions, get_engine_class
 from harness.errors import EngineUnavailable, UserError
 from harness.results import ResultsWriter, RunRecord
 
 __all__ = [
-    "DEFAULT_REPEATS",
+    "DEFAULT_WARMUPS",
     "Cell",
     "RunConfig",
     "expand_cells",
-    "measure",
     "param_points",
     "parse_engine_selector",
     "run_batch",
 ]
 
 DEFAULT_TIMEOUT = 1800.0
-#: Measured runs per cell: with 10, ``bdbench compare`` (Mann-Whitney U at alpha 0.05, threshold
-#: 1.10) flags a planted 20% slowdown in >= 95% of trials on a 2-core VM; with 5 it cannot
-#: (``python -m benchmarks.compare_power`` measures both).
-DEFAULT_REPEATS = 10
-#: Recorded, flagged warm-up runs per cell.
-DEFAULT_WARMUPS = 1
+#: Recorded, flagged warm-up calls at the start of every worker process.
+DEFAULT_WARMUPS = stopping.Policy.warmups
 #: How long the runner lets a finished run's processes (e.g. a JVM) exit by themselves.
 EXIT_GRACE_S = 10.0
 
@@ -64,8 +60,14 @@ class RunConfig:
     scales: list[str]
     factor: float = 1.0
     seed: int = datasets.DEFAULT_SEED
-    repeats: int = DEFAULT_REPEATS
+    #: A fixed number of measured values per cell; None: the adaptive rule of ``adaptive``.
+    repeats: int | None = None
+    #: Warm-up calls per worker process; values per process (None: 3 to 10, as many as the
+    #: process's start-up is worth, see ``stopping.Policy.values``).
     warmups: int = DEFAULT_WARMUPS
+    values: int | None = None
+    #: The adaptive stopping rule (its own ``warmups``/``values`` give way to the two above).
+    adaptive: stopping.Policy = field(default_factory=stopping.Policy)
     timeout: float = DEFAULT_TIMEOUT
     input_path: Path | None = None
     #: Side files of a user input by name (``--<name> FILE``, from ``Workload.side_inputs``).
@@ -80,16 +82,16 @@ class RunConfig:
     params: dict[str, list[Any]] = field(default_factory=dict)
     #: Bytes the run's own process tree may use (``--memory-limit``); None: no limit.
     memory_limit: int | None = None
-    #: Runs that already have a record (``--resume``): ``run_key`` of each, never rerun.
-    done: frozenset[tuple[Any, ...]] = frozenset()
+    #: A resumed batch's records (``--resume``): each cell goes on from where they left it.
+    prior: list[RunRecord] = field(default_factory=list)
 
-
-def run_key(record: RunRecord) -> tuple[Any, ...]:
-    """What makes a run unique in its batch: cell, data point, repeat and warm-up flag. A
-    skipped record stands for all of its cell's runs (repeat None)."""
-    params = json.dumps(record.params, sort_keys=True, default=str)
-    repeat = None if record.status == "skipped" else (record.repeat, record.is_warmup)
-    return (record.cell.key, record.scale, params, repeat)
+    @property
+    def policy(self) -> stopping.Policy:
+        """The stopping rule every cell of the batch follows."""
+        if self.repeats is not None:
+            return stopping.Policy.fixed_count(self.repeats, self.warmups, self.values)
+        per = {"values": self.values, "values_max": self.values} if self.values else {}
+        return dataclasses.replace(self.adaptive, warmups=self.warmups, **per)
 
 
 @dataclass
@@ -101,14 +103,15 @@ class _Child:
     log_path: Path
 
 
-def _read_control(sock: socket.socket, deadline: float) -> Iterator[str]:
-    """Lines from the child's control socket until EOF; TimeoutError past ``deadline``."""
+def _read_control(sock: socket.socket, deadline: list[float]) -> Iterator[str]:
+    """Lines from the child's control socket until EOF; TimeoutError past ``deadline[0]``
+    (the caller moves it on as the child makes progress)."""
     buf = b""
     while True:
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             yield line.decode()
-        remaining = deadline - time.monotonic()
+        remaining = deadline[0] - time.monotonic()
         if remaining <= 0:
             raise TimeoutError
         sock.settimeout(remaining)
@@ -171,17 +174,28 @@ def _spawn(request: RunRequest, cgroup: memlimit.RunCgroup | None = None) -> _Ch
     return _Child(proc, parent_sock, log_path)
 
 
-def _follow(child: _Child, sampler: probe.TreeSampler, timeout: float) -> bool:
-    """Snapshot the tree at the child's timed-region edges until it exits; True on timeout."""
-    deadline = time.monotonic() + timeout
+def _follow(
+    child: _Child, sampler: probe.TreeSampler, timeout: float, on_next: Callable[[], str]
+) -> bool:
+    """Snapshot the tree at the edges of each of the child's timed regions and answer its
+    "next" with ``on_next()``, until it exits; True on timeout. Each step (the start-up, a
+    call, judging it, the stop) gets ``timeout`` seconds of its own."""
+    deadline = [time.monotonic() + timeout]
     try:
         for word in _read_control(child.sock, deadline):
             if word == "start":
                 sampler.mark_start()
+                reply = "ok"
             elif word == "end":
                 sampler.mark_end()
-            child.sock.sendall(b"ok\n")
-        child.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                reply = "ok"
+            elif word == "next":
+                reply = on_next()
+            else:
+                reply = "ok"
+            deadline[0] = time.monotonic() + timeout
+            child.sock.sendall(reply.encode() + b"\n")
+        child.proc.wait(timeout=max(0.0, deadline[0] - time.monotonic()))
     except (TimeoutError, subprocess.TimeoutExpired):
         return True
     except BaseException:
@@ -209,13 +223,10 @@ def _reap(child: _Child, seen: probe.ProbeResult, timed_out: bool) -> int:
     return killed
 
 
-def _collect(child: _Child, request: RunRequest, timed_out: bool, timeout: float) -> RunResult:
-    """The child's own result, or what its absence means."""
-    result_path = Path(request.result_path)
+def _no_result(child: _Child, request: RunRequest, timed_out: bool, timeout: float) -> RunResult:
+    """What the absence of a call's result (or of the start-up's) means."""
     if timed_out:
         return RunResult(status="timeout", error=f"timed out after {timeout:g} s")
-    if result_path.is_file():
-        return RunResult.read(result_path)
     code = child.proc.returncode
     if code is not None and code < 0:
         # A signal leaves no last words worth quoting (the log's tail is engine chatter).
@@ -320,40 +331,6 @@ def merge(
         metrics["leftover_processes_killed"] = killed
     if result.status != "ok" and result.traceback:
         metrics["traceback"] = result.traceback
-    return fields
-
-
-def measure(
-    request: RunRequest,
-    config: RunConfig,
-    cluster_roots: list[int] | None = None,
-) -> dict[str, Any]:
-    """Run one request in a fresh child process under the probe (and the memory limit);
-    return the record fields. ``cluster_roots``: daemons whose new children count too
-    (``Engine.cluster_roots``)."""
-    limit = _Limit.make(config.memory_limit, memlimit.PREFIX + Path(request.scratch).name)
-    try:
-        child = _spawn(request, limit.cgroup)
-        sampler = probe.TreeSampler(
-            child.proc.pid,
-            interval=config.sample_interval,
-            budget=config.probe_budget,
-            cluster_roots=cluster_roots or (),
-            memory_limit=limit.probe_limit,
-        )
-        sampler.start()
-        try:
-            timed_out = _follow(child, sampler, config.timeout)
-        finally:
-            sampler.stop()
-        seen = sampler.result()
-        killed = _reap(child, seen, timed_out)
-        result = _collect(child, request, timed_out, config.timeout)
-        fields = merge(result, seen, killed, cluster=bool(cluster_roots))
-        limit.explain(fields, seen)
-    finally:
-        if limit.cgroup is not None:
-            limit.cgroup.remove()
     return fields
 
 
@@ -462,8 +439,8 @@ def _run_point(batch: _Batch, cells: list[Cell], scale: str, params: dict[str, A
         "params": params,
         "workload_version": workload.version,
     }
-    cells = [c for c in cells if _plan(config, c, keys)]
-    if not cells:  # a resumed batch that has every run of this point
+    cells = [c for c in cells if _progress(config, c, keys) is not None]
+    if not cells:  # a resumed batch that finished every cell of this point
         return
     try:
         data, prepared = _prepare(workload, scale, params, config)
@@ -504,18 +481,6 @@ def _prepare_cell(cell: Cell, options: EngineOptions) -> tuple[str | None, list[
     return reason, roots, engine.where(cell.variant)
 
 
-def _plan(config: RunConfig, cell: Cell, keys: dict[str, Any]) -> list[tuple[int, bool]]:
-    """The (repeat, is_warmup) runs of ``cell`` still to do: warm-ups first, then repeats,
-    less those a resumed batch already has a record of."""
-    plan = [(i, True) for i in range(config.warmups)] + [(i, False) for i in range(config.repeats)]
-    if not config.done:
-        return plan
-    point = (cell.key, keys["scale"], json.dumps(keys["params"], sort_keys=True, default=str))
-    if (*point, None) in config.done:  # a skipped record stands for every run of its cell
-        return []
-    return [run for run in plan if (*point, run) not in config.done]
-
-
 def _run_cell(
     batch: _Batch,
     cell: Cell,
@@ -523,10 +488,11 @@ def _run_cell(
     prepared: dict[str, Any],
     keys: dict[str, Any],
 ) -> None:
-    """Every planned run of one cell (warm-ups first), or one skipped record saying why not."""
+    """Measure one cell: worker processes until the stopping rule says it is done
+    (``harness.stopping``), or one skipped record saying why it cannot run."""
     config = batch.config
-    plan = _plan(config, cell, keys)
-    if not plan:
+    progress = _progress(config, cell, keys)
+    if progress is None:
         return
     reason, roots, where = _prepare_cell(cell, config.options)
     keys = {**keys, "where": where}
@@ -545,40 +511,254 @@ def _run_cell(
             )
         )
         return
-    for repeat, warm in plan:
-        kind = "warm-up" if warm else f"repeat {repeat + 1}/{config.repeats}"
-        batch.announce(f"{cell.name} {data.scale} {kind}")
-        record = batch.record(
-            cell, keys, repeat=repeat, is_warmup=warm, status="failed", timeout_s=config.timeout
+    began = time.monotonic() - progress.elapsed
+    while not progress.done:
+        progress.processes += 1
+        progress.calls_in_process = 0
+        progress.process_calls_s = progress.process_startup_s = 0.0
+        _Process(batch, cell, keys, progress, began).run(data, prepared, roots)
+
+
+def _progress(config: RunConfig, cell: Cell, keys: dict[str, Any]) -> stopping.CellProgress | None:
+    """Where the cell starts: from nothing, or from a resumed batch's records of it (None when
+    those records finished it: its last one says why it stopped, or it was skipped)."""
+    point = (cell.key, keys["scale"], json.dumps(keys["params"], sort_keys=True, default=str))
+    prior = [r for r in config.prior if _point(r) == point]
+    progress = stopping.CellProgress(values=[])
+    for record in prior:
+        if record.status == "skipped" or "stop" in record.metrics:
+            return None
+        progress.processes = max(progress.processes, record.process + 1)
+        if record.is_warmup:
+            progress.warmups += 1
+        else:
+            progress.measured += 1
+            if record.status == "ok" and record.wall_s is not None:
+                progress.values.append(record.wall_s)
+        progress.failed = progress.failed or record.status != "ok"
+    return progress
+
+
+def _point(record: RunRecord) -> tuple[Any, ...]:
+    return (record.cell.key, record.scale, json.dumps(record.params, sort_keys=True, default=str))
+
+
+class _Process:
+    """One worker process of a cell: it starts its engine, makes the calls the stopping rule
+    asks for (answered over the control socket after each call), and stops. Each call becomes
+    a record as soon as the next one is asked for; the last waits for the process's end (it
+    carries the engine's stop error, if any)."""
+
+    def __init__(
+        self,
+        batch: _Batch,
+        cell: Cell,
+        keys: dict[str, Any],
+        progress: stopping.CellProgress,
+        began: float,
+    ) -> None:
+        self.batch, self.cell, self.keys = batch, cell, keys
+        self.progress, self.began = progress, began
+        self.config = batch.config
+        self.policy = batch.config.policy
+        #: The kind (warmup or value) of every call asked for, in order.
+        self.kinds: list[str] = []
+        #: Calls made into records so far.
+        self.recorded = 0
+        self.held: RunRecord | None = None
+        self.killed = 0
+        self.cluster = False
+
+    def run(self, data: datasets.Dataset, prepared: dict[str, Any], roots: list[int]) -> None:
+        """Spawn the worker, follow it, record every call it made (or the failure)."""
+        config = self.config
+        scratch = Path(tempfile.mkdtemp(prefix="proc-", dir=self.batch.scratch_root))
+        self.answers = self.batch.writer.answers_dir / f"{scratch.name}.json"
+        request = RunRequest(
+            **dataclasses.asdict(self.cell),
+            params=self.keys["params"],
+            dataset=data.to_json(),
+            prepared=prepared,
+            options=config.options.to_json(),
+            scratch=str(scratch),
+            result_path=str(scratch / "results.json"),
+            answer_path=str(self.answers) if config.keep_answers else None,
         )
-        batch.emit(_run_once(batch, record, data, prepared, roots))
+        self.request, self.cluster = request, bool(roots)
+        self.batch.announce(f"{self.cell.name} {data.scale} process {self.progress.processes}")
+        try:
+            self._measure(request, roots)
+        except Exception as exc:  # the runner itself failed: still a record, batch goes on
+            self._finish_failed(f"runner error: {type(exc).__name__}: {exc}")
+        except BaseException:
+            # Interrupted: the call already measured is kept (the batch can be resumed).
+            self._emit_held()
+            raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
+    def _measure(self, request: RunRequest, roots: list[int]) -> None:
+        config = self.config
+        limit = _Limit.make(config.memory_limit, memlimit.PREFIX + Path(request.scratch).name)
+        self.limit = limit
+        try:
+            child = _spawn(request, limit.cgroup)
+            sampler = probe.TreeSampler(
+                child.proc.pid,
+                interval=config.sample_interval,
+                budget=config.probe_budget,
+                cluster_roots=roots,
+                memory_limit=limit.probe_limit,
+            )
+            self.sampler = sampler
+            sampler.start()
+            try:
+                timed_out = _follow(child, sampler, config.timeout, self._next)
+            finally:
+                sampler.stop()
+            self.killed = _reap(child, sampler.result(), timed_out)
+            self._finish(child, timed_out)
+        finally:
+            if limit.cgroup is not None:
+                limit.cgroup.remove()
 
-def _run_once(
-    batch: _Batch,
-    record: RunRecord,
-    data: datasets.Dataset,
-    prepared: dict[str, Any],
-    roots: list[int],
-) -> RunRecord:
-    """One measured run of the record's cell in its own scratch folder; the filled record."""
-    config = batch.config
-    scratch = Path(tempfile.mkdtemp(prefix=f"run-{record.run_id}-", dir=batch.scratch_root))
-    answers = batch.writer.answers_dir / f"{record.run_id}.json"
-    request = RunRequest(
-        **dataclasses.asdict(record.cell),
-        params=record.params,
-        dataset=data.to_json(),
-        prepared=prepared,
-        options=config.options.to_json(),
-        scratch=str(scratch),
-        result_path=str(scratch / "result.json"),
-        answer_path=str(answers) if config.keep_answers else None,
-    )
-    try:
-        fields = measure(request, config, roots)
-    except Exception as exc:  # the runner itself failed: still a record, batch goes on
-        fields = {"status": "failed", "error": f"runner error: {type(exc).__name__}: {exc}"}
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return dataclasses.replace(record, **fields)
+    def _results(self) -> list[RunResult]:
+        path = Path(self.request.result_path)
+        return RunResult.read_all(path) if path.is_file() else []
+
+    def _next(self) -> str:
+        """The worker asks for its next call: record the call it just made, then decide."""
+        results = self._results()
+        while self.recorded < min(len(results), len(self.kinds)):
+            self._record(results[self.recorded])
+        kind, why = self.policy.decide(self.progress)
+        if kind != stopping.STOP and self.policy.process_full(self.progress):
+            kind = stopping.STOP  # this process is done; the cell may go on in another
+        if why is not None:
+            self.progress.done = True
+            if self.held is not None:
+                self.held.metrics["stop"] = why
+        if kind != stopping.STOP:
+            self.kinds.append(kind)
+            self.progress.calls_in_process += 1
+        return kind
+
+    def _record(self, result: RunResult) -> None:
+        """The record of call ``self.recorded``; emits the one held before it."""
+        index = self.recorded
+        window = self.sampler.windows[index] if index < len(self.sampler.windows) else None
+        fields = merge(result, window or probe.ProbeResult(0, 0.0, 0, 0, 0.0), 0, self.cluster)
+        self.limit.explain(fields, window or self.sampler.result())
+        warm = self.kinds[index] == stopping.WARMUP
+        progress = self.progress
+        record = self.batch.record(
+            self.cell,
+            self.keys,
+            repeat=progress.warmups if warm else progress.measured,
+            is_warmup=warm,
+            process=progress.processes - 1,
+            call=index,
+            timeout_s=self.config.timeout,
+            **fields,
+        )
+        if warm:
+            progress.warmups += 1
+        else:
+            progress.measured += 1
+            if record.status == "ok" and record.wall_s is not None:
+                progress.values.append(record.wall_s)
+                progress.process_calls_s += record.wall_s
+        if record.status != "ok":
+            progress.failed = True
+        progress.process_startup_s = record.startup_s or 0.0
+        progress.elapsed = time.monotonic() - self.began
+        self._keep_answer(record, index)
+        self._emit_held()
+        self.held = record
+        self.recorded += 1
+
+    def _keep_answer(self, record: RunRecord, index: int) -> None:
+        if not self.config.keep_answers:
+            return
+        written = answer_file(self.answers, index)
+        if written.is_file():
+            written.replace(self.batch.writer.answers_dir / f"{record.run_id}.json")
+
+    def _emit_held(self) -> None:
+        if self.held is not None:
+            self.batch.emit(self.held)
+            self.held = None
+
+    def _finish(self, child: _Child, timed_out: bool) -> None:
+        """After the worker's end: its remaining calls (a failed one; the start-up's failure;
+        the call it died in) become records, and the last one is emitted."""
+        results = self._results()
+        if len(results) > len(self.kinds):
+            # The worker stopped without asking: its start-up (or its engine) failed.
+            if results[-1].status == "skipped" and not self.kinds:
+                self._finish_skipped(results[-1])
+                return
+            self.kinds += [self._first_kind()] * (len(results) - len(self.kinds))
+        if len(results) < len(self.kinds) or not self.kinds:
+            # The call in progress (or the start-up) left no result: say what happened.
+            if not self.kinds:
+                self.kinds.append(self._first_kind())
+            results.append(_no_result(child, self.request, timed_out, self.config.timeout))
+        while self.recorded < len(results):
+            result = results[self.recorded]
+            if self.recorded == len(results) - 1 and self.killed:
+                result.metrics["leftover_processes_killed"] = self.killed
+            if result.status == "timeout":
+                result.error = f"{result.error}; killed {self.killed} processes of the run"
+            self._record(result)
+        if self.held is not None:
+            if results and results[-1].stop_error and not self.held.stop_error:
+                self.held.stop_error = results[-1].stop_error
+            if self.progress.failed:
+                self.progress.done = True
+                self.held.metrics.setdefault("stop", "failed")
+            elif self.policy.decide(self.progress)[1] is not None:
+                # The cell is done; say why on its last record.
+                self.progress.done = True
+                self.held.metrics.setdefault("stop", self.policy.decide(self.progress)[1])
+        self._emit_held()
+
+    def _first_kind(self) -> str:
+        return (
+            stopping.WARMUP
+            if self.progress.calls_in_process < self.policy.warmups
+            else (stopping.VALUE)
+        )
+
+    def _finish_skipped(self, result: RunResult) -> None:
+        self.progress.done = True
+        self.batch.emit(
+            self.batch.record(
+                self.cell,
+                self.keys,
+                repeat=0,
+                is_warmup=False,
+                status="skipped",
+                error=result.error,
+                timeout_s=self.config.timeout,
+            )
+        )
+
+    def _finish_failed(self, error: str) -> None:
+        """The runner failed around this process: one failed record, the cell stops."""
+        self._emit_held()
+        self.progress.failed = self.progress.done = True
+        self.batch.emit(
+            self.batch.record(
+                self.cell,
+                self.keys,
+                repeat=self.progress.measured,
+                is_warmup=False,
+                process=self.progress.processes - 1,
+                call=self.recorded,
+                status="failed",
+                error=error,
+                timeout_s=self.config.timeout,
+                metrics={"stop": "failed"},
+            )
+        )

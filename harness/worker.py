@@ -24,10 +24,11 @@ from typing import Any
 
 from harness import datasets, registry
 from harness.cells import Cell
-from harness.contract import RunRequest, RunResult
+from harness.contract import RunRequest, RunResult, answer_file
 from harness.engines import EngineOptions, get_engine_class
 from harness.errors import EngineUnavailable
 from harness.probe import rusage_cpu
+from harness.stopping import STOP, VALUE, WARMUP
 
 #: Longest wait for the engine to go idle after start-up, before the timed region.
 SETTLE_MAX_S = 3.0
@@ -170,7 +171,9 @@ class Session:
         return startup
 
     def call(
-        self, on_start: Callable[[], None] | None = None, on_end: Callable[[], None] | None = None
+        self,
+        on_start: Callable[[], object] | None = None,
+        on_end: Callable[[], object] | None = None,
     ) -> Timed:
         """Run the implementation once: the timed region, between ``on_start`` and ``on_end``
         (the probe's snapshots)."""
@@ -227,26 +230,41 @@ class Session:
 
 
 class _Control:
-    """The runner's end of the handshake: 'start'/'end' words, each acknowledged."""
+    """The runner's end of the handshake: 'start'/'end' words, each acknowledged, and 'next',
+    answered with the next call to make (``harness.stopping``: warmup, value or stop)."""
 
-    def __init__(self, sock: socket.socket | None) -> None:
+    def __init__(self, sock: socket.socket | None, plan: list[str] | None = None) -> None:
         self.sock = sock
         self.inside = False
+        #: Without a runner (a direct ``execute``), the calls to make.
+        self.plan = list(plan or [VALUE])
 
-    def say(self, word: str) -> None:
-        """Tell the runner we reach ``word`` and wait for its snapshot."""
+    def say(self, word: str) -> str:
+        """Tell the runner we reach ``word``; wait for its snapshot or answer."""
         self.inside = word == "start"
         if self.sock is None:
-            return
+            return ""
         self.sock.sendall(word.encode() + b"\n")
-        if not self.sock.recv(16):
-            raise RuntimeError("runner went away")
+        answer = b""
+        while not answer.endswith(b"\n"):
+            chunk = self.sock.recv(64)
+            if not chunk:
+                raise RuntimeError("runner went away")
+            answer += chunk
+        return answer.decode().strip()
+
+    def next_call(self) -> str:
+        """The next call to make: warmup, value or stop."""
+        if self.sock is None:
+            return self.plan.pop(0) if self.plan else STOP
+        return self.say("next")
 
 
-def _measure(session: Session, control: _Control, result: RunResult) -> Timed:
-    """Start, time one call, stop: the engine's life in the measured run."""
-    result.startup_s = session.start()
-    result.metrics.update(session.startup_metrics)
+def _call(
+    session: Session, control: _Control, result: RunResult, request: RunRequest, index: int
+) -> None:
+    """One call: the timed region, then its answer judged (untimed)."""
+    session.ctx.metrics = {}  # each call's own figures
     timed = session.call(lambda: control.say("start"), lambda: control.say("end"))
     result.wall_s, result.cpu_s_rusage = timed.wall_s, timed.cpu_s
     result.max_rss_single = max_rss_bytes()
@@ -255,19 +273,20 @@ def _measure(session: Session, control: _Control, result: RunResult) -> Timed:
     if session.ctx.prepared:
         result.metrics.setdefault("prepared", session.ctx.prepared)
     result.engine_info = session.engine.info()
-    result.stop_error = session.stop()
-    return timed
+    _finish(session, timed, request, result, index)
 
 
-def _finish(session: Session, timed: Timed, request: RunRequest, result: RunResult) -> None:
-    """Judge the answer, keep it when asked, and set the run's status."""
+def _finish(
+    session: Session, timed: Timed, request: RunRequest, result: RunResult, index: int
+) -> None:
+    """Judge the answer, keep it when asked, and set the call's status."""
     judged = session.judge(timed)
     result.metrics.update(judged.metrics)
     result.answer_digest = judged.digest
     result.check = "pass" if judged.passed else "fail"
     result.check_detail = judged.detail
     if request.answer_path:
-        path = Path(request.answer_path)
+        path = answer_file(Path(request.answer_path), index)
         path.parent.mkdir(parents=True, exist_ok=True)
         answer = session.workload.to_json(timed.answer)
         path.write_text(json.dumps(answer, ensure_ascii=False, indent=0))
@@ -277,37 +296,71 @@ def _finish(session: Session, timed: Timed, request: RunRequest, result: RunResu
         result.error = f"answer check failed: {judged.detail}"
 
 
-def execute(request: RunRequest, ctl: socket.socket | None) -> RunResult:
-    """Run one cell as ``request`` says; every failure becomes the result's status and error."""
-    result = RunResult()
-    control = _Control(ctl)
+def _failure(result: RunResult, exc: BaseException, session: Session | None) -> None:
+    """Make ``result`` say why the call (or the start-up) failed."""
+    result.status, result.error = "failed", error_line(exc)
+    result.traceback = traceback.format_exc()[-4000:]
+    crash = session.engine.crash_reason() if session is not None else None
+    if crash is not None:  # the cause, then the symptom Python saw
+        result.error = f"{crash}; then: {result.error}"
+
+
+def run_process(request: RunRequest, control: _Control, out: Path | None = None) -> list[RunResult]:
+    """Start the engine, make the calls the runner asks for, stop the engine: one result per
+    call (one failed or skipped result when the start-up failed). Every failure becomes a
+    result's status and error; after a failed call the process makes no more calls. The
+    results so far are written to ``out`` after every call."""
+    results: list[RunResult] = []
     session: Session | None = None
+    startup: float | None = None
+    startup_metrics: dict[str, float] = {}
+
+    def save() -> None:
+        if out is not None:
+            RunResult.write_all(results, out)
+
     try:
         data = datasets.Dataset.from_json(request.dataset)
         options = EngineOptions.from_json(request.options)
         session = Session(
             request.cell, data, request.params, Path(request.scratch), options, request.prepared
         )
-        timed = _measure(session, control, result)
-        _finish(session, timed, request, result)
+        startup = session.start()
+        startup_metrics = dict(session.startup_metrics)
+        while control.next_call() in (WARMUP, VALUE):
+            result = RunResult(startup_s=startup, metrics=dict(startup_metrics))
+            results.append(result)
+            _call(session, control, result, request, len(results) - 1)
+            save()
+            if result.status != "ok":
+                break
     except EngineUnavailable as exc:
-        result.status, result.error = "skipped", str(exc)
+        results.append(RunResult(status="skipped", error=str(exc)))
     except Exception as exc:
-        result.status, result.error = "failed", error_line(exc)
-        result.traceback = traceback.format_exc()[-4000:]
-        crash = session.engine.crash_reason() if session is not None else None
-        if crash is not None:  # the cause, then the symptom Python saw
-            result.error = f"{crash}; then: {result.error}"
+        if not results or results[-1].status == "ok":
+            # The start-up failed, or the runner went away between two calls.
+            results.append(RunResult(startup_s=startup, metrics=dict(startup_metrics)))
+        _failure(results[-1], exc, session)
     finally:
         if control.inside:
             try:
                 control.say("end")
-            except OSError:
+            except (OSError, RuntimeError):
                 pass
         if session is not None:
+            stop_error = session.stop()
             # A stop failure after another error is kept apart: it must not hide that one.
-            result.stop_error = session.stop() or result.stop_error
-    return result
+            if results and stop_error:
+                results[-1].stop_error = stop_error
+        save()
+    return results
+
+
+def execute(request: RunRequest, ctl: socket.socket | None) -> RunResult:
+    """One measured call of ``request``'s cell in this process (start, call, stop); every
+    failure becomes the result's status and error."""
+    results = run_process(request, _Control(ctl))
+    return results[-1] if results else RunResult()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -315,8 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     request = RunRequest.read(Path(args[0]))
     ctl = socket.socket(fileno=int(args[1])) if len(args) > 1 else None
-    result = execute(request, ctl)
-    result.write(Path(request.result_path))
+    run_process(request, _Control(ctl), Path(request.result_path))
     if ctl is not None:
         ctl.close()
     sys.stdout.flush()

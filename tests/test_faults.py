@@ -364,16 +364,17 @@ def test_interrupted_batch_says_how_to_resume_and_resume_skips_what_is_done(
     ]
     before = load_records(path)
     assert [(r.workload, r.repeat) for r in before] == [("wordcount", 0), ("wordcount", 1)]
-    # Resuming reruns t_sleepy's two runs (they have no record); without its pid file they
-    # fail fast.
+    # Resuming measures t_sleepy (it has no record); without its pid file its first call
+    # fails fast, and a failed call ends its cell.
     again = run_cli("run", "--resume", path.stem, "--results", str(results))
     after = load_records(path)
     assert [r.to_json() for r in after[:2]] == [r.to_json() for r in before]
-    assert [(r.workload, r.repeat) for r in after[2:]] == [("t_sleepy", 0), ("t_sleepy", 1)]
+    assert [(r.workload, r.repeat, r.status) for r in after[2:]] == [("t_sleepy", 0, "failed")]
+    assert after[2].metrics["stop"] == "failed"
     assert "resuming" in again.stderr
     # Resuming a finished batch runs nothing.
     done = run_cli("run", "--resume", str(path))
-    assert len(load_records(path)) == 4, done.stderr
+    assert len(load_records(path)) == 3, done.stderr
 
 
 def test_resume_keeps_the_batch_options(tmp_path: Path) -> None:
