@@ -35,8 +35,10 @@ Semantics (every engine computes exactly this):
   "events": e, "views": v}``; the check is exact equality.
 
 Generated data (``events.make_events``): YSB's 100 campaigns x 10 ads, events uniform over
-``DURATION_S`` seconds of event time, one file per second of arrival time; 5% of the events
-arrive up to 3 s late, 0.2% 20-30 s late (beyond the default lateness), and 0.2% of the lines
+``events.duration_s(size)`` seconds of event time (20 s up to ``small``, 60 s above: a fed run
+lasts as long as its stream), one file per second of arrival time; 5% of the events
+arrive up to 3 s late, 0.2% 20-30 s late (beyond the default lateness; those past the stream's
+end arrive with its last file), and 0.2% of the lines
 are malformed (cut JSON, a missing field, an unknown ad, a text time).
 """
 
@@ -292,7 +294,7 @@ metrics.declare(
 STREAM_WINDOW = register_workload(
     Workload(
         name="stream_window",
-        version="2",
+        version="3",
         description="YSB query: views per campaign in event-time windows, late events dropped",
         scale_sizes={"tiny": 3_000, "small": 300_000, "medium": 3_000_000, "large": 30_000_000},
         unit="events",
@@ -304,8 +306,8 @@ STREAM_WINDOW = register_workload(
         # Throughput: event lines (valid or not) processed per second.
         items=lambda expected: int(expected["events"]) + int(expected["malformed"]),
         params=DEFAULT_PARAMS,
-        # Tiny's 67 files arrive over 81 s at the data's own rate (37 events/s): eight times
-        # faster, a fed run lasts about 10 s plus the engine's per-batch time.
+        # Tiny's files arrive over 23 s at the data's own rate (150 events/s): twice as
+        # fast, a fed run lasts about 12 s plus the engine's per-batch time.
         smoke_params={"rate": 300},
         check_params=check_params,
         input_folder=True,

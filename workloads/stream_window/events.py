@@ -21,9 +21,15 @@ EVENT_TYPES = ("view", "click", "purchase")
 #: Every field an event line must have (non-null).
 FIELDS = ("user_id", "page_id", "ad_id", "ad_type", "event_type", "event_time", "ip_address")
 #: Generated data: event time starts here (2026-01-01T00:00:00Z, epoch ms) and spans
-#: ``DURATION_S`` seconds at ``size / DURATION_S`` events per second.
+#: ``duration_s(size)`` seconds at ``size / duration_s(size)`` events per second.
 T0_MS = 1_767_225_600_000
 DURATION_S = 60
+#: Up to ``SHORT_SIZE`` events (tiny, small) the stream spans ``SHORT_DURATION_S``: a fed run
+#: lasts as long as its stream, and these are the scales of a first look and of the whole
+#: suite in minutes. 20 s is the shortest span in which the default windows (10 s, lateness
+#: 5 s) both close and drop late events.
+SHORT_SIZE = 300_000
+SHORT_DURATION_S = 20
 #: One file per this many milliseconds of arrival time (the file-drop source's unit).
 FILE_SPAN_MS = 1_000
 #: Arrival: most events arrive with their own second; LATE_FRACTION up to LATE_MAX_MS late;
@@ -33,6 +39,9 @@ LATE_FRACTION = 0.05
 LATE_MAX_MS = 3_000
 TOO_LATE_FRACTION = 0.002
 TOO_LATE_MS = (20_000, 30_000)
+#: ... but no event arrives after the stream's last on-time second plus LATE_MAX_MS: a
+#: too-late event that would is delivered with the stream's last file (still past its
+#: watermark when its window closed), so the stream ends with its events, not a sparse tail.
 MALFORMED_FRACTION = 0.002
 #: Pools the random ids are drawn from (YSB draws fresh UUIDs; a pool keeps generation fast).
 ID_POOL = 50_000
@@ -60,10 +69,15 @@ def _hex_ids(rng: Any, count: int) -> list[str]:
     return out
 
 
+def duration_s(size: int) -> int:
+    """Seconds of event time a generated stream of ``size`` events spans."""
+    return SHORT_DURATION_S if size <= SHORT_SIZE else DURATION_S
+
+
 def make_events(folder: Path, size: int, seed: int) -> dict[str, Any]:
-    """``size`` event lines over ``DURATION_S`` seconds of event time, written as one JSON-lines
-    file per ``FILE_SPAN_MS`` of arrival time under ``events/`` (in arrival order), and the
-    campaigns table ``campaigns.csv`` (``ad_id,campaign_id``)."""
+    """``size`` event lines over ``duration_s(size)`` seconds of event time, written as one
+    JSON-lines file per ``FILE_SPAN_MS`` of arrival time under ``events/`` (in arrival order),
+    and the campaigns table ``campaigns.csv`` (``ad_id,campaign_id``)."""
     import numpy as np
 
     rng = np.random.default_rng(seed)
@@ -76,14 +90,15 @@ def make_events(folder: Path, size: int, seed: int) -> dict[str, Any]:
     users, pages = _hex_ids(rng, ID_POOL), _hex_ids(rng, ID_POOL)
 
     # Event times: uniform over the duration, sorted (a source emits them in order).
-    event_ms = np.sort(T0_MS + rng.integers(0, DURATION_S * 1000, size=size))
+    span_s = duration_s(size)
+    event_ms = np.sort(T0_MS + rng.integers(0, span_s * 1000, size=size))
     delay = np.zeros(size, dtype=np.int64)
     kind = rng.random(size)
     late = kind < LATE_FRACTION
     delay[late] = rng.integers(1, LATE_MAX_MS + 1, size=int(late.sum()))
     too_late = (kind >= LATE_FRACTION) & (kind < LATE_FRACTION + TOO_LATE_FRACTION)
     delay[too_late] = rng.integers(*TOO_LATE_MS, size=int(too_late.sum()))
-    arrival = event_ms + delay
+    arrival = np.minimum(event_ms + delay, T0_MS + span_s * 1000 + LATE_MAX_MS - 1)
     order = np.argsort(arrival, kind="stable")
     file_of = (arrival[order] - T0_MS) // FILE_SPAN_MS
     ad_of = rng.integers(0, len(ads), size=size)[order]
@@ -132,7 +147,7 @@ def make_events(folder: Path, size: int, seed: int) -> dict[str, Any]:
         "files": files,
         "campaigns": "campaigns.csv",
         "events": size,
-        "duration_s": DURATION_S,
+        "duration_s": span_s,
         "file_span_ms": FILE_SPAN_MS,
         # Each file's arrival time after the first second's (the feeder's real-time schedule).
         "arrival_ms": arrival_ms,
