@@ -45,7 +45,10 @@ def _spec(name: str, make_data: Any = _make) -> Workload:
     )
 
 
-for _name in ("t_sleepy", "t_crashy", "t_hog", "t_liar", "t_burner", "t_killed", "t_jvm_killed"):
+for _name in (
+    "t_sleepy", "t_crashy", "t_hog", "t_liar", "t_burner", "t_killed", "t_jvm_killed", "t_cold",
+    "t_dies_later",
+):  # fmt: skip
     _spec(_name)
 _spec("t_baddata", make_data=_broken_generator)
 
@@ -110,3 +113,25 @@ def jvm_killed(ctx: RunContext) -> int:
     os.kill(gateway.proc.pid, signal.SIGKILL)
     gateway.proc.wait()
     return int(SparkContext._active_spark_context.parallelize([1]).count())  # type: ignore[union-attr]
+
+
+#: Calls made by this process so far (module state: one per worker process).
+_CALLS = {"t_cold": 0, "t_dies_later": 0}
+
+
+@implements("t_cold", "numpy")
+def cold(ctx: RunContext) -> int:
+    """Slow on the first call of a process (0.3 s), fast after (0.01 s); reports its pid."""
+    _CALLS["t_cold"] += 1
+    time.sleep(0.3 if _CALLS["t_cold"] == 1 else 0.01)
+    ctx.metrics["pid"] = os.getpid()
+    return 42
+
+
+@implements("t_dies_later", "numpy")
+def dies_later(ctx: RunContext) -> int:
+    """Fine twice, then killed by a signal in its third call."""
+    _CALLS["t_dies_later"] += 1
+    if _CALLS["t_dies_later"] == 3:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 42
