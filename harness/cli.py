@@ -299,7 +299,7 @@ def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
         default=policy.max_time,
         metavar="SECONDS",
         help=f"adaptive: a cell stops after this long (start-ups included) once it has "
-        f"{policy.floor_values} values (default {policy.max_time:g})",
+        f"{policy.floor_values} value(s) (default {policy.max_time:g})",
     )
     p_run.add_argument(
         "--timeout",
@@ -928,13 +928,13 @@ def _print_summary(records: list[Any], environments: dict[str, Any] | None = Non
     from harness import metrics
     from reports import stats
 
-    table = Table(title="bdbench run summary (measured repeats; warm-ups excluded)")
+    table = Table(title="bdbench run summary (measured values; warm-ups excluded)")
     for col in (
         "workload",
         "engine/variant",
         "rules",
         "scale",
-        "ok",
+        "values ok (+warm-ups)",
         "median wall",
         "min wall",
         "median cpu",
@@ -959,7 +959,7 @@ def _print_summary(records: list[Any], environments: dict[str, Any] | None = Non
             f"{s.engine}/{s.variant} {s.where}".strip(),
             rules_label(s.rules),
             s.scale_label,
-            f"{s.n_ok}/{s.n_measured}",
+            stats.runs_label(s),
             stats.fmt_metric(metrics.WALL, s.wall_median),
             stats.fmt_metric(metrics.WALL, s.wall_min),
             stats.fmt_metric(metrics.CPU, s.cpu_median),

@@ -35,6 +35,7 @@ from reports.stats import (
     fmt_rate,
     fmt_relative,
     fmt_seconds,
+    runs_label,
     summarize,
 )
 from reports.streaming import PERCENTILES, StreamingRow, streaming_rows
@@ -198,7 +199,7 @@ def _template_env() -> Any:
         ratio=fmt_ratio,
         times=fmt_times,
     )
-    env.globals.update(calls=fmt_calls)
+    env.globals.update(calls=fmt_calls, runs_label=runs_label)
     return env
 
 
@@ -328,7 +329,7 @@ def markdown_summary(
         "engine/variant",
         "rules",
         "scale",
-        "ok/runs",
+        "ok/values (+warm-ups)",
         "median wall",
         "min wall",
         "CPU",
@@ -353,7 +354,7 @@ def markdown_summary(
                 s.label + (f" [{section.params[s.params]}]" if section.params else ""),
                 rules_label(s.rules),
                 s.scale_label,
-                f"{s.n_ok}/{s.n_measured}",
+                runs_label(s),
                 fmt_metric(metrics.WALL, s.wall_median),
                 fmt_metric(metrics.WALL, s.wall_min),
                 fmt_metric(metrics.CPU, s.cpu_median),

@@ -11,14 +11,13 @@ from typing import Any
 from harness import metrics
 from harness.results import RunRecord
 from harness.rules import RulesMode
+from harness.stopping import median_ci
 from reports.data import cell_key, display_label
 
 #: The engine/variant every other cell is compared with ("Relative" column).
 BASELINE = ("numpy", "default")
 #: Shown for a value that does not exist (no successful run).
 MISSING = "-"
-#: Below this many measured repeats no interval is computed.
-MIN_REPEATS_FOR_CI = 3
 
 
 @dataclass
@@ -39,6 +38,12 @@ class CellSummary:
     n_ok: int = 0
     n_measured: int = 0
     n_warmup: int = 0
+    #: Worker processes that measured the cell, and why its measuring stopped
+    #: (``harness.stopping``: converged, time-budget, max-values, fixed, failed).
+    n_processes: int = 0
+    stop: str | None = None
+    #: Median wall of the warm-ups that were a process's first call (cold), apart from values.
+    first_call_median: float | None = None
     wall: list[float] = field(default_factory=list)
     wall_median: float | None = None
     wall_min: float | None = None
@@ -76,25 +81,13 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def median_ci(values: list[float], confidence: float = 0.95) -> tuple[float, float, float] | None:
-    """Distribution-free interval for the median from order statistics: (low, high, coverage).
-
-    With few repeats no pair of order statistics reaches ``confidence``; the full range is
-    returned then, with its true (lower) coverage, e.g. 94% for 5 repeats.
-    """
-    from scipy.stats import binom
-
-    n = len(values)
-    if n < MIN_REPEATS_FOR_CI:
-        return None
-    ordered = sorted(values)
-    # The narrowest symmetric pair of order statistics that still reaches the confidence.
-    coverage = 0.0
-    for k in range(n // 2, -1, -1):
-        coverage = float(binom.cdf(n - k - 1, n, 0.5) - binom.cdf(k, n, 0.5))
-        if coverage >= confidence:
-            return ordered[k], ordered[n - k - 1], coverage
-    return ordered[0], ordered[-1], coverage
+def runs_label(s: CellSummary) -> str:
+    """``ok/measured (+warm-ups)``, the processes and why the cell stopped, e.g.
+    ``9/9 (+2) in 2 processes, converged``."""
+    text = f"{s.n_ok}/{s.n_measured} (+{s.n_warmup})"
+    if s.n_processes > 1 or s.stop:
+        text += f" in {s.n_processes} process{'es' if s.n_processes != 1 else ''}"
+    return f"{text}, {s.stop}" if s.stop else text
 
 
 def _status(measured: list[RunRecord], skipped: list[RunRecord]) -> tuple[str, str | None]:
@@ -163,6 +156,11 @@ def _summarize_cell(
         n_ok=len(ok),
         n_measured=len(measured),
         n_warmup=sum(1 for r in group if r.is_warmup),
+        n_processes=len({(r.batch_id, r.process) for r in group if r.status != "skipped"}),
+        stop=next((str(r.metrics["stop"]) for r in reversed(group) if "stop" in r.metrics), None),
+        first_call_median=_median(
+            [r.wall_s for r in group if r.is_warmup and r.call == 0 and r.wall_s is not None]
+        ),
         wall=walls,
         input_bytes=first.input.get("bytes") if first.input else None,
         note=next(filter(None, (engine_note(r, environments) for r in group)), None),
