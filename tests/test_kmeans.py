@@ -323,3 +323,51 @@ def test_spark_ml_throughput_counts_its_own_iterations() -> None:
     metrics = {"iteration_s": [0.1, 0.1]}  # the documented algorithm: the reference's count
     workload.finish_metrics(metrics, expected, kmeans.DEFAULT_PARAMS, None)
     assert "items" not in metrics
+
+
+@pytest.mark.parametrize(("workers", "block"), [(2, 5), (3, 64), (8, 1_000_000)])
+def test_numpy_threads_and_blocks_agree_with_one_block(workers: int, block: int) -> None:
+    from workloads.kmeans.impl_numpy import train
+
+    rng = np.random.default_rng(2)
+    x = 40.7 + 0.07 * rng.integers(0, 9, size=(500, 2)) + rng.normal(size=(500, 2)) * 1e-3
+    initial = kmeans.initial_centroids(x, 5)
+    plain, _ = train(x, initial, 4, 0.0, workers=1, block=len(x))
+    got, times = train(x, initial, 4, 0.0, workers=workers, block=block)
+    assert np.allclose(got["centroids"], plain["centroids"], rtol=1e-13, atol=0)
+    assert np.allclose(got["inertia"], plain["inertia"], rtol=1e-12, atol=0)
+    assert kmeans.check(got, kmeans.train(x, initial, 4, 0.0)).passed and len(times) == 4
+
+
+def test_numpy_fewer_points_than_threads() -> None:
+    from workloads.kmeans.impl_numpy import train
+
+    x = np.array([[0.0], [2.0], [1.0]])
+    got, _ = train(x, x[:2], 1, 0.0, workers=8, block=1)
+    assert got["centroids"] == [[0.5], [2.0]] and got["inertia"] == [1.0]
+
+
+def test_inertia_from_direct_differences_when_the_bound_is_loose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workloads.kmeans import impl_numpy
+
+    calls = []
+    direct = impl_numpy._Points.direct_inertia
+
+    def counted(self: Any, *args: Any) -> float:
+        calls.append(1)
+        return direct(self, *args)
+
+    monkeypatch.setattr(impl_numpy._Points, "direct_inertia", counted)
+
+    # Far-apart tight clusters: the expanded distances' rounding bound (reach^2) is far above
+    # the inertia's 1e-9, so the engine must take the reference's differences.
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(size=(200, 2)) * 1e-4 + c for c in ([0, 0], [1e5, 0])])
+    initial = x[[0, 200]]
+    expected = kmeans.train(x, initial, 3, 0.0)
+    got, _ = impl_numpy.train(x, initial, 3, 0.0, workers=2, block=64)
+    assert len(calls) == 6  # both threads, every iteration
+    assert np.allclose(got["inertia"], expected["inertia"], rtol=1e-9, atol=0)
+    assert kmeans.check(got, expected).passed

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from conftest import run_cli
@@ -159,3 +160,42 @@ def test_quality_check_can_fail() -> None:
     assert logreg.check(good, expected).passed
     assert not logreg.check({**good, "final_loss": 0.42}, expected).passed
     assert not logreg.check({**good, "accuracy": 0.7}, expected).passed
+
+
+@pytest.mark.parametrize(("workers", "block"), [(2, 7), (3, 64), (8, 1_000_000)])
+def test_numpy_threads_and_blocks_agree_with_one_block(workers: int, block: int) -> None:
+    from workloads.logreg.impl_numpy import train
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(300, 4)) * [1.0, 10.0, 0.1, 50.0]  # large |z|: exp(-|z|) underflows
+    y = (rng.random(300) < 0.5).astype(np.float64)
+    plain, _ = train(y, x, iterations=5, rate=0.5, workers=1, block=len(y))
+    got, times = train(y, x, iterations=5, rate=0.5, workers=workers, block=block)
+    assert np.allclose(got["weights"], plain["weights"], rtol=1e-12, atol=1e-15)
+    assert np.allclose(got["loss"], plain["loss"], rtol=1e-12, atol=0)
+    expected = logreg.train(y, x, iterations=5, rate=0.5)
+    assert logreg.check({**got, "points": 300}, expected).passed and len(times) == 5
+
+
+def test_numpy_fewer_rows_than_threads() -> None:
+    from workloads.logreg.impl_numpy import spans, train
+
+    assert spans(2, 4, 8) == [[(0, 1)], [(1, 2)]]
+    assert spans(10, 2, 3) == [[(0, 3), (3, 5)], [(5, 8), (8, 10)]]
+    y, x = np.array([1.0, 0.0]), np.array([[2.0], [-2.0]])
+    got, _ = train(y, x, iterations=2, rate=1.0, workers=4, block=1)
+    s = 1 / (1 + math.exp(-2.0))
+    assert got["loss"] == pytest.approx([math.log(2), math.log(1 + math.exp(-2.0))])
+    assert got["weights"][1] == pytest.approx(3 - 2 * s, rel=1e-12)
+
+
+def test_blas_threads_restores_the_count() -> None:
+    from workloads.logreg.impl_numpy import _openblas, blas_threads
+
+    functions = _openblas()
+    if functions is None:
+        pytest.skip("numpy does not use OpenBLAS here")
+    before = functions[1]()
+    with blas_threads(1):
+        assert functions[1]() == 1
+    assert functions[1]() == before

@@ -26,13 +26,16 @@ def test_prints_limits_measured_ratio_and_check() -> None:
         "X: 2,000 x 10 float64",
         "X @ w, ",
         "r @ X, ",
-        "(DGEMM)",
+        "(DGEMM, ",
+        "(elementwise, ",
         "min over k",
         "= BLAS-bound limit",
         "= BLAS + elementwise floor",
         "measured: engine per iteration",
         "ratio vs BLAS-bound limit: ",
         "ratio vs BLAS + elementwise: ",
+        "= BLAS + elementwise floor (old style)",
+        "ratio vs the old-style floor: ",
     ):
         assert line in out, line
     assert out.count("answer check: pass") == 2
