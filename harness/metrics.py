@@ -111,6 +111,13 @@ declare("load1", "", "float", "1-minute load average as the timed region began")
 declare("probe_cpu_s", "s", "float", "CPU the probe itself used")
 declare("leftover_processes_killed", "", "int", "processes of the run still alive after it")
 declare("traceback", "", "str", "the end of a failed run's traceback")
+declare(
+    "stop",
+    "",
+    "str",
+    "on a cell's last record: why its measuring stopped (harness.stopping: converged, "
+    "time-budget, max-values, fixed, failed)",
+)
 declare("memory_limit_by", "", "str", "what enforced --memory-limit: cgroup v2, cgroup v1, probe")
 declare("oom_kills", "", "int", "processes the kernel's OOM killer killed during the run")
 CHECK_METHOD = declare(
