@@ -141,6 +141,9 @@ class ImplSpec:
     #: UDF query of a Spark session, which makes its workers import pyarrow): engine start-up,
     #: not workload. Its time is part of ``startup_s`` and recorded as ``metrics.prewarm_s``.
     prewarm: Callable[[RunContext], None] | None = None
+    #: What the cell's time consists of, for the report's notes (e.g. how much of it is the
+    #: engine's own cost); None when there is nothing to tell.
+    note: str | None = None
 
     @property
     def summary(self) -> str:
@@ -169,17 +172,19 @@ def implements(
     variant: str | None = None,
     *,
     prewarm: Callable[[RunContext], None] | None = None,
+    note: str | None = None,
 ) -> Callable[[Implementation], Implementation]:
     """Register the decorated function as ``workload`` on ``engine`` (``variant`` None = all),
-    with its untimed warm-up ``prewarm`` (see ``ImplSpec.prewarm``) if it needs one."""
+    with its untimed warm-up ``prewarm`` (see ``ImplSpec.prewarm``) if it needs one and a
+    ``note`` on what its time consists of (see ``ImplSpec.note``)."""
 
     def deco(func: Implementation) -> Implementation:
         for spec in _IMPLS:
             if (spec.workload, spec.engine, spec.variant) == (workload, engine, variant):
-                if spec.func is func and spec.prewarm is prewarm:
+                if spec.func is func and spec.prewarm is prewarm and spec.note == note:
                     return func
                 raise ValueError(f"{workload}/{engine}/{variant} implemented twice")
-        _IMPLS.append(ImplSpec(workload, engine, variant, func, prewarm))
+        _IMPLS.append(ImplSpec(workload, engine, variant, func, prewarm, note))
         return func
 
     return deco

@@ -117,7 +117,31 @@ def test_spark_equals_reference(
     from workloads.wordcount import impl_spark
 
     run = impl_spark.run_rdd if variant == "rdd" else impl_spark.run_df
-    assert run(_ctx(spark_engine, variant, data, tmp_path)) == expected
+    answer = run(_ctx(spark_engine, variant, data, tmp_path))
+    assert answer == expected
+    # The Arrow path of df must give plain str and int, as a Row would (not bytes, not numpy).
+    assert all(type(w) is str and type(n) is int for w, n in answer.items())
+
+
+def test_spark_df_warm_up_runs_no_workload_query(
+    spark_engine: object, tiny_wordcount: datasets.Dataset, tmp_path: Path
+) -> None:
+    """The df cell's warm-up is the shared DataFrame-engine one (no input read), and its note
+    says what the cell's time consists of; registering it again with another note fails."""
+    from harness.registry import implements
+    from workloads._spark import warm_sql
+    from workloads.wordcount import impl_spark
+
+    impl = registry.find_impl("wordcount", "spark", "df")
+    assert impl is not None and impl.prewarm is warm_sql and impl.note
+    assert "Spark's own" in impl.note
+    rdd = registry.find_impl("wordcount", "spark", "rdd")
+    assert rdd is not None and rdd.prewarm is None and rdd.note is None
+    warm_sql(_ctx(spark_engine, "df", tiny_wordcount, tmp_path))
+    again = implements("wordcount", "spark", "df", prewarm=warm_sql, note=impl.note)
+    assert again(impl_spark.run_df) is impl_spark.run_df
+    with pytest.raises(ValueError, match="implemented twice"):
+        implements("wordcount", "spark", "df", prewarm=warm_sql, note="other")(impl_spark.run_df)
 
 
 def test_mrjob_local_runner_really_runs_tasks(
