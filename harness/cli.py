@@ -808,6 +808,7 @@ def _environment(command: str, cells: list[Any], options: Any) -> dict[str, Any]
         "engine_options": options.to_json(),
         "engines": _engine_versions(cells, options),
         "implementations": _implementations(cells),
+        "implementation_notes": _implementation_notes(cells),
     }
     for cls in sorted(engines, key=lambda c: c.name):
         extra.update(cls.environment())
@@ -868,6 +869,19 @@ def _implementations(cells: Sequence[Any]) -> dict[str, str]:
         impl = registry.find_impl(cell.workload, cell.engine, cell.variant)
         if impl is not None and impl.summary:
             out[f"{cell.workload} {cell.engine}/{cell.variant}"] = impl.summary
+    return out
+
+
+def _implementation_notes(cells: Sequence[Any]) -> dict[str, str]:
+    """``"workload engine/variant"`` -> what the cell's time consists of (``ImplSpec.note``),
+    where its implementation says: e.g. which part is the engine's own first-query cost."""
+    from harness import registry
+
+    out: dict[str, str] = {}
+    for cell in cells:
+        impl = registry.find_impl(cell.workload, cell.engine, cell.variant)
+        if impl is not None and impl.note:
+            out[f"{cell.workload} {cell.engine}/{cell.variant}"] = impl.note
     return out
 
 

@@ -100,14 +100,20 @@ def _description(name: str) -> str:
 def _how(
     workload: str, summaries: list[CellSummary], environments: dict[str, dict[str, Any]]
 ) -> dict[str, str]:
-    """``engine/variant`` -> how it is implemented, as the batches recorded it."""
+    """``engine/variant`` -> how it is implemented, and what its time consists of where its
+    implementation says (e.g. the engine's own first-query cost), as the batches recorded it."""
     known: dict[str, str] = {}
+    notes: dict[str, str] = {}
     for env in environments.values():
         known.update(env.get("implementations") or {})
+        notes.update(env.get("implementation_notes") or {})
     out: dict[str, str] = {}
     for s in summaries:
         key = f"{s.engine}/{s.variant}"
         text = known.get(f"{workload} {key}")
+        note = notes.get(f"{workload} {key}")
+        if text and note:
+            text = f"{text} Its time: {note}"
         if text:
             out.setdefault(key, text)
     return out

@@ -89,11 +89,13 @@ def test_the_report_says_how_each_cell_is_implemented(tmp_path: Path) -> None:
     from harness.engines import EngineOptions
     from reports.html import build_report
 
-    cells = expand_cells(["wordcount"], ["numpy", "spark/rdd"], "off")
+    cells = expand_cells(["wordcount"], ["numpy", "spark"], "off")
     env = cli._environment("bdbench run", cells, EngineOptions())
     how = env["implementations"]
     assert how["wordcount numpy/default"].startswith("Count the words of every input file")
     assert "reduceByKey" in how["wordcount spark/rdd"]
+    # What a cell's time consists of, where its implementation says.
+    assert "first-query cost" in env["implementation_notes"]["wordcount spark/df"]
     writer = ResultsWriter(tmp_path, "h")
     writer.write_env({**env, "batch_id": "h"})
     writer.append(
@@ -102,9 +104,17 @@ def test_the_report_says_how_each_cell_is_implemented(tmp_path: Path) -> None:
             scale="tiny", params={}, repeat=0, is_warmup=False, status="ok", wall_s=1.0,
         )
     )  # fmt: skip
+    writer.append(
+        RunRecord(
+            batch_id="h", workload="wordcount", engine="spark", variant="df", rules=False,
+            scale="tiny", params={}, repeat=0, is_warmup=False, status="ok", wall_s=1.0,
+        )
+    )  # fmt: skip
     build_report([writer.path], tmp_path / "rep")
     summary = (tmp_path / "rep" / "summary.md").read_text()
     assert "- numpy/default: Count the words of every input file" in summary
+    (df_line,) = [line for line in summary.splitlines() if line.startswith("- spark/df:")]
+    assert "Its time: " in df_line and "first-query cost" in df_line
     assert (
         "<dt>numpy/default</dt><dd>Count the words" in (tmp_path / "rep" / "index.html").read_text()
     )
