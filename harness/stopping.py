@@ -83,10 +83,11 @@ class Policy:
     max_values: int = 30
     min_processes: int = 2
     #: Relative half-width of the median's 95% interval that ends a cell early.
-    target: float = 0.02
-    #: Seconds a cell may take (start-ups included) before it stops at ``floor_values``.
-    max_time: float = 60.0
-    floor_values: int = 3
+    target: float = 0.03
+    #: Seconds a cell may take (start-ups included) before it stops at ``floor_values``: the
+    #: whole suite at ``small`` then fits in about 20 minutes on 2 cores.
+    max_time: float = 20.0
+    floor_values: int = 1
     #: A fixed count (``--repeats``): exactly this many values, the adaptive rule off.
     fixed: int | None = None
 
