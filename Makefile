@@ -3,12 +3,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.bdbench-installed
+# The main job: every workload x every cell available here, at small (18 minutes on 2 cores);
+# make run SCALE=tiny is a first look: each cell's warm-up and about one value (MAX_TIME=1).
+# Values per cell: bdbench run's adaptive rule; e.g. make run WORKLOADS=udf_filter,udf_map
+# RUN_ARGS='--max-time 120' for more values of the slow cells.
 SCALE ?= small
-# A quick look: 5 repeats per cell (bdbench run's default is 10, what bdbench compare needs).
-REPEATS ?= 5
-# The default suite; e.g. make run WORKLOADS=udf_filter,udf_map for the UDF optimizer scenarios.
-WORKLOADS ?= wordcount
+WORKLOADS ?=
 RUN_ARGS ?=
+MAX_TIME ?= $(if $(filter tiny,$(SCALE)),1)
+SELECT := $(if $(WORKLOADS),--workload $(WORKLOADS))
+BUDGET := $(if $(MAX_TIME),--max-time $(MAX_TIME))
 
 .PHONY: setup run test lint format clean rules hadoop
 
@@ -35,8 +39,8 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 run: setup
-	$(BIN)/bdbench datagen --workload $(WORKLOADS) --scale $(SCALE)
-	$(BIN)/bdbench run --workload $(WORKLOADS) --scale $(SCALE) --repeats $(REPEATS) --report report $(RUN_ARGS)
+	$(BIN)/bdbench datagen $(SELECT) --scale $(SCALE)
+	$(BIN)/bdbench run $(SELECT) --scale $(SCALE) $(BUDGET) --report report $(RUN_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest
