@@ -21,8 +21,8 @@ from workloads.logreg.impl_numpy import iteration_metrics
 
 #: What the Spark ML cell's time consists of (measured at small on 2 cores; see run_mllib).
 MLLIB_NOTE = (
-    "A first call in a fresh JVM is about 3x a warm one (32 s vs 9-13 s at small, 2 cores "
-    "at load 9, so only the ratio is telling): Spark ML's own first-use cost (its classes, "
+    "The first call in a fresh JVM (the recorded warm-up) takes about 2.5x a warm one "
+    "(7.4 s vs 3.0 s at small on 2 cores, quiet): Spark ML's own first-use cost (its classes, "
     "generated code and the JIT). Only the DataFrame engine's start-up is untimed; the "
     "answer is a few numbers, and Spark ML caches the parsed points itself."
 )

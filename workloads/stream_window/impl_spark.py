@@ -37,10 +37,10 @@ STREAM_CONF = {
 BATCH_TIMEOUT_S = 120.0
 #: What the batch cell's time consists of (measured at small on 2 cores; see run_batch).
 BATCH_NOTE = (
-    "A first call in a fresh JVM takes several seconds more than a warm one (12.8 s vs "
-    "3.1-3.4 s at small, 2 cores at load 6-7): Spark's own first-query cost (the JSON reader, "
-    "the broadcast joins and the window aggregation generated and compiled, the JIT). Only "
-    "the DataFrame engine's start-up is untimed; the answer (600 windows) is small."
+    "The first call in a fresh JVM (the recorded warm-up) takes about twice a warm one "
+    "(6.3 s vs 3.2 s at small on 2 cores, quiet): Spark's own first-query cost (the JSON "
+    "reader, the broadcast joins and the window aggregation generated and compiled, the "
+    "JIT). Only the DataFrame engine's start-up is untimed; the answer (200 windows) is small."
 )
 #: Seconds to wait for the progress events of the last batches (they lag the sink).
 PROGRESS_WAIT_S = 10.0
