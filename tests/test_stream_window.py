@@ -164,9 +164,13 @@ def test_generated_data_has_late_too_late_and_malformed_events(tiny: datasets.Da
     assert expected["malformed"] > 0 and expected["dropped"] > 0
     assert expected["events"] + expected["malformed"] == 3_000
     assert sum(expected["counts"].values()) + expected["dropped"] == expected["views"]
-    # Tumbling 10 s windows over 60 s (a few too-late events fall before them), 100 campaigns.
+    # Tumbling 10 s windows over the stream's 20 s, 100 campaigns.
+    assert meta["duration_s"] == 20
     starts = {int(k.split("|")[1]) for k in expected["counts"]}
-    assert len(starts) == 6 and len({k.split("|")[0] for k in expected["counts"]}) == 100
+    assert len(starts) == 2 and len({k.split("|")[0] for k in expected["counts"]}) == 100
+    # The stream ends with its events: nothing arrives after its last second plus the late
+    # events' 3 s (too-late ones past the end come with the last file).
+    assert meta["arrival_ms"][-1] < (meta["duration_s"] + 3) * 1000
 
 
 @pytest.mark.parametrize("window", [{}, {"slide": 5}, {"window": 10, "slide": 3, "lateness": 1}])
