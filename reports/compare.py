@@ -250,7 +250,9 @@ def cell_label(record: RunRecord, with_params: bool = False) -> str:
 def _group(records: Sequence[RunRecord]) -> dict[tuple[Any, ...], list[RunRecord]]:
     cells: dict[tuple[Any, ...], list[RunRecord]] = {}
     for record in records:
-        if not record.is_warmup:
+        # A failed warm-up counts: a failed call ends its cell, so a cell that failed on its
+        # first call (its start-up) has no other record to say so.
+        if not record.is_warmup or record.status in ("failed", "timeout"):
             cells.setdefault(cell_key(record), []).append(record)
     return cells
 

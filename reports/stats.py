@@ -136,7 +136,13 @@ def _summarize_cell(
     group: list[RunRecord], environments: Mapping[str, Mapping[str, Any]]
 ) -> CellSummary:
     first = group[0]
-    measured = [r for r in group if not r.is_warmup and r.status != "skipped"]
+    # A failed warm-up counts as a failed run: a failed call ends its cell, so a cell that
+    # failed on its first call (its start-up) has no other record to say so.
+    measured = [
+        r
+        for r in group
+        if (not r.is_warmup and r.status != "skipped") or r.status in ("failed", "timeout")
+    ]
     skipped = [r for r in group if r.status == "skipped"]
     ok = [r for r in measured if r.status == "ok" and r.wall_s is not None]
     status, reason = _status(measured, skipped)

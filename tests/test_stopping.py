@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,20 @@ def test_a_process_makes_as_many_values_as_its_start_up_is_worth() -> None:
 )
 def test_relative_half_width_of_the_median_interval(values: list[float], expected: float) -> None:
     assert relative_half_width(values) == pytest.approx(expected)
+
+
+def test_a_cell_that_fails_on_its_first_call_is_failed_in_reports_and_compare(
+    tmp_path: Path,
+) -> None:
+    from reports.compare import FAILED_IN_NEW, compare_results
+    from reports.data import Results
+    from reports.stats import summarize
+
+    (record,) = _batch(tmp_path, "t_crashy")  # its first call, a warm-up, fails
+    assert (record.is_warmup, record.status, record.metrics["stop"]) == (True, "failed", "failed")
+    (summary,) = summarize([record])
+    assert summary.status == "failed" and "deliberate failure" in (summary.reason or "")
+    ok = _batch(tmp_path / "base", "t_cold", repeats=3)
+    base = [dataclasses.replace(r, workload="t_crashy") for r in ok]
+    (cell,) = compare_results(Results(records=base), Results(records=[record]), 1.1, 0.05, 1.2)
+    assert FAILED_IN_NEW in cell.flags
