@@ -643,11 +643,13 @@ class _Process:
             self.progress.calls_in_process += 1
         return kind
 
-    def _record(self, result: RunResult) -> None:
-        """The record of call ``self.recorded``; emits the one held before it."""
+    def _record(self, result: RunResult, killed: int = 0) -> None:
+        """The record of call ``self.recorded`` (``killed``: processes of the run killed after
+        it); emits the one held before it."""
         index = self.recorded
         window = self.sampler.windows[index] if index < len(self.sampler.windows) else None
-        fields = merge(result, window or probe.ProbeResult(0, 0.0, 0, 0, 0.0), 0, self.cluster)
+        empty = probe.ProbeResult(0, 0.0, 0, 0, 0.0)
+        fields = merge(result, window or empty, killed, self.cluster)
         self.limit.explain(fields, window or self.sampler.result())
         warm = self.kinds[index] == stopping.WARMUP
         progress = self.progress
@@ -705,30 +707,26 @@ class _Process:
                 self.kinds.append(self._first_kind())
             results.append(_no_result(child, self.request, timed_out, self.config.timeout))
         while self.recorded < len(results):
-            result = results[self.recorded]
-            if self.recorded == len(results) - 1 and self.killed:
-                result.metrics["leftover_processes_killed"] = self.killed
-            if result.status == "timeout":
-                result.error = f"{result.error}; killed {self.killed} processes of the run"
-            self._record(result)
+            # The process's leftovers killed at its end belong to its last call.
+            last = self.recorded == len(results) - 1
+            self._record(results[self.recorded], self.killed if last else 0)
         if self.held is not None:
             if results and results[-1].stop_error and not self.held.stop_error:
                 self.held.stop_error = results[-1].stop_error
             if self.progress.failed:
                 self.progress.done = True
                 self.held.metrics.setdefault("stop", "failed")
-            elif self.policy.decide(self.progress)[1] is not None:
+            elif (why := self.policy.decide(self.progress)[1]) is not None:
                 # The cell is done; say why on its last record.
                 self.progress.done = True
-                self.held.metrics.setdefault("stop", self.policy.decide(self.progress)[1])
+                self.held.metrics.setdefault("stop", why)
         self._emit_held()
 
     def _first_kind(self) -> str:
-        return (
-            stopping.WARMUP
-            if self.progress.calls_in_process < self.policy.warmups
-            else (stopping.VALUE)
-        )
+        """What the worker's first unasked call was: a warm-up unless warm-ups are off."""
+        if self.progress.calls_in_process < self.policy.warmups:
+            return stopping.WARMUP
+        return stopping.VALUE
 
     def _finish_skipped(self, result: RunResult) -> None:
         self.progress.done = True
