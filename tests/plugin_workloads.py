@@ -125,6 +125,7 @@ def cold(ctx: RunContext) -> int:
     _CALLS["t_cold"] += 1
     time.sleep(0.3 if _CALLS["t_cold"] == 1 else 0.01)
     ctx.metrics["pid"] = os.getpid()
+    ctx.metrics["nth_call"] = _CALLS["t_cold"]
     return 42
 
 
