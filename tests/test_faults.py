@@ -20,9 +20,10 @@ import psutil
 import pytest
 
 from conftest import needs_java, run_cli
-from harness import memlimit, probe, runner
+from harness import datasets, memlimit, probe, runner
 from harness.errors import UserError
 from harness.results import ResultsWriter, RunRecord, load_records
+from harness.spark_rules import build
 from plugin_workloads import ALLOCATE, PIDFILE_ENV
 from workloads._numeric import first_difference
 
@@ -319,6 +320,20 @@ def test_measured_child_gets_the_run_scratch_as_temp(tmp_path: Path) -> None:
     env = runner._child_env(tmp_path)
     assert env["TMPDIR"] == str(tmp_path / "tmp")
     assert f"-Djava.io.tmpdir={tmp_path / 'tmp'}" in env["JDK_JAVA_OPTIONS"]
+
+
+def test_measured_child_uses_the_runners_caches(tmp_path: Path, monkeypatch: Any) -> None:
+    """The child runs in its scratch folder; relative cache paths must still mean ours (else
+    each rules cell's child compiled its own rules jar inside the start-up)."""
+    monkeypatch.delenv(build.CACHE_ENV, raising=False)
+    monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
+    ours = Path(".bdbench").resolve()
+    env = runner._child_env(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(build.CACHE_ENV, env[build.CACHE_ENV])
+    monkeypatch.setenv(datasets.DATA_DIR_ENV, env[datasets.DATA_DIR_ENV])
+    assert build.cache_dir() == ours / "jars"
+    assert datasets.default_data_dir() == ours / "data"
 
 
 # --- 5. Interrupted batches resume -----------------------------------------------------------
