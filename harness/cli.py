@@ -262,9 +262,10 @@ def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
     p_run.add_argument(
         "--warmups",
         type=int_at_least(0),
-        default=DEFAULT_WARMUPS,
+        default=None,
         help=f"recorded, flagged warm-up calls at the start of every worker process "
-        f"(default {DEFAULT_WARMUPS})",
+        f"(default {DEFAULT_WARMUPS}; none for mrjob/local and mrjob/hadoop, whose calls "
+        "each start new processes)",
     )
     p_run.add_argument(
         "--values",
@@ -728,6 +729,13 @@ def _run(args: argparse.Namespace, cluster: tuple[dict[str, Any], bool] | None) 
     env["run_args"] = list(args.argv)
     # How many values each cell got, and why it stopped, follows from this rule.
     env["policy"] = config.policy.to_json()
+    cold = {
+        f"{c.engine}/{c.variant}": why
+        for c in cells
+        if (why := config.no_warmup_reason(c)) is not None
+    }
+    if config.warmups is None and cold:
+        env["no_warmup"] = cold
     if cluster is not None:
         from harness.clusters import local
 

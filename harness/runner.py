@@ -63,9 +63,10 @@ class RunConfig:
     seed: int = datasets.DEFAULT_SEED
     #: A fixed number of measured values per cell; None: the adaptive rule of ``adaptive``.
     repeats: int | None = None
-    #: Warm-up calls per worker process; values per process (None: 3 to 10, as many as the
-    #: process's start-up is worth, see ``stopping.Policy.values``).
-    warmups: int = DEFAULT_WARMUPS
+    #: Warm-up calls per worker process (None: ``DEFAULT_WARMUPS``, or none for a cell whose
+    #: calls all start cold, ``Engine.fresh_calls``); values per process (None: 3 to 10, as
+    #: many as the process's start-up is worth, see ``stopping.Policy.values``).
+    warmups: int | None = None
     values: int | None = None
     #: The adaptive stopping rule (its own ``warmups``/``values`` give way to the two above).
     adaptive: stopping.Policy = field(default_factory=stopping.Policy)
@@ -88,11 +89,24 @@ class RunConfig:
 
     @property
     def policy(self) -> stopping.Policy:
-        """The stopping rule every cell of the batch follows."""
+        """The stopping rule of the batch's cells (``policy_for``: a cell's own warm-ups)."""
+        warmups = DEFAULT_WARMUPS if self.warmups is None else self.warmups
         if self.repeats is not None:
-            return stopping.Policy.fixed_count(self.repeats, self.warmups, self.values)
+            return stopping.Policy.fixed_count(self.repeats, warmups, self.values)
         per = {"values": self.values, "values_max": self.values} if self.values else {}
-        return dataclasses.replace(self.adaptive, warmups=self.warmups, **per)
+        return dataclasses.replace(self.adaptive, warmups=warmups, **per)
+
+    def policy_for(self, cell: Cell) -> stopping.Policy:
+        """The batch's rule, without warm-ups for a cell whose calls all start cold (unless
+        ``--warmups`` was given)."""
+        policy = self.policy
+        if self.warmups is None and self.no_warmup_reason(cell) is not None:
+            return dataclasses.replace(policy, warmups=0)
+        return policy
+
+    def no_warmup_reason(self, cell: Cell) -> str | None:
+        """Why ``cell`` takes no warm-up by default (None: it takes the batch's)."""
+        return get_engine_class(cell.engine).fresh_calls(cell.variant)
 
 
 @dataclass
@@ -565,7 +579,7 @@ class _Process:
         self.batch, self.cell, self.keys = batch, cell, keys
         self.progress, self.began = progress, began
         self.config = batch.config
-        self.policy = batch.config.policy
+        self.policy = batch.config.policy_for(cell)
         #: The kind (warmup or value) of every call asked for, in order.
         self.kinds: list[str] = []
         #: Calls made into records so far.

@@ -15,6 +15,7 @@ from harness import metrics
 from harness.errors import UserError
 from harness.results import now_iso
 from harness.rules import label as rules_label
+from harness.stopping import Policy
 from reports.busy import busy_warnings
 from reports.claims import ClaimReport, Verdict, check_claims
 from reports.data import load_results, records_frame
@@ -182,9 +183,24 @@ def _environment_rows(environments: dict[str, dict[str, Any]]) -> list[dict[str,
                 "java": str(env.get("java") or "none"),
                 "versions": ", ".join(f"{k} {v}" for k, v in versions.items() if v),
                 "commit": commit,
+                "measured": measured_how(env),
             }
         )
     return rows
+
+
+def measured_how(env: dict[str, Any]) -> str:
+    """The batch's stopping rule and the cells measured otherwise, in words."""
+    parts = []
+    try:
+        parts.append(Policy.from_json(env["policy"]).describe())
+    except (KeyError, TypeError):
+        parts.append("stopping rule not recorded")
+    cold = env.get("no_warmup") or {}
+    if isinstance(cold, dict) and cold:
+        reasons = sorted(set(map(str, cold.values())))
+        parts.append(f"no warm-up for {', '.join(sorted(cold))} ({'; '.join(reasons)})")
+    return "; ".join(parts)
 
 
 def _template_env() -> Any:

@@ -378,3 +378,17 @@ def test_streaming_latency_table(tmp_path: Path) -> None:
     assert summary.count("| spark/df |") == 1  # the batch cell has no latency row
     assert "Latency per window update" in index.read_text()
     assert PACED_NOTE in summary and summary.count(PACED_NOTE) == 1
+
+
+def test_environment_says_how_the_batch_measured() -> None:
+    from harness.stopping import Policy
+    from reports.html import measured_how
+
+    env = {
+        "policy": Policy(max_time=1.0).to_json(),
+        "no_warmup": {"mrjob/local": "mrjob/local runs every task of every job in a new process"},
+    }
+    text = measured_how(env)
+    assert "after 1 s" in text
+    assert "no warm-up for mrjob/local (mrjob/local runs every task" in text
+    assert measured_how({}) == "stopping rule not recorded"

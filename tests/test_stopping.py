@@ -113,3 +113,23 @@ def test_a_cell_that_fails_on_its_first_call_is_failed_in_reports_and_compare(
     base = [dataclasses.replace(r, workload="t_crashy") for r in ok]
     (cell,) = compare_results(Results(records=base), Results(records=[record]), 1.1, 0.05, 1.2)
     assert FAILED_IN_NEW in cell.flags
+
+
+def test_cells_whose_calls_start_cold_take_no_warm_up_unless_asked(tmp_path: Path) -> None:
+    # mrjob/local runs every task of every job in a new process: no call is warmer than
+    # another, so a warm-up would only cost a call. --warmups given: it is kept.
+    cells = runner.expand_cells(["wordcount"], ["mrjob/local", "numpy"])
+    config = runner.RunConfig(scales=["tiny"], repeats=1, timeout=120.0)
+    writer = ResultsWriter(tmp_path / "results", "cold-test")
+    writer.ensure_writable()
+    records = runner.run_batch(cells, config, writer)
+    shape = {(r.engine, r.variant): [(r.call, r.is_warmup) for r in records if r.engine == e]
+             for e, r in {(r.engine): r for r in records}.items()}  # fmt: skip
+    assert shape == {
+        ("mrjob", "local"): [(0, False)],
+        ("numpy", "default"): [(0, True), (1, False)],
+    }
+    assert all(r.status == "ok" for r in records)
+    (mrjob,) = [c for c in cells if c.engine == "mrjob"]
+    assert config.policy_for(mrjob).warmups == 0
+    assert dataclasses.replace(config, warmups=1).policy_for(mrjob).warmups == 1

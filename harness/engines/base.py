@@ -75,6 +75,13 @@ class Engine(ABC):
                 return f"{self.name}: python package {dist!r} is not installed"
         return None
 
+    @classmethod
+    def fresh_calls(cls, variant: str) -> str | None:
+        """Why every call of ``variant`` starts cold anyway (None: a call leaves the process
+        warmer for the next, e.g. a JVM's compiled code). Such cells take no warm-up by
+        default: it would cost a whole call and measure nothing the values do not."""
+        return None
+
     def prepare(self, variant: str, rules: RulesMode) -> None:  # noqa: B027 - optional hook
         """Once per cell, in the runner, before its first run (never timed): build what every
         run of the cell shares (e.g. a plugin jar). Raises ``EngineUnavailable`` with the reason

@@ -156,6 +156,14 @@ class MrjobEngine(Engine):
         #: Each job's wall time (submit to finish) and counters, in order.
         self.jobs: list[dict[str, Any]] = []
 
+    @classmethod
+    def fresh_calls(cls, variant: str) -> str | None:
+        """The local and hadoop runners start every task of every job as a new process
+        (measured at tiny: a process's first call is no slower than its second)."""
+        if variant in ("local", "hadoop"):
+            return f"mrjob/{variant} runs every task of every job in a new process"
+        return None
+
     def unavailable(self, variant: str, rules: RulesMode) -> str | None:
         """Reason the runner cannot work here: mrjob missing, or no Hadoop to run on."""
         reason = super().unavailable(variant, rules)
