@@ -303,6 +303,13 @@ def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
         f"{policy.floor_values} value(s) (default {policy.max_time:g})",
     )
     p_run.add_argument(
+        "--share-engines",
+        action="store_true",
+        help="a first look: a started Spark JVM serves the next cells with the same settings "
+        "(a new SparkSession each) instead of a JVM per cell; their first calls may find it "
+        "warm. Recorded; off by default",
+    )
+    p_run.add_argument(
         "--timeout",
         type=positive_float,
         default=DEFAULT_TIMEOUT,
@@ -613,6 +620,7 @@ def _run_config(args: argparse.Namespace, cells: list[Any], options: Any) -> Any
         sample_interval=args.sample_interval,
         probe_budget=args.probe_budget,
         memory_limit=args.memory_limit,
+        share_engines=args.share_engines,
     )
 
 
@@ -736,6 +744,7 @@ def _run(args: argparse.Namespace, cluster: tuple[dict[str, Any], bool] | None) 
     }
     if config.warmups is None and cold:
         env["no_warmup"] = cold
+    env["share_engines"] = config.share_engines
     if cluster is not None:
         from harness.clusters import local
 

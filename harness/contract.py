@@ -46,6 +46,9 @@ class RunRequest:
     result_path: str
     #: Where the child writes its answer as JSON (``--keep-answers``), or None.
     answer_path: str | None = None
+    #: Keep the started engine after the cell's last call and offer it for another cell
+    #: (``--share-engines``): the worker says "idle" and waits for "cell PATH" or "exit".
+    share: bool = False
 
     @property
     def cell(self) -> Cell:

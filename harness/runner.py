@@ -52,6 +52,8 @@ DEFAULT_TIMEOUT = 1800.0
 DEFAULT_WARMUPS = stopping.Policy.warmups
 #: How long the runner lets a finished run's processes (e.g. a JVM) exit by themselves.
 EXIT_GRACE_S = 10.0
+#: How long an idle shared worker may take to stop its engine and exit.
+STOP_WAIT_S = 60.0
 
 
 @dataclass
@@ -86,6 +88,9 @@ class RunConfig:
     memory_limit: int | None = None
     #: A resumed batch's records (``--resume``): each cell goes on from where they left it.
     prior: list[RunRecord] = field(default_factory=list)
+    #: ``--share-engines``: a started engine (a Spark JVM) serves the next cells with the same
+    #: engine settings instead of a new one each (never two processes of one cell).
+    share_engines: bool = False
 
     @property
     def policy(self) -> stopping.Policy:
@@ -193,15 +198,24 @@ def _spawn(request: RunRequest, cgroup: memlimit.RunCgroup | None = None) -> _Ch
     return _Child(proc, parent_sock, log_path)
 
 
+#: What ``_follow`` saw end: the child exited, timed out, or is idle (a shared engine).
+EXITED, TIMED_OUT, IDLE = "exited", "timed out", "idle"
+
+
 def _follow(
     child: _Child, sampler: probe.TreeSampler, timeout: float, on_next: Callable[[], str]
-) -> bool:
+) -> str:
     """Snapshot the tree at the edges of each of the child's timed regions and answer its
-    "next" with ``on_next()``, until it exits; True on timeout. Each step (the start-up, a
-    call, judging it, the stop) gets ``timeout`` seconds of its own."""
+    "next" with ``on_next()``, until it exits, times out or says "idle" (then it waits for
+    "cell PATH" or "exit" on its socket, which stays open). Each step (the start-up, a call,
+    judging it, the stop) gets ``timeout`` seconds of its own."""
     deadline = [time.monotonic() + timeout]
+    idle = False
     try:
         for word in _read_control(child.sock, deadline):
+            if word == "idle":
+                idle = True
+                return IDLE
             if word == "start":
                 sampler.mark_start()
                 reply = "ok"
@@ -216,14 +230,15 @@ def _follow(
             child.sock.sendall(reply.encode() + b"\n")
         child.proc.wait(timeout=max(0.0, deadline[0] - time.monotonic()))
     except (TimeoutError, subprocess.TimeoutExpired):
-        return True
+        return TIMED_OUT
     except BaseException:
         # Interrupted (Ctrl-C, SIGTERM): the run's own session did not get the signal.
         probe.kill_processes(probe.session_processes(child.proc.pid))
         raise
     finally:
-        child.sock.close()
-    return False
+        if not idle:
+            child.sock.close()
+    return EXITED
 
 
 def _reap(child: _Child, seen: probe.ProbeResult, timed_out: bool) -> int:
@@ -353,6 +368,13 @@ def merge(
     return fields
 
 
+def _log_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+
+
 def _log_tail(path: Path, lines: int = 1) -> str:
     try:
         text = path.read_text(errors="replace").strip().splitlines()
@@ -391,6 +413,67 @@ def _prepare(
     return data, datasets.prepared(workload, data, params)
 
 
+#: Started engines kept for later cells at most (``--share-engines``): one per rules mode.
+MAX_PARKED = 3
+
+
+@dataclass
+class _Lease:
+    """A worker process that may serve several cells (``--share-engines``): its child, the
+    probe following its tree, its first cell's scratch (its engine's temp files), what
+    engine settings it runs and which cells it served."""
+
+    child: _Child
+    home: Path
+    key: str | None
+    served: list[tuple[Any, ...]] = field(default_factory=list)
+    #: Processes of its tree its probes saw (a probe follows it only while it measures).
+    seen: set[probe.ProcKey] = field(default_factory=set)
+
+    def new_probe(
+        self, config: RunConfig, roots: list[int], limit: int | None
+    ) -> probe.TreeSampler:
+        """A started probe of the child's tree."""
+        sampler = probe.TreeSampler(
+            self.child.proc.pid,
+            interval=config.sample_interval,
+            budget=config.probe_budget,
+            cluster_roots=roots,
+            memory_limit=limit,
+        )
+        sampler.start()
+        return sampler
+
+    def everything_seen(self, sampler: probe.TreeSampler) -> probe.ProbeResult:
+        """The probe's result with every process the earlier probes saw."""
+        result = sampler.result()
+        return dataclasses.replace(result, seen=result.seen | self.seen)
+
+    def release(self) -> str | None:
+        """Tell an idle child to exit; reap its tree, remove its scratch; a note on what went
+        wrong (its engine's stop failed, processes had to be killed), or None."""
+        note = None
+        try:
+            self.child.sock.sendall(b"exit\n")
+            self.child.proc.wait(timeout=STOP_WAIT_S)
+        except (OSError, subprocess.TimeoutExpired):
+            note = "its engine did not stop in time"
+        finally:
+            self.child.sock.close()
+        killed = _reap(self.child, probe.ProbeResult(0, 0.0, 0, 0, 0.0, seen=self.seen), False)
+        failed = [
+            line
+            for line in _log_lines(self.child.log_path)
+            if "stopping the shared engine failed" in line
+        ]
+        shutil.rmtree(self.home, ignore_errors=True)
+        if failed:
+            note = failed[-1].strip()
+        if killed:
+            note = f"{note + '; ' if note else ''}{killed} leftover process(es) killed"
+        return note
+
+
 class _Batch:
     """One batch in progress: its settings, where records go, and its scratch root."""
 
@@ -407,6 +490,37 @@ class _Batch:
         self.records: list[RunRecord] = []
         #: Parent of every run's scratch folder; ``run_batch`` removes it whatever happens.
         self.scratch_root = scratch_root
+        #: Idle worker processes whose engine may serve a later cell, by ``share_key``.
+        self.parked: dict[str, _Lease] = {}
+
+    def take(self, key: str | None, cell: tuple[Any, ...]) -> _Lease | None:
+        """An idle worker whose engine can serve ``cell``: same settings, and never one that
+        served the cell before (a cell's processes stay apart)."""
+        lease = self.parked.get(key) if key is not None else None
+        if lease is None or cell in lease.served:
+            return None
+        return self.parked.pop(key)  # type: ignore[arg-type]
+
+    def park(self, lease: _Lease) -> None:
+        """Keep an idle worker for later cells (the oldest exits when too many are kept)."""
+        assert lease.key is not None
+        old = self.parked.pop(lease.key, None)
+        if old is not None:
+            self._release(old)
+        self.parked[lease.key] = lease
+        while len(self.parked) > MAX_PARKED:
+            self._release(self.parked.pop(next(iter(self.parked))))
+
+    def release_all(self) -> None:
+        """Every idle worker exits (at the batch's end, or when it is interrupted)."""
+        while self.parked:
+            self._release(self.parked.pop(next(iter(self.parked))))
+
+    def _release(self, lease: _Lease) -> None:
+        note = lease.release()
+        if note is not None:
+            cells = ", ".join(" ".join(map(str, c[:3])) for c in lease.served)
+            print(f"bdbench: note: a shared engine (cells {cells}): {note}", file=sys.stderr)
 
     def emit(self, record: RunRecord) -> None:
         """Append a record as soon as it exists."""
@@ -443,7 +557,10 @@ def run_batch(
                 its_cells = [c for c in cells if c.workload == workload_name]
                 _run_point(batch, its_cells, scale, params)
     finally:
-        shutil.rmtree(scratch_root, ignore_errors=True)
+        try:
+            batch.release_all()
+        finally:
+            shutil.rmtree(scratch_root, ignore_errors=True)
     return batch.records
 
 
@@ -485,11 +602,22 @@ def _run_point(batch: _Batch, cells: list[Cell], scale: str, params: dict[str, A
         _run_cell(batch, cell, data, prepared, keys)
 
 
-def _prepare_cell(cell: Cell, options: EngineOptions) -> tuple[str | None, list[int], str]:
-    """Why ``cell`` cannot run here (None when it can), after its engine prepared what its
-    runs share; the cluster daemons whose new children work for its runs; where it runs."""
+@dataclass
+class _Prepared:
+    """A cell's engine, prepared: why it cannot run (None when it can), the cluster daemons
+    whose new children work for its runs, where it runs, and what a started engine that
+    serves it must have (``Engine.share_key``; None: a worker of its own)."""
+
+    reason: str | None
+    roots: list[int]
+    where: str
+    share_key: str | None
+
+
+def _prepare_cell(cell: Cell, config: RunConfig, data: datasets.Dataset) -> _Prepared:
+    """Let the cell's engine prepare what its runs share; say where and how they run."""
     cls = get_engine_class(cell.engine)
-    engine = cls(options.of(cls))
+    engine = cls(config.options.of(cls))
     reason = engine.unavailable(cell.variant, cell.rules)
     if reason is None:
         try:
@@ -497,7 +625,11 @@ def _prepare_cell(cell: Cell, options: EngineOptions) -> tuple[str | None, list[
         except EngineUnavailable as exc:
             reason = str(exc)
     roots = [] if reason else engine.cluster_roots(cell.variant)
-    return reason, roots, engine.where(cell.variant)
+    key = None
+    if config.share_engines and config.memory_limit is None and reason is None:
+        # A memory limit is per worker process: its cgroup cannot follow a shared one.
+        key = engine.share_key(cell.variant, cell.rules, data)
+    return _Prepared(reason, roots, engine.where(cell.variant), key)
 
 
 def _run_cell(
@@ -513,8 +645,9 @@ def _run_cell(
     progress = _progress(config, cell, keys)
     if progress is None:
         return
-    reason, roots, where = _prepare_cell(cell, config.options)
-    keys = {**keys, "where": where}
+    prepared_cell = _prepare_cell(cell, config, data)
+    reason, roots = prepared_cell.reason, prepared_cell.roots
+    keys = {**keys, "where": prepared_cell.where}
     if reason is not None:
         # One record says why the cell cannot run; its repeats would only repeat it.
         batch.announce(f"{cell.name} (skipped)")
@@ -535,7 +668,8 @@ def _run_cell(
         progress.processes += 1
         progress.calls_in_process = 0
         progress.process_calls_s = progress.process_startup_s = 0.0
-        _Process(batch, cell, keys, progress, began).run(data, prepared, roots)
+        process = _Process(batch, cell, keys, progress, began)
+        process.run(data, prepared, roots, prepared_cell.share_key)
 
 
 def _progress(config: RunConfig, cell: Cell, keys: dict[str, Any]) -> stopping.CellProgress | None:
@@ -587,11 +721,22 @@ class _Process:
         self.held: RunRecord | None = None
         self.killed = 0
         self.cluster = False
+        #: The worker measuring this process of the cell (maybe one that served others).
+        self.lease: _Lease | None = None
+        self.parked = False
 
-    def run(self, data: datasets.Dataset, prepared: dict[str, Any], roots: list[int]) -> None:
-        """Spawn the worker, follow it, record every call it made (or the failure)."""
+    def run(
+        self,
+        data: datasets.Dataset,
+        prepared: dict[str, Any],
+        roots: list[int],
+        share_key: str | None = None,
+    ) -> None:
+        """Spawn the worker (or take an idle one whose engine can serve the cell), follow it,
+        record every call it made (or the failure)."""
         config = self.config
         scratch = Path(tempfile.mkdtemp(prefix="proc-", dir=self.batch.scratch_root))
+        self.lease = self.batch.take(share_key, self._cell_point())
         self.answers = self.batch.writer.answers_dir / f"{scratch.name}.json"
         request = RunRequest(
             **dataclasses.asdict(self.cell),
@@ -602,11 +747,15 @@ class _Process:
             scratch=str(scratch),
             result_path=str(scratch / "results.json"),
             answer_path=str(self.answers) if config.keep_answers else None,
+            share=share_key is not None,
         )
         self.request, self.cluster = request, bool(roots)
-        self.batch.announce(f"{self.cell.name} {data.scale} process {self.progress.processes}")
+        shared = " (shared engine)" if self.lease is not None else ""
+        self.batch.announce(
+            f"{self.cell.name} {data.scale} process {self.progress.processes}{shared}"
+        )
         try:
-            self._measure(request, roots)
+            self._measure(request, roots, share_key)
         except Exception as exc:  # the runner itself failed: still a record, batch goes on
             self._finish_failed(f"runner error: {type(exc).__name__}: {exc}")
         except BaseException:
@@ -614,29 +763,48 @@ class _Process:
             self._emit_held()
             raise
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            # A parked worker's first scratch holds its engine's temp files: it goes when the
+            # worker does (``_Lease.release``).
+            if not (self.parked and self.lease is not None and self.lease.home == scratch):
+                shutil.rmtree(scratch, ignore_errors=True)
 
-    def _measure(self, request: RunRequest, roots: list[int]) -> None:
+    def _cell_point(self) -> tuple[Any, ...]:
+        return (*self.cell.key, json.dumps(self.keys["params"], sort_keys=True, default=str))
+
+    def _measure(self, request: RunRequest, roots: list[int], share_key: str | None) -> None:
         config = self.config
         limit = _Limit.make(config.memory_limit, memlimit.PREFIX + Path(request.scratch).name)
         self.limit = limit
+        lease = self.lease
         try:
-            child = _spawn(request, limit.cgroup)
-            sampler = probe.TreeSampler(
-                child.proc.pid,
-                interval=config.sample_interval,
-                budget=config.probe_budget,
-                cluster_roots=roots,
-                memory_limit=limit.probe_limit,
-            )
+            if lease is None:
+                child = _spawn(request, limit.cgroup)
+                lease = self.lease = _Lease(child, Path(request.scratch), share_key)
+                sampler = lease.new_probe(config, roots, limit.probe_limit)
+            else:
+                # The idle worker waits for its next cell; a new probe follows it meanwhile.
+                sampler = lease.new_probe(config, roots, limit.probe_limit)
+                path = Path(request.scratch) / "request.json"
+                request.write(path)
+                lease.child.sock.sendall(f"cell {path}\n".encode())
+            child = lease.child
             self.sampler = sampler
-            sampler.start()
+            state = TIMED_OUT
             try:
-                timed_out = _follow(child, sampler, config.timeout, self._next)
+                state = _follow(child, sampler, config.timeout, self._next)
             finally:
                 sampler.stop()
-            self.killed = _reap(child, sampler.result(), timed_out)
-            self._finish(child, timed_out)
+            if state == IDLE:
+                self._finish(child, False)
+                lease.served.append(self._cell_point())
+                lease.seen |= sampler.result().seen
+                self.parked = True
+                self.batch.park(lease)
+                return
+            self.killed = _reap(child, lease.everything_seen(sampler), state == TIMED_OUT)
+            self._finish(child, state == TIMED_OUT)
+            if lease.home != Path(request.scratch):
+                shutil.rmtree(lease.home, ignore_errors=True)
         finally:
             if limit.cgroup is not None:
                 limit.cgroup.remove()
@@ -666,7 +834,8 @@ class _Process:
         """The record of call ``self.recorded`` (``killed``: processes of the run killed after
         it); emits the one held before it."""
         index = self.recorded
-        window = self.sampler.windows[index] if index < len(self.sampler.windows) else None
+        windows = self.sampler.windows
+        window = windows[index] if index < len(windows) else None
         empty = probe.ProbeResult(0, 0.0, 0, 0, 0.0)
         fields = merge(result, window or empty, killed, self.cluster)
         self.limit.explain(fields, window or self.sampler.result())

@@ -26,6 +26,7 @@ from harness import datasets, registry
 from harness.cells import Cell
 from harness.contract import RunRequest, RunResult, answer_file
 from harness.engines import EngineOptions, get_engine_class
+from harness.engines.base import Engine
 from harness.errors import EngineUnavailable
 from harness.probe import rusage_cpu
 from harness.stopping import STOP, VALUE, WARMUP
@@ -134,6 +135,7 @@ class Session:
         scratch: Path,
         options: EngineOptions | None = None,
         prepared: dict[str, Any] | None = None,
+        shared: Engine | None = None,
     ) -> None:
         registry.load_all()
         impl = registry.find_impl(cell.workload, cell.engine, cell.variant)
@@ -142,7 +144,9 @@ class Session:
         self.cell, self.impl = cell, impl
         self.workload = registry.get_workload(cell.workload)
         engine_cls = get_engine_class(cell.engine)
-        self.engine = engine_cls((options or EngineOptions()).of(engine_cls))
+        #: A started engine that served earlier cells of this process (``--share-engines``).
+        self.shared = shared
+        self.engine = shared or engine_cls((options or EngineOptions()).of(engine_cls))
         self.ctx = registry.RunContext(
             self.engine,
             cell.variant,
@@ -160,7 +164,10 @@ class Session:
         """Start the engine, run the implementation's warm-up and let the machine settle
         (never timed); return the start-up seconds (settling excluded)."""
         began = time.perf_counter()
-        self.engine.start(self.cell.variant, self.cell.rules, self.ctx.data, self.ctx.scratch)
+        if self.shared is not None:
+            self.engine.adopt(self.cell.variant, self.cell.rules, self.ctx.data, self.ctx.scratch)
+        else:
+            self.engine.start(self.cell.variant, self.cell.rules, self.ctx.data, self.ctx.scratch)
         self.started = True
         if self.impl.prewarm is not None:
             t_warm = time.perf_counter()
@@ -310,10 +317,24 @@ def run_process(request: RunRequest, control: _Control, out: Path | None = None)
     call (one failed or skipped result when the start-up failed). Every failure becomes a
     result's status and error; after a failed call the process makes no more calls. The
     results so far are written to ``out`` after every call."""
+    return _run_cell(request, control, out)[0]
+
+
+def _run_cell(
+    request: RunRequest,
+    control: _Control,
+    out: Path | None = None,
+    shared: Engine | None = None,
+    served: int = 0,
+) -> tuple[list[RunResult], Engine | None]:
+    """``run_process`` on ``shared`` (a started engine that served ``served`` cells before)
+    or a new engine; returns the results and, when the request shares it and every call
+    went well, the engine still running (else None: it is stopped)."""
     results: list[RunResult] = []
     session: Session | None = None
     startup: float | None = None
     startup_metrics: dict[str, float] = {}
+    kept: Engine | None = None
 
     def save() -> None:
         if out is not None:
@@ -323,17 +344,26 @@ def run_process(request: RunRequest, control: _Control, out: Path | None = None)
         data = datasets.Dataset.from_json(request.dataset)
         options = EngineOptions.from_json(request.options)
         session = Session(
-            request.cell, data, request.params, Path(request.scratch), options, request.prepared
-        )
+            request.cell, data, request.params, Path(request.scratch), options,
+            request.prepared, shared,
+        )  # fmt: skip
         startup = session.start()
         startup_metrics = dict(session.startup_metrics)
+        if shared is not None:
+            # Its start-up is the new session's; the engine's own was an earlier cell's.
+            startup_metrics["engine_shared_after"] = served
+        clean = True
         while control.next_call() in (WARMUP, VALUE):
             result = RunResult(startup_s=startup, metrics=dict(startup_metrics))
             results.append(result)
             _call(session, control, result, request, len(results) - 1)
             save()
             if result.status != "ok":
+                clean = False
                 break
+        if clean and request.share:
+            session.engine.release()
+            kept = session.engine
     except EngineUnavailable as exc:
         results.append(RunResult(status="skipped", error=str(exc)))
     except Exception as exc:
@@ -347,13 +377,39 @@ def run_process(request: RunRequest, control: _Control, out: Path | None = None)
                 control.say("end")
             except (OSError, RuntimeError):
                 pass
-        if session is not None:
+        if session is not None and kept is None:
             stop_error = session.stop()
             # A stop failure after another error is kept apart: it must not hide that one.
             if results and stop_error:
                 results[-1].stop_error = stop_error
+        if kept is None and shared is not None:
+            shared.stop()  # an adopted engine that failed to start a session is not stopped
         save()
-    return results
+    return results, kept
+
+
+def serve(request: RunRequest, control: _Control) -> None:
+    """The child's life: ``request``'s cell, then, while the requests share the engine and
+    all went well, say "idle" and serve the cell the runner names ("cell PATH") until it
+    says "exit". The engine is stopped at the end."""
+    engine: Engine | None = None
+    served = 0
+    try:
+        while True:
+            _, engine = _run_cell(request, control, Path(request.result_path), engine, served)
+            served += 1
+            if engine is None:
+                return
+            reply = control.say("idle")
+            if not reply.startswith("cell "):
+                return
+            request = RunRequest.read(Path(reply.removeprefix("cell ")))
+    finally:
+        if engine is not None:
+            try:
+                engine.stop()
+            except Exception as exc:  # the runner reads it in the log
+                print(f"bdbench worker: stopping the shared engine failed: {error_line(exc)}")
 
 
 def execute(request: RunRequest, ctl: socket.socket | None) -> RunResult:
@@ -368,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     request = RunRequest.read(Path(args[0]))
     ctl = socket.socket(fileno=int(args[1])) if len(args) > 1 else None
-    run_process(request, _Control(ctl), Path(request.result_path))
+    serve(request, _Control(ctl))
     if ctl is not None:
         ctl.close()
     sys.stdout.flush()

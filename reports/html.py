@@ -200,6 +200,11 @@ def measured_how(env: dict[str, Any]) -> str:
     if isinstance(cold, dict) and cold:
         reasons = sorted(set(map(str, cold.values())))
         parts.append(f"no warm-up for {', '.join(sorted(cold))} ({'; '.join(reasons)})")
+    if env.get("share_engines"):
+        parts.append(
+            "engines shared between cells (--share-engines: a Spark JVM serves the next cells "
+            "with the same settings, a new SparkSession each; a first call may find it warm)"
+        )
     return "; ".join(parts)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import needs_java
 from harness import probe, runner
 from harness.results import ResultsWriter, RunRecord, load_records
 from plugin_workloads import ALLOCATE, PIDFILE_ENV
@@ -208,3 +209,27 @@ def test_interrupted_batch_kills_its_run_and_keeps_written_records(tmp_path: Pat
     (path,) = results.glob("*.jsonl")
     records = load_records(path)
     assert [(r.workload, r.status) for r in records] == [("wordcount", "ok")]
+
+
+@needs_java
+def test_shared_engines_serve_later_cells_but_never_two_processes_of_one(tmp_path: Path) -> None:
+    # --share-engines: an idle Spark worker takes the next cell with the same settings; a
+    # cell's second process still gets an engine that never measured that cell.
+    records = _batch(
+        tmp_path, ["wordcount"], ["spark/rdd", "spark/df"],
+        repeats=2, values=1, share_engines=True, timeout=300.0,
+    )  # fmt: skip
+    assert all(r.status == "ok" and r.check == "pass" for r in records), records
+    app = {(r.variant, r.process): r.engine_info["app_id"] for r in records}
+    assert sorted(app) == [("df", 0), ("df", 1), ("rdd", 0), ("rdd", 1)]
+    assert app["rdd", 0] != app["rdd", 1]
+    assert app["df", 0] == app["rdd", 1]  # the idle engine served the next cell
+    assert app["df", 1] not in (app["rdd", 0], app["rdd", 1])
+    shared = {(r.variant, r.process): r.metrics.get("engine_shared_after") for r in records}
+    assert shared == {("rdd", 0): None, ("rdd", 1): None, ("df", 0): 1, ("df", 1): None}
+    # Every worker, idle ones included, is gone with the batch.
+    workers = [
+        p for p in psutil.Process().children(recursive=True)
+        if "harness.worker" in " ".join(p.cmdline())
+    ]  # fmt: skip
+    assert workers == []

@@ -91,6 +91,19 @@ class Engine(ABC):
     def start(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
         """Start the engine for one run (outside the timed region); temp files go in ``scratch``."""
 
+    def share_key(self, variant: str, rules: RulesMode, data: Dataset) -> str | None:
+        """What must be equal for this engine, once started, to serve another cell
+        (``adopt``); None: never shared (cheap to start, or no way to reset it between cells)."""
+        return None
+
+    def adopt(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
+        """Serve another cell, whose ``share_key`` matched, with this started engine: the cell's
+        own fresh state on the running engine (never timed); temp files go in ``scratch``."""
+        raise NotImplementedError(f"{self.name}: engine not shareable")
+
+    def release(self) -> None:  # noqa: B027 - engines that are never shared keep nothing
+        """A cell on a shared engine is done: drop what it left (caches, running queries)."""
+
     def stop(self) -> None:  # noqa: B027 - engines without resources need no stop
         """Release the engine (outside the timed region)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import re
@@ -148,6 +149,8 @@ class SparkEngine(Engine):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.spark: SparkSession | None = None
+        #: The session ``start`` built; cells that share the engine get a new session of it.
+        self._root: SparkSession | None = None
         self.partitions = 0
         self._conf: dict[str, str] = {}
         self._phases: dict[str, float] = {}
@@ -314,7 +317,7 @@ class SparkEngine(Engine):
         began = time.perf_counter()
         if not self.is_local() and variant in BATCH_VARIANTS:
             self._stage(data)
-        self.spark = builder.getOrCreate()
+        self.spark = self._root = builder.getOrCreate()
         self.spark.sparkContext.setLogLevel("ERROR")
         session_ready = time.perf_counter()
         # The first Python job forks the pyspark.daemon workers: start-up, not workload.
@@ -325,6 +328,42 @@ class SparkEngine(Engine):
             "session_s": session_ready - began,
             "first_job_s": time.perf_counter() - session_ready,
         }
+
+    def share_key(self, variant: str, rules: RulesMode, data: Dataset) -> str | None:
+        """The options, the rules mode and the partitions (from the input's size): a started
+        JVM with equal ones can serve the cell."""
+        cores = master_cores(self.options.master)
+        partitions = self.options.partitions or data_partitions(data.input_bytes, cores)
+        fields = {"options": dataclasses.asdict(self.options), "rules": rules, "p": partitions}
+        return json.dumps(fields, sort_keys=True, default=str)
+
+    def adopt(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
+        """A new SparkSession on the running SparkContext (``newSession``: its own SQL conf,
+        temporary views and UDF registrations; the same JVM, executors and extensions)."""
+        from pyspark.sql import SparkSession
+
+        if self._root is None:
+            raise RuntimeError("spark: no started engine to share")
+        self.variant = variant
+        if not self.is_local() and variant in BATCH_VARIANTS:
+            self._stage(data)
+        self.spark = self._root.newSession()
+        # Code that asks for the active session (Spark ML's readers) gets the cell's own.
+        SparkSession._activeSession = self.spark
+        jvm = self.spark.sparkContext._jvm
+        assert jvm is not None
+        jvm.org.apache.spark.sql.SparkSession.setActiveSession(self.spark._jsparkSession)
+
+    def release(self) -> None:
+        """Stop the cell's streaming queries, drop its cached tables and persisted RDDs."""
+        if self.spark is None:
+            return
+        for query in self.spark.streams.active:
+            query.stop()
+        self.spark.catalog.clearCache()
+        sc = self.spark.sparkContext
+        for rdd in list(sc._jsc.getPersistentRDDs().values()):
+            rdd.unpersist(True)
 
     def _stage(self, data: Dataset) -> None:
         """On a cluster, read the input from the local cluster's HDFS copy (the one mrjob on
@@ -351,8 +390,8 @@ class SparkEngine(Engine):
             return
         from pyspark import SparkContext
 
-        self.spark.stop()
-        self.spark = None
+        (self._root or self.spark).stop()
+        self.spark = self._root = None
         gateway = SparkContext._gateway
         if gateway is None:
             return
