@@ -264,8 +264,8 @@ def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
         type=int_at_least(0),
         default=None,
         help=f"recorded, flagged warm-up calls at the start of every worker process "
-        f"(default {DEFAULT_WARMUPS}; none for mrjob/local and mrjob/hadoop, whose calls "
-        "each start new processes)",
+        f"(default {DEFAULT_WARMUPS}; none for cells whose calls each start new processes, "
+        "listed in the env file as no_warmup)",
     )
     p_run.add_argument(
         "--values",
@@ -305,9 +305,9 @@ def _add_measure_options(p_run: argparse.ArgumentParser) -> None:
     p_run.add_argument(
         "--share-engines",
         action="store_true",
-        help="a first look: a started Spark JVM serves the next cells with the same settings "
-        "(a new SparkSession each) instead of a JVM per cell; their first calls may find it "
-        "warm. Recorded; off by default",
+        help="a first look: a started engine (a JVM) serves the next cells with the same "
+        "settings (a new session each) instead of one engine per cell; their first calls may "
+        "find it warm. Recorded; off by default",
     )
     p_run.add_argument(
         "--timeout",

@@ -29,13 +29,12 @@ from typing import Any
 
 import psutil
 
-from harness import datasets, load, memlimit, probe, registry, stopping
+from harness import datasets, load, memlimit, probe, registry, stopping, tools
 from harness.cells import Cell, expand_cells, parse_engine_selector
 from harness.contract import RunRequest, RunResult, answer_file
 from harness.engines import EngineOptions, get_engine_class
 from harness.errors import EngineUnavailable, UserError
 from harness.results import ResultsWriter, RunRecord
-from harness.spark_rules import build
 
 __all__ = [
     "DEFAULT_WARMUPS",
@@ -88,7 +87,7 @@ class RunConfig:
     memory_limit: int | None = None
     #: A resumed batch's records (``--resume``): each cell goes on from where they left it.
     prior: list[RunRecord] = field(default_factory=list)
-    #: ``--share-engines``: a started engine (a Spark JVM) serves the next cells with the same
+    #: ``--share-engines``: a started engine (e.g. a JVM) serves the next cells with the same
     #: engine settings instead of a new one each (never two processes of one cell).
     share_engines: bool = False
 
@@ -156,7 +155,7 @@ def _child_env(scratch: Path) -> dict[str, str]:
     env.setdefault("PYTHONHASHSEED", "0")
     # The child runs in its scratch folder: the caches ("./.bdbench" by default) must mean the
     # runner's, or each child rebuilt the rules jar (2.4 s of every rules cell's start-up).
-    env[build.CACHE_ENV] = str(build.cache_dir().parent)
+    env[tools.CACHE_ENV] = str(tools.cache_root())
     env[datasets.DATA_DIR_ENV] = str(datasets.default_data_dir().resolve())
     env["TMPDIR"] = str(tmp)
     java_opts = env.get("JDK_JAVA_OPTIONS", "")

@@ -10,6 +10,14 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+#: Environment variable overriding where built artifacts (e.g. jars) are cached.
+CACHE_ENV = "BDBENCH_CACHE_DIR"
+
+
+def cache_root() -> Path:
+    """Where built artifacts are cached: ``$BDBENCH_CACHE_DIR`` or ``./.bdbench``, absolute."""
+    return Path(os.environ.get(CACHE_ENV, ".bdbench")).resolve()
+
 
 def find_binary(name: str, home_env: str) -> str | None:
     """``$<home_env>/bin/<name>`` when that is an executable file, else ``name`` on PATH."""

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from conftest import needs_java, run_cli
-from harness import datasets, memlimit, probe, runner
+from harness import datasets, memlimit, probe, runner, tools
 from harness.errors import UserError
 from harness.results import ResultsWriter, RunRecord, load_records
 from harness.spark_rules import build
@@ -325,12 +325,12 @@ def test_measured_child_gets_the_run_scratch_as_temp(tmp_path: Path) -> None:
 def test_measured_child_uses_the_runners_caches(tmp_path: Path, monkeypatch: Any) -> None:
     """The child runs in its scratch folder; relative cache paths must still mean ours (else
     each rules cell's child compiled its own rules jar inside the start-up)."""
-    monkeypatch.delenv(build.CACHE_ENV, raising=False)
+    monkeypatch.delenv(tools.CACHE_ENV, raising=False)
     monkeypatch.delenv(datasets.DATA_DIR_ENV, raising=False)
     ours = Path(".bdbench").resolve()
     env = runner._child_env(tmp_path)
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(build.CACHE_ENV, env[build.CACHE_ENV])
+    monkeypatch.setenv(tools.CACHE_ENV, env[tools.CACHE_ENV])
     monkeypatch.setenv(datasets.DATA_DIR_ENV, env[datasets.DATA_DIR_ENV])
     assert build.cache_dir() == ours / "jars"
     assert datasets.default_data_dir() == ours / "data"

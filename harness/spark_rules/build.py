@@ -8,7 +8,6 @@ changes. No Scala compiler is needed: ``javac --release 17`` against ``pyspark/j
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from importlib import metadata
 from importlib.util import find_spec
@@ -20,13 +19,13 @@ from harness.errors import EngineUnavailable
 #: Java sources of the rules (package ``bdbench.spark``).
 SOURCE_DIR = Path(__file__).resolve().parent / "java"
 #: Environment variable overriding where built jars are cached.
-CACHE_ENV = "BDBENCH_CACHE_DIR"
+CACHE_ENV = tools.CACHE_ENV
 JAVA_RELEASE = "17"
 
 
 def cache_dir() -> Path:
     """Where jars are cached: ``$BDBENCH_CACHE_DIR/jars`` or ``./.bdbench/jars``."""
-    return Path(os.environ.get(CACHE_ENV, ".bdbench")).resolve() / "jars"
+    return tools.cache_root() / "jars"
 
 
 def find_javac() -> str | None:
