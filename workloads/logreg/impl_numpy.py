@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -100,13 +100,19 @@ def one_cpu_each(threads: int) -> Iterator[Callable[[], None]]:
     def hold() -> None:
         with lock:
             cpu = next(spare)
-        os.sched_setaffinity(0, {cpu})
+        with suppress(OSError):  # a CPU taken away meanwhile: run unheld
+            os.sched_setaffinity(0, {cpu})
 
-    os.sched_setaffinity(0, {allowed[0]})
+    try:
+        os.sched_setaffinity(0, {allowed[0]})
+    except OSError:
+        yield lambda: None
+        return
     try:
         yield hold
     finally:
-        os.sched_setaffinity(0, allowed)
+        with suppress(OSError):
+            os.sched_setaffinity(0, allowed)
 
 
 def share(
