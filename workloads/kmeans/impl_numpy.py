@@ -23,10 +23,10 @@ from workloads.logreg.impl_numpy import (
 if TYPE_CHECKING:
     import numpy as np
 
-#: Points per block, at most: the block's k x BLOCK distances and one-hot matrix (at most 2 MiB
-#: each at k = 8) stay in the L3 cache between the passes over them. Measured at small on 2 cores (8
-#: blocks of 25,000 points): faster than 2^14 (more calls, each of which may wait for the GIL)
-#: and than 2^16.
+#: Points per block, at most: the block's k x BLOCK distances and one-hot matrix (at most
+#: 2 MiB each at k = 8) stay in the L3 cache between the passes over them. Measured at small
+#: on 2 cores (8 blocks of 25,000 points): faster than 2^14 (more calls, each of which may
+#: wait for the GIL) and than 2^16.
 BLOCK = 1 << 15
 #: Safety factor on the rounding bound of the expanded distance formula (see ``_onehot``).
 SLACK = 16.0
@@ -84,8 +84,6 @@ def _onehot(
 
     from workloads.kmeans import assign
 
-    # np.dot, not np.matmul: numpy's matmul keeps the GIL when its output is small (the
-    # sums' k x (d + 1) values), which serialises the threads; np.dot lets it go.
     np.dot(weights, xa, out=out)
     np.minimum.reduce(out, axis=0, out=least)
     total = float(least.sum())
@@ -94,6 +92,9 @@ def _onehot(
     # Compare into bytes, then widen to 0.0/1.0: numpy casts uint8 to float quickly, bool
     # to float slowly.
     np.copyto(out, within)
+    # One k x m x (d + 1) product: on cache-sized blocks OpenBLAS runs it faster than d + 1
+    # matrix-vector products. np.dot, not np.matmul: numpy's matmul keeps the GIL when its
+    # output is small (these k x (d + 1) values), which serialises the threads.
     np.dot(out, xa.T, out=sums)
     # Every point has its minimum within, so the counts add up to more than m exactly when
     # some point has a near tie: no pass over the mask to find out.

@@ -87,9 +87,9 @@ def one_cpu_each(threads: int) -> Iterator[Callable[[], None]]:
     initializer that holds each pool thread to a CPU of its own (nothing where the OS has
     no CPU affinity, or with more threads than CPUs).
 
-    Left to itself, the scheduler of a virtual machine wakes a helper on the CPU of the
-    thread that woke it (its own idle virtual CPU looks preempted), and the two then take
-    turns on one CPU while the other idles: measured, every iteration, on 2 cores.
+    Left to itself, the scheduler of our 2-CPU virtual machine woke the helper on the CPU
+    of the thread that woke it, and the two took turns on that CPU while the other idled,
+    iteration after iteration (measured: the iteration took as long as on one thread).
     """
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if len(allowed) < threads or threads < 2:
