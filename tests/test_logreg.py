@@ -199,3 +199,44 @@ def test_blas_threads_restores_the_count() -> None:
     with blas_threads(1):
         assert functions[1]() == 1
     assert functions[1]() == before
+
+
+def test_blocks_are_even_and_a_multiple_of_the_threads() -> None:
+    from workloads.logreg.impl_numpy import blocks
+
+    assert blocks(10, 3, 2) == [(0, 2), (2, 5), (5, 7), (7, 10)]
+    assert blocks(10, 100, 1) == [(0, 10)]
+    assert blocks(2, 8, 4) == [(0, 1), (1, 2)]  # never an empty block
+    assert {b - a for a, b in blocks(200_000, 1 << 15, 2)} == {25_000}
+
+
+@pytest.mark.parametrize("helpers", [0, 1, 3])
+def test_share_runs_every_item_once(helpers: int) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from workloads.logreg.impl_numpy import share
+
+    done: list[tuple[int, int]] = []
+    with ThreadPoolExecutor(max(1, helpers)) as pool:
+        for _ in range(20):  # helpers that start late are cancelled, not left to run later
+            done.clear()
+            share(pool if helpers else None, helpers, lambda i, k: done.append((i, k)), 9)
+            assert sorted(i for i, _ in done) == list(range(9))
+            assert {k for _, k in done} <= set(range(helpers + 1))
+
+
+def test_one_cpu_each_holds_and_restores_the_affinity() -> None:
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from workloads.logreg.impl_numpy import one_cpu_each
+
+    if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs CPU affinity and 2 CPUs")
+    before = os.sched_getaffinity(0)
+    with one_cpu_each(2) as hold:
+        assert len(os.sched_getaffinity(0)) == 1
+        with ThreadPoolExecutor(1, initializer=hold) as pool:
+            theirs = pool.submit(os.sched_getaffinity, 0).result()
+        assert len(theirs) == 1 and theirs != os.sched_getaffinity(0)
+    assert os.sched_getaffinity(0) == before

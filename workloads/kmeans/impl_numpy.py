@@ -1,24 +1,33 @@
-"""k-means on NumPy: on every core, row blocks each run single-threaded BLAS products for
-the distances and the one-hot sums, with the minimum and the comparison in place."""
+"""k-means on NumPy: threads held one to a core share point blocks, each block single-threaded
+BLAS products for the distances and the one-hot sums, with the minimum and the comparison in
+place."""
 
 from __future__ import annotations
 
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from operator import methodcaller
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from harness.registry import RunContext, implements
-from workloads.logreg.impl_numpy import blas_threads, cores, fan_out, iteration_metrics, spans
+from workloads.logreg.impl_numpy import (
+    blas_threads,
+    blocks,
+    cores,
+    iteration_metrics,
+    one_cpu_each,
+    share,
+)
 
 if TYPE_CHECKING:
     import numpy as np
 
-#: Points per block: the block's k x BLOCK distances and one-hot matrix (1 MiB each at
-#: k = 8) stay in cache between the passes over them (measured at small: faster than 8192,
-#: which pays more per-call overhead, and than 65536).
-BLOCK = 1 << 14
+#: Points per block, at most: the block's k x BLOCK distances and one-hot matrix (at most
+#: 2 MiB each at k = 8) stay in the L3 cache between the passes over them. Measured at small
+#: on 2 cores (8 blocks of 25,000 points): faster than 2^14 (more calls, each of which may
+#: wait for the GIL) and than 2^16.
+BLOCK = 1 << 15
 #: Safety factor on the rounding bound of the expanded distance formula (see ``_onehot``).
 SLACK = 16.0
 #: The inertia comes from the expanded distances when their rounding bound is at most this
@@ -57,9 +66,12 @@ def _onehot(
     out: np.ndarray,
     mask: np.ndarray,
     least: np.ndarray,
+    sums: np.ndarray,
 ) -> float:
     """Nearest centroid of every point of one block as a k x m one-hot matrix in ``out``,
-    agreeing with the reference bit for bit; returns the sum of the least expanded distances.
+    agreeing with the reference bit for bit, and ``out @ xa.T`` (the per-centroid sums of the
+    shifted points and, last, their counts) in ``sums``; returns the sum of the least
+    expanded distances.
 
     ``x`` holds the block's m points (m x d), ``xa`` the same points shifted, as columns with
     a 1 appended ((d + 1) x m); ``mask`` (k x m bool) and ``least`` (m) are scratch. The
@@ -72,39 +84,55 @@ def _onehot(
 
     from workloads.kmeans import assign
 
-    np.matmul(weights, xa, out=out)
+    np.dot(weights, xa, out=out)
     np.minimum.reduce(out, axis=0, out=least)
     total = float(least.sum())
     least += bound
     within = np.less_equal(out, least, out=mask).view(np.uint8)
-    # Every point has its minimum within: more entries than points means a near tie.
-    if np.count_nonzero(within) != len(least):
+    # Compare into bytes, then widen to 0.0/1.0: numpy casts uint8 to float quickly, bool
+    # to float slowly.
+    np.copyto(out, within)
+    # One k x m x (d + 1) product: on cache-sized blocks OpenBLAS runs it faster than d + 1
+    # matrix-vector products. np.dot, not np.matmul: numpy's matmul keeps the GIL when its
+    # output is small (these k x (d + 1) values), which serialises the threads.
+    np.dot(out, xa.T, out=sums)
+    # Every point has its minimum within, so the counts add up to more than m exactly when
+    # some point has a near tie: no pass over the mask to find out.
+    if float(sums[:, -1].sum()) != len(least):
         hits = np.add.reduce(within, axis=0, dtype=np.uint8 if len(out) < 256 else np.intp)
         close = np.flatnonzero(hits != 1)
         within[:, close] = 0
         within[assign(x[close], centroids)[0], close] = 1
-    # Compare into bytes, then widen to 0.0/1.0: numpy casts uint8 to float quickly, bool
-    # to float slowly.
-    np.copyto(out, within)
+        np.copyto(out, within)
+        np.dot(out, xa.T, out=sums)
     return total
 
 
 class _Points:
-    """One thread's share of the points: its blocks (shifted coordinates with a row of ones,
-    the points as given, their squared norms' sum and largest norm) and scratch arrays."""
+    """The points in blocks (shifted coordinates with a row of ones, the points as given,
+    their squared norms' sum and largest norm), each block's sums and inertia, and scratch
+    arrays for each thread."""
 
     def __init__(
-        self, x: np.ndarray, shift: np.ndarray, k: int, blocks: list[tuple[int, int]]
+        self,
+        x: np.ndarray,
+        shift: np.ndarray,
+        k: int,
+        bounds: list[tuple[int, int]],
+        threads: int,
     ) -> None:
         import numpy as np
 
         d = x.shape[1]
-        longest = max(b - a for a, b in blocks)
-        self.onehot, self.mask = np.empty(k * longest), np.empty(k * longest, dtype=bool)
-        self.least, self.own = np.empty(longest), np.empty((d, longest))
-        self.sums, self.part = np.zeros((k, d + 1)), np.empty((k, d + 1))
+        longest = max(b - a for a, b in bounds)
+        self.scratch = [
+            (np.empty(k * longest), np.empty(k * longest, dtype=bool), np.empty(longest))
+            for _ in range(threads)
+        ]
+        self.sums = np.zeros((len(bounds), k, d + 1))
+        self.inertia, self.error = np.zeros(len(bounds)), np.zeros(len(bounds))
         self.blocks = []
-        for a, b in blocks:
+        for a, b in bounds:
             # Coordinates as rows, so every per-block operand is contiguous.
             xa = np.empty((d + 1, b - a))
             np.subtract(x[a:b].T, shift[:, None], out=xa[:d])
@@ -113,52 +141,49 @@ class _Points:
             reach = math.sqrt(float(norms.max()))
             self.blocks.append((x[a:b], xa, float(norms.sum()), reach))
 
-    def _block(
-        self, i: int, weights: np.ndarray, centroids: np.ndarray, reach_c: float
+    def _onehot(
+        self, i: int, worker: int, weights: np.ndarray, centroids: np.ndarray, reach_c: float
     ) -> tuple[np.ndarray, float, float]:
-        """Block ``i``'s one-hot matrix, its inertia from expanded distances, and the
-        rounding bound of that inertia."""
+        """Block ``i``'s one-hot matrix (in the worker's scratch) and its sums (into their
+        slot); its inertia from expanded distances, and the rounding bound of that inertia."""
         x, xa, norms, reach = self.blocks[i]
         k, m = len(centroids), len(x)
+        out, mask, least = self.scratch[worker]
         bound = _bound(x.shape[1], reach + reach_c)
-        onehot = self.onehot[: k * m].reshape(k, m)
-        mask = self.mask[: k * m].reshape(k, m)
-        least = _onehot(x, xa, weights, centroids, bound, onehot, mask, self.least[:m])
-        return onehot, least + norms, m * bound
+        onehot = out[: k * m].reshape(k, m)
+        total = _onehot(
+            x,
+            xa,
+            weights,
+            centroids,
+            bound,
+            onehot,
+            mask[: k * m].reshape(k, m),
+            least[:m],
+            self.sums[i],
+        )
+        return onehot, total + norms, m * bound
 
-    def step(
-        self, weights: np.ndarray, centroids: np.ndarray, reach_c: float
-    ) -> tuple[float, float]:
-        """Per-centroid sums of the shifted points and counts into ``sums``; the inertia from
-        expanded distances and its rounding bound."""
+    def block(
+        self, i: int, worker: int, weights: np.ndarray, centroids: np.ndarray, reach_c: float
+    ) -> None:
+        """Block ``i``'s per-centroid sums of the shifted points and counts, its inertia from
+        expanded distances and the rounding bound of that, into their slots."""
+        _, self.inertia[i], self.error[i] = self._onehot(i, worker, weights, centroids, reach_c)
+
+    def direct_inertia(
+        self, i: int, worker: int, weights: np.ndarray, centroids: np.ndarray, reach_c: float
+    ) -> None:
+        """Block ``i``'s inertia from the reference's direct differences (the same
+        assignment), into its slot."""
         import numpy as np
 
-        inertia = error = 0.0
-        self.sums[:] = 0.0
-        for i in range(len(self.blocks)):
-            onehot, part, bound = self._block(i, weights, centroids, reach_c)
-            inertia, error = inertia + part, error + bound
-            # One k x m x (d + 1) product: on L2-sized blocks OpenBLAS runs it faster than
-            # d + 1 matrix-vector products.
-            np.matmul(onehot, self.blocks[i][1].T, out=self.part)
-            self.sums += self.part
-        return inertia, error
-
-    def direct_inertia(self, weights: np.ndarray, centroids: np.ndarray, reach_c: float) -> float:
-        """The inertia from the reference's direct differences (the same assignment)."""
-        import numpy as np
-
-        total = 0.0
-        coordinates = np.ascontiguousarray(centroids.T)
-        for i in range(len(self.blocks)):
-            onehot = self._block(i, weights, centroids, reach_c)[0]
-            x, m = self.blocks[i][0], onehot.shape[1]
-            own = self.own[:, :m]
-            # Exact: one 1.0 per column picks the centroid's coordinate, the rest add 0.
-            np.matmul(coordinates, onehot, out=own)
-            own -= x.T
-            total += float(np.einsum("ij,ij->", own, own))
-        return total
+        onehot = self._onehot(i, worker, weights, centroids, reach_c)[0]
+        x = self.blocks[i][0]
+        # Exact: one 1.0 per column picks the centroid's coordinate, the rest add 0.
+        own = np.dot(np.ascontiguousarray(centroids.T), onehot)
+        own -= x.T
+        self.inertia[i] = float(np.einsum("ij,ij->", own, own))
 
 
 def _labels(
@@ -172,8 +197,9 @@ def _labels(
     weights, reach_c = _weights(centroids, shift)
     bound = _bound(x.shape[1], math.sqrt(float(xx.max())) + reach_c)
     shape = (len(centroids), len(x))
-    onehot = np.empty(shape)
-    _onehot(x, xa, weights, centroids, bound, onehot, np.empty(shape, bool), np.empty(len(x)))
+    onehot, sums = np.empty(shape), np.empty((len(centroids), x.shape[1] + 1))
+    mask, least = np.empty(shape, bool), np.empty(len(x))
+    _onehot(x, xa, weights, centroids, bound, onehot, mask, least, sums)
     return onehot.argmax(axis=0)
 
 
@@ -185,31 +211,37 @@ def train(
     workers: int,
     block: int = BLOCK,
 ) -> tuple[dict[str, Any], list[float]]:
-    """The documented Lloyd iterations over ``workers`` threads of point blocks: the answer
-    and the time of every iteration."""
+    """The documented Lloyd iterations over point blocks shared by ``workers`` threads (each
+    held to a CPU of its own): the answer and the time of every iteration."""
     import numpy as np
 
     n, d = x.shape
     centroids = np.array(initial, dtype=np.float64)
     k = len(centroids)
     shift = centroids[0].copy()
-    parts = [_Points(x, shift, k, blocks) for blocks in spans(n, workers, block)]
+    bounds = blocks(n, block, workers)
+    helpers = max(0, min(workers, len(bounds)) - 1)
+    points = _Points(x, shift, k, bounds, helpers + 1)
     inertia, times = [], []
-    pool = ThreadPoolExecutor(len(parts) - 1) if len(parts) > 1 else None
-    try:
-        with blas_threads(1):
+    with one_cpu_each(helpers + 1) as hold, blas_threads(1):
+        pool = ThreadPoolExecutor(helpers, initializer=hold) if helpers else None
+        try:
             for _ in range(iterations):
                 began = time.perf_counter()
                 weights, reach_c = _weights(centroids, shift)
-                found = fan_out(pool, methodcaller("step", weights, centroids, reach_c), parts)
-                total = sum(part for part, _ in found)
-                if not sum(error for _, error in found) <= EXACT * total:
-                    direct = methodcaller("direct_inertia", weights, centroids, reach_c)
-                    total = sum(fan_out(pool, direct, parts))
+                at: dict[str, Any] = {
+                    "weights": weights,
+                    "centroids": centroids,
+                    "reach_c": reach_c,
+                }
+                share(pool, helpers, partial(points.block, **at), len(bounds))
+                # Summed in block order, whichever thread did which block.
+                total = float(points.inertia.sum())
+                if not float(points.error.sum()) <= EXACT * total:
+                    share(pool, helpers, partial(points.direct_inertia, **at), len(bounds))
+                    total = float(points.inertia.sum())
                 inertia.append(total)
-                sums = parts[0].sums.copy()
-                for part in parts[1:]:
-                    sums += part.sums
+                sums = points.sums.sum(axis=0)
                 counts = sums[:, d]
                 filled = counts > 0
                 updated = centroids.copy()
@@ -220,9 +252,9 @@ def train(
                 times.append(time.perf_counter() - began)
                 if tolerance > 0 and moved <= tolerance:
                     break
-    finally:
-        if pool is not None:
-            pool.shutdown()
+        finally:
+            if pool is not None:
+                pool.shutdown()
     return {"centroids": centroids.tolist(), "inertia": inertia, "points": n}, times
 
 
