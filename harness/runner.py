@@ -757,6 +757,8 @@ class _Process:
             self._measure(request, roots, share_key)
         except Exception as exc:  # the runner itself failed: still a record, batch goes on
             self._finish_failed(f"runner error: {type(exc).__name__}: {exc}")
+            if self.lease is not None and not self.parked and self.lease.child.proc.poll() is None:
+                self.lease.release()  # a worker left waiting for its next word would linger
         except BaseException:
             # Interrupted: the call already measured is kept (the batch can be resumed).
             self._emit_held()
