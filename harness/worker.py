@@ -1,6 +1,7 @@
 """The measured child process: start the engine, run one implementation, check its answer.
 
-Run as ``python -m harness.worker REQUEST_JSON CONTROL_FD`` by the runner, once per measured run.
+Run as ``python -m harness.worker REQUEST_JSON CONTROL_FD`` by the runner, once per worker
+process of a cell (with ``--share-engines``, an idle worker goes on with later cells: ``serve``).
 The timed region is bracketed by a handshake over the control socket so the parent's probe can
 snapshot the process tree exactly at its edges. Engine start-up and stop are outside it.
 
