@@ -97,12 +97,16 @@ def parse_files(paths: list[Path], campaign_index: Mapping[str, int], names: Any
     regular expression holds the GIL, so threads would take turns)."""
     import functools
     import multiprocessing
+    import threading
 
     from harness.engines.base import cpu_count
 
     work = functools.partial(_parse_path, campaign_index=campaign_index, names=names)
     workers = min(cpu_count(), len(paths))
-    if workers < 2:
+    # Fork only from a single-threaded process: a lock another thread holds at the fork (a
+    # stream's buffer lock) stays held forever in the child. In a test process with a Spark
+    # session's py4j threads, a forked parser hung; a bdbench worker has one thread.
+    if workers < 2 or threading.active_count() > 1:
         return [work(p) for p in paths]
     chunk = max(1, len(paths) // (workers * 4))
     with multiprocessing.get_context("fork").Pool(workers) as pool:
