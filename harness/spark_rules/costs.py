@@ -10,23 +10,33 @@ for cost and for selectivity):
    ``spark.bdbench.udf.declared.*`` conf entries);
 4. measured values (``spark.bdbench.udf.measured.*``), e.g. from a profile of a sample.
 
-Cost is relative (any unit, the same for all UDFs of a query); selectivity is the fraction of
-rows that pass. The Java rules implement the same lookup; ``resolve`` mirrors it for Python
-implementations and tests.
+Measured costs are seconds per row; the others are cost units of ``spark.bdbench.udf.costUnit``
+seconds (default 1e-6: a unit is a microsecond), so the planner can weigh them against the
+fixed cost of an eval node (``spark.bdbench.udf.nodeCost``, else the probe's
+``spark.bdbench.udf.measured.nodeCost``, else ``DEFAULT_NODE_COST``). Selectivity is the
+fraction of rows that pass; unknown counts as ``DEFAULT_SELECTIVITY``. The Java rules implement
+the same lookup; ``resolve`` mirrors it for Python implementations and tests.
+
+A bad annotation (not a number, a negative cost, a selectivity outside [0, 1], a constrained
+flag other than true/false) raises ``AnnotationError`` naming the UDF and the key, as the
+rules fail planning with the same message: never a silent fallback.
 
 A UDF is *constrained* (must run once per row: the barrier rule materialises its result
 instead of letting Spark call it again inside a chained UDF) when the conf
 ``spark.bdbench.udf.constrained.<udfName>`` is ``true``, else when declared with
 ``@costed(..., constrained=True)`` (``spark.bdbench.udf.declared.constrained.<udfName>``); a
-conf ``false`` beats a declaration. Values other than true/false are ignored.
+conf ``false`` beats a declaration.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
+
+from harness.spark_rules import planner
 
 PREFIX = "spark.bdbench.udf"
 Source = Literal["conf", "suffix", "declared", "measured"]
@@ -34,9 +44,42 @@ Kind = Literal["cost", "selectivity"]
 Flag = Literal["constrained"]
 F = TypeVar("F", bound=Callable[..., Any])
 
+#: Seconds per cost unit unless ``spark.bdbench.udf.costUnit`` says otherwise.
+DEFAULT_COST_UNIT = 1e-6
+#: Cost, in units, of a UDF without any cost annotation.
+UNKNOWN_COST = 1.0
+#: Selectivity of a UDF without a selectivity annotation.
+DEFAULT_SELECTIVITY = 0.5
+#: Seconds an eval node adds to a query when neither set nor measured.
+DEFAULT_NODE_COST = 0.05
+#: Rows read when neither Catalyst nor a profile knows.
+DEFAULT_ROWS = 1_000_000
+COST_UNIT_KEY = f"{PREFIX}.costUnit"
+NODE_COST_KEY = f"{PREFIX}.nodeCost"
+MEASURED_NODE_COST_KEY = f"{PREFIX}.measured.nodeCost"
+PARALLELISM_KEY = f"{PREFIX}.parallelism"
+
 _SUFFIX = re.compile(r"_(\d+(?:\.\d+)?)$")
 _DECLARED: dict[str, dict[Kind, float]] = {}
 _DECLARED_CONSTRAINED: set[str] = set()
+
+
+class AnnotationError(ValueError):
+    """A malformed annotation: the message names the UDF and the conf key."""
+
+
+def _number(conf: Mapping[str, str], key: str, what: str) -> float | None:
+    """The finite number at ``key`` (None when unset or blank), else ``AnnotationError``."""
+    raw = conf.get(key)
+    if raw is None or not str(raw).strip():
+        return None
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise AnnotationError(f"bdbench rules: {what}: {key} = '{raw}' is not a number")
+    return value
 
 
 def conf_key(kind: Kind | Flag, name: str, source: Source = "conf") -> str:
@@ -74,8 +117,16 @@ def _lookup(conf: Mapping[str, str], kind: Kind, name: str) -> tuple[float | Non
         if source == "suffix":
             value = suffix_cost(name) if kind == "cost" else None
         else:
-            raw = conf.get(conf_key(kind, name, source))
-            value = float(raw) if raw is not None else None
+            key = conf_key(kind, name, source)
+            value = _number(conf, key, f"UDF '{name}'")
+            if value is not None and kind == "cost" and value < 0:
+                raise AnnotationError(
+                    f"bdbench rules: UDF '{name}': {key} = {value} is a negative cost"
+                )
+            if value is not None and kind == "selectivity" and not 0 <= value <= 1:
+                raise AnnotationError(
+                    f"bdbench rules: UDF '{name}': {key} = {value} is not a selectivity in [0, 1]"
+                )
         if value is not None:
             return value, source
     return None, None
@@ -84,9 +135,15 @@ def _lookup(conf: Mapping[str, str], kind: Kind, name: str) -> tuple[float | Non
 def _lookup_constrained(conf: Mapping[str, str], name: str) -> tuple[bool, Source | None]:
     sources: tuple[Source, ...] = ("conf", "declared")
     for source in sources:
-        raw = conf.get(conf_key("constrained", name, source), "").strip().lower()
-        if raw in ("true", "false"):
-            return raw == "true", source
+        key = conf_key("constrained", name, source)
+        raw = conf.get(key)
+        value = "" if raw is None else str(raw).strip().lower()
+        if value in ("true", "false"):
+            return value == "true", source
+        if value:
+            raise AnnotationError(
+                f"bdbench rules: UDF '{name}': {key} = '{raw}' is not true or false"
+            )
     return False, None
 
 
@@ -100,18 +157,53 @@ def resolve(name: str, conf: Mapping[str, str]) -> Annotation:
     )
 
 
-def rank(annotation: Annotation) -> float:
-    """Predicate-ordering rank, ascending = evaluate first: cost / (1 - selectivity).
+def cost_unit(conf: Mapping[str, str]) -> float:
+    """Seconds per cost unit (``spark.bdbench.udf.costUnit``, positive)."""
+    value = _number(conf, COST_UNIT_KEY, "cost unit")
+    if value is not None and value <= 0:
+        raise AnnotationError(
+            f"bdbench rules: {COST_UNIT_KEY} = {value} is not a positive number of seconds"
+        )
+    return DEFAULT_COST_UNIT if value is None else value
 
-    Unknown cost counts as 1; unknown selectivity orders by cost alone (as the paper does).
-    A predicate that passes every row (selectivity 1) never pays off early: infinite rank.
+
+def node_cost(conf: Mapping[str, str]) -> float:
+    """Seconds one eval node adds to a query: set, else measured, else the default."""
+    for key in (NODE_COST_KEY, MEASURED_NODE_COST_KEY):
+        value = _number(conf, key, "node cost")
+        if value is not None:
+            if value < 0:
+                raise AnnotationError(f"bdbench rules: {key} = {value} is a negative node cost")
+            return value
+    return DEFAULT_NODE_COST
+
+
+def seconds_per_row(annotation: Annotation, conf: Mapping[str, str]) -> float:
+    """The annotation's cost in seconds per row: measured costs are seconds already, the
+    others are units of ``cost_unit``; unknown is ``UNKNOWN_COST`` units."""
+    if annotation.cost is None:
+        return UNKNOWN_COST * cost_unit(conf)
+    if annotation.cost_source == "measured":
+        return annotation.cost
+    return annotation.cost * cost_unit(conf)
+
+
+def rank(annotation: Annotation, conf: Mapping[str, str] | None = None) -> float:
+    """Predicate-ordering rank, ascending = evaluate first: cost / (1 - selectivity), with the
+    cost in seconds per row and unknown selectivity ``DEFAULT_SELECTIVITY`` (so UDFs without
+    one order by cost). A predicate that passes every row never pays off early: infinite rank.
     """
-    cost = 1.0 if annotation.cost is None else annotation.cost
-    if annotation.selectivity is None:
-        return cost
-    if annotation.selectivity >= 1.0:
-        return float("inf")
-    return cost / (1.0 - annotation.selectivity)
+    selectivity = (
+        DEFAULT_SELECTIVITY if annotation.selectivity is None else annotation.selectivity
+    )
+    return planner.rank(seconds_per_row(annotation, conf or {}), selectivity)
+
+
+def step(name: str, conf: Mapping[str, str]) -> planner.Step:
+    """UDF ``name`` as the planner sees it (an Arrow UDF of the default kind)."""
+    note = resolve(name, conf)
+    selectivity = DEFAULT_SELECTIVITY if note.selectivity is None else note.selectivity
+    return planner.Step(name, seconds_per_row(note, conf), selectivity)
 
 
 def costed(
@@ -160,13 +252,13 @@ def declared_conf() -> dict[str, str]:
 
 
 def measured_conf(profiles: Mapping[str, Mapping[str, float]]) -> dict[str, str]:
-    """Conf entries for measured profiles: ``{udf: {"cost": s_per_row, "selectivity": f}}``."""
+    """Conf entries for measured profiles: ``{udf: {"cost": s_per_row, "selectivity": f,
+    "rows": rows the UDF's query reads}}`` (each key optional)."""
     out: dict[str, str] = {}
     for name, profile in profiles.items():
-        kinds: tuple[Kind, ...] = ("cost", "selectivity")
-        for kind in kinds:
+        for kind in ("cost", "selectivity", "rows"):
             if kind in profile:
-                out[conf_key(kind, name, "measured")] = repr(float(profile[kind]))
+                out[f"{PREFIX}.measured.{kind}.{name}"] = repr(float(profile[kind]))
     return out
 
 

@@ -6,8 +6,9 @@ import java.util.OptionalDouble;
 import org.apache.spark.sql.internal.SQLConf;
 
 /**
- * Lenient typed reads of SQL conf values. Annotations and switches are hints set by hand, so a
- * malformed value reads as absent rather than failing the query being planned.
+ * Typed reads of SQL conf values. The rule switches read leniently (a malformed switch keeps its
+ * default); annotations read strictly ({@link #strictNumber}, {@link #strictBool}): a planner
+ * that silently dropped a mistyped cost would plan on numbers nobody set.
  */
 final class ConfReader {
 
@@ -31,17 +32,45 @@ final class ConfReader {
         return Optional.empty();
     }
 
-    /** A number (surrounding blanks ignored); blank, unparsable and NaN are absent. */
-    OptionalDouble number(String key) {
+    /**
+     * A number (surrounding blanks ignored), absent when the key is unset or blank.
+     *
+     * @param what what the value is for, named in the error
+     * @throws IllegalArgumentException naming the key when the value is not a finite number
+     */
+    OptionalDouble strictNumber(String key, String what) {
         String raw = conf.getConfString(key, null);
         if (raw == null || raw.isBlank()) {
             return OptionalDouble.empty();
         }
+        double v;
         try {
-            double v = Double.parseDouble(raw.trim());
-            return Double.isNaN(v) ? OptionalDouble.empty() : OptionalDouble.of(v);
+            v = Double.parseDouble(raw.trim());
         } catch (NumberFormatException ex) {
-            return OptionalDouble.empty();
+            v = Double.NaN;
         }
+        if (Double.isNaN(v) || Double.isInfinite(v)) {
+            throw new IllegalArgumentException(String.format(
+                    "bdbench rules: %s: %s = '%s' is not a number", what, key, raw));
+        }
+        return OptionalDouble.of(v);
+    }
+
+    /**
+     * "true" or "false" in any case (blanks ignored), absent when unset or blank.
+     *
+     * @throws IllegalArgumentException naming the key for any other value
+     */
+    Optional<Boolean> strictBool(String key, String what) {
+        String raw = conf.getConfString(key, null);
+        if (raw == null || raw.isBlank()) {
+            return Optional.empty();
+        }
+        Optional<Boolean> v = bool(key);
+        if (v.isEmpty()) {
+            throw new IllegalArgumentException(String.format(
+                    "bdbench rules: %s: %s = '%s' is not true or false", what, key, raw));
+        }
+        return v;
     }
 }

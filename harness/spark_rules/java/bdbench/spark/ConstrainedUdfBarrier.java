@@ -35,7 +35,9 @@ import org.apache.spark.sql.types.Metadata;
  * Each new node keeps the class and eval type of the original; result attributes keep their
  * expression ids, so the parent resolves unchanged (a Project restores the original output
  * when the order or set of columns differs). Nested constrained calls are layered bottom-up.
- * Non-deterministic UDFs are never merged (two calls may differ by design).
+ * Non-deterministic UDFs are never merged (two calls may differ by design). The barrier
+ * costs an eval node ({@link UdfCostModel#nodeCost}): for a constrained UDF with a cost
+ * annotation it acts only when the repeated calls cost more than that node; without one, always.
  */
 public final class ConstrainedUdfBarrier {
 
@@ -69,9 +71,11 @@ public final class ConstrainedUdfBarrier {
                                                            UdfCostModel costs) {
         List<Attribute> attrs = PythonEvalNodes.resultAttrsOf(eval);
         Map<Expression, Attribute> barrier = new LinkedHashMap<>();
+        double rows = UdfCalls.rowsPerWorker(PythonEvalNodes.udfsOf(eval), costs,
+                eval.children().head());
         for (Map.Entry<Expression, UdfCalls.Call> e : calls.entrySet()) {
             UdfCalls.Call c = e.getValue();
-            if (c.repeatedConstrained(costs)) {
+            if (c.repeatedConstrained(costs, rows)) {
                 barrier.put(e.getKey(), c.topIndex >= 0 ? attrs.get(c.topIndex) : freshAttr(c.udf));
             }
         }

@@ -71,6 +71,19 @@ public final class PythonEvalNodes {
     }
 
     /**
+     * The kind of node a UDF from {@code eval} needs, as a number: UDFs of different kinds
+     * never share a node (see {@link #canShareNode}).
+     */
+    public static int kindOf(LogicalPlan eval) {
+        return eval instanceof ArrowEvalPython ? ((ArrowEvalPython) eval).evalType() : -1;
+    }
+
+    /** Whether a UDF taken from {@code eval} must be alone in its node. */
+    public static boolean runsAloneIn(LogicalPlan eval) {
+        return eval instanceof ArrowEvalPython && runsAlone(((ArrowEvalPython) eval).evalType());
+    }
+
+    /**
      * Whether Spark evaluates a UDF of this eval type alone in its node: an iterator UDF is
      * handed the whole stream of batches, so the Python worker accepts one per node. (Spark
      * 4.1+ treats {@code SQL_SCALAR_ARROW_ITER_UDF} the same way; not handled here yet.)

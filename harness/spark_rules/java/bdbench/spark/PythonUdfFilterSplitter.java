@@ -72,14 +72,25 @@ public final class PythonUdfFilterSplitter {
         final Attribute result;
         final LogicalPlan origin;   // the eval node it came from: decides node class and eval type
         final int position;         // written order, the tie-breaker
-        final double rank;
+        final double cost;          // seconds per row
+        final double selectivity;
 
-        Slot(PythonUDF udf, Attribute result, LogicalPlan origin, int position, double rank) {
+        Slot(PythonUDF udf, Attribute result, LogicalPlan origin, int position, UdfCostModel costs) {
             this.udf = udf;
             this.result = result;
             this.origin = origin;
             this.position = position;
-            this.rank = rank;
+            this.cost = costs.costOf(udf);
+            this.selectivity = costs.selectivityOf(udf);
+        }
+
+        double rank() {
+            return UdfCostModel.rank(cost, selectivity);
+        }
+
+        UdfFilterPlanner.Step step() {
+            return new UdfFilterPlanner.Step(cost, selectivity, PythonEvalNodes.kindOf(origin),
+                    PythonEvalNodes.runsAloneIn(origin));
         }
     }
 
@@ -114,7 +125,7 @@ public final class PythonUdfFilterSplitter {
             return Optional.empty();
         }
         List<Conjunct> conjuncts = conjuncts(chain.get().predicates, slots.get());
-        Optional<LogicalPlan> split = orderedChain(chain.get().base, slots.get(), conjuncts);
+        Optional<LogicalPlan> split = plannedChain(chain.get(), slots.get(), conjuncts);
         if (split.isEmpty() || split.get().equals(filter)) {
             return Optional.empty();   // equal: already in this order (e.g. our own output)
         }
@@ -165,7 +176,7 @@ public final class PythonUdfFilterSplitter {
         for (LogicalPlan eval : chain.evals) {
             all.addAll(PythonEvalNodes.udfsOf(eval));
         }
-        return UdfCalls.repeatsConstrainedCall(all, costs);
+        return UdfCalls.repeatsConstrainedCall(all, costs, chain.base);
     }
 
     /**
@@ -184,7 +195,7 @@ public final class PythonUdfFilterSplitter {
                 if (!udf.deterministic() || !udf.references().subsetOf(baseOutput)) {
                     return Optional.empty();
                 }
-                slots.add(new Slot(udf, attrs.get(i), eval, slots.size(), costs.rankOf(udf)));
+                slots.add(new Slot(udf, attrs.get(i), eval, slots.size(), costs));
             }
         }
         return Optional.of(slots);
@@ -207,13 +218,15 @@ public final class PythonUdfFilterSplitter {
     }
 
     /**
-     * The new chain over {@code base}: filtering UDFs by ascending rank (stable: ties keep
-     * written order), each followed by the conjuncts it completes, then the UDFs whose results
-     * are only used above the filter, which now run on surviving rows only. Empty when fewer
-     * than two UDFs filter or no filter lands between two UDF evaluations: nothing is saved.
+     * The planned chain over the chain's base: the filtering UDFs grouped into nodes by
+     * {@link UdfFilterPlanner} (rank order breaks ties, then written order), each node followed
+     * by the conjuncts it completes, then the UDFs whose results are only used above the
+     * filter, which now run on surviving rows only. Empty when fewer than two UDFs filter, when
+     * the model prices Spark's own plan no higher, or when no filter lands between two UDF
+     * evaluations: nothing is saved.
      */
-    private static Optional<LogicalPlan> orderedChain(LogicalPlan base, List<Slot> slots,
-                                                      List<Conjunct> conjuncts) {
+    private Optional<LogicalPlan> plannedChain(Chain chain, List<Slot> slots,
+                                               List<Conjunct> conjuncts) {
         Set<Integer> referenced = new HashSet<>();
         conjuncts.forEach(c -> referenced.addAll(c.needs));
         List<Slot> filtering = new ArrayList<>();
@@ -224,19 +237,45 @@ public final class PythonUdfFilterSplitter {
         if (filtering.size() < 2) {
             return Optional.empty();
         }
-        filtering.sort(Comparator.comparingDouble((Slot s) -> s.rank).thenComparingInt(s -> s.position));
+        filtering.sort(Comparator.comparingDouble(Slot::rank).thenComparingInt(s -> s.position));
+        List<UdfFilterPlanner.Step> steps = new ArrayList<>();
+        filtering.forEach(s -> steps.add(s.step()));
+        List<String> names = new ArrayList<>();
+        slots.forEach(s -> names.add(s.udf.name()));
+        double rows = costs.rowsPerWorker(chain.base, names);
+        double nodeCost = costs.nodeCost();
+        UdfFilterPlanner.Plan plan = UdfFilterPlanner.best(steps, rows, nodeCost);
+        if (plan.groups.size() < 2) {
+            return Optional.empty();
+        }
+        double passed = 1;
+        for (Slot s : filtering) {
+            passed *= s.selectivity;
+        }
+        double passCost = 0;
+        for (Slot s : passThrough) {
+            passCost += s.cost;
+        }
+        double planned = plan.cost + passThroughNodes(passThrough) * nodeCost
+                + rows * passed * passCost;
+        if (!(planned < sparkPlanCost(chain, slots, rows, nodeCost))) {
+            return Optional.empty();
+        }
 
         List<Conjunct> pending = new ArrayList<>(conjuncts);
         Set<Integer> available = new HashSet<>();
         // Plain (non-UDF) conjuncts first: they are free compared with any Python call.
-        LogicalPlan current = addReadyFilter(base, pending, available);
+        LogicalPlan current = addReadyFilter(chain.base, pending, available);
         int interleaved = 0;
-        for (int i = 0; i < filtering.size(); i++) {
-            Slot s = filtering.get(i);
-            current = evalNode(List.of(s), current);
-            available.add(s.position);
+        for (int g = 0; g < plan.groups.size(); g++) {
+            List<Slot> group = new ArrayList<>();
+            for (int i : plan.groups.get(g)) {
+                group.add(filtering.get(i));
+            }
+            current = evalNode(group, current);
+            group.forEach(s -> available.add(s.position));
             LogicalPlan filtered = addReadyFilter(current, pending, available);
-            if (filtered != current && i < filtering.size() - 1) {
+            if (filtered != current && g < plan.groups.size() - 1) {
                 interleaved++;
             }
             current = filtered;
@@ -245,6 +284,44 @@ public final class PythonUdfFilterSplitter {
             return Optional.empty();
         }
         return Optional.of(addPassThroughEvals(current, passThrough));
+    }
+
+    /**
+     * The model's price of Spark's own plan: its eval nodes bottom-up, every UDF in its node,
+     * each node reached by the rows passing the UDFs of the nodes below.
+     */
+    private static double sparkPlanCost(Chain chain, List<Slot> slots, double rows,
+                                        double nodeCost) {
+        double total = 0;
+        double passing = 1;
+        for (LogicalPlan eval : chain.evals) {
+            double c = 0;
+            for (Slot s : slots) {
+                if (s.origin == eval) {
+                    c += s.cost;
+                }
+            }
+            total += nodeCost + rows * passing * c;
+            for (Slot s : slots) {
+                if (s.origin == eval) {
+                    passing *= s.selectivity;
+                }
+            }
+        }
+        return total;
+    }
+
+    /** How many nodes {@link #addPassThroughEvals} makes for {@code passThrough}. */
+    private static int passThroughNodes(List<Slot> passThrough) {
+        int nodes = 0;
+        Slot first = null;
+        for (Slot s : passThrough) {
+            if (first == null || !PythonEvalNodes.canShareNode(first.origin, s.origin)) {
+                nodes++;
+                first = s;
+            }
+        }
+        return nodes;
     }
 
     /** An eval node computing {@code slots}, of the class and eval type of the first's origin. */

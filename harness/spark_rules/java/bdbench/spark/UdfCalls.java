@@ -1,11 +1,13 @@
 package bdbench.spark;
 
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDF;
+import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 
 /**
  * The distinct Python UDF calls that the UDFs of an eval node make per row, with how often each
@@ -24,9 +26,20 @@ public final class UdfCalls {
             this.udf = udf;
         }
 
-        /** Runs more than once per row, and merging the runs is allowed and wanted. */
-        boolean repeatedConstrained(UdfCostModel costs) {
-            return count > 1 && udf.deterministic() && costs.isConstrained(udf.name());
+        /**
+         * Runs more than once per row, merging the runs is allowed and wanted, and pays: a
+         * constrained UDF without a cost annotation always (its declaration is the user's word
+         * that one call per row matters), an annotated one when its repeated calls over the
+         * rows cost more than the extra node the barrier adds.
+         */
+        boolean repeatedConstrained(UdfCostModel costs, double rowsPerWorker) {
+            if (count < 2 || !udf.deterministic() || !costs.isConstrained(udf.name())) {
+                return false;
+            }
+            if (!costs.hasCost(udf.name())) {
+                return true;
+            }
+            return (count - 1) * rowsPerWorker * costs.costOfName(udf.name()) > costs.nodeCost();
         }
     }
 
@@ -46,15 +59,32 @@ public final class UdfCalls {
     }
 
     /**
-     * True when {@code udfs}, evaluated together, would call a constrained, deterministic UDF
-     * more than once per row.
+     * True when {@code udfs}, evaluated together over {@code input}'s rows, would call a
+     * constrained, deterministic UDF more than once per row and the barrier would act on it.
      */
-    public static boolean repeatsConstrainedCall(List<PythonUDF> udfs, UdfCostModel costs) {
-        for (Call c : count(udfs).values()) {
-            if (c.repeatedConstrained(costs)) {
+    public static boolean repeatsConstrainedCall(List<PythonUDF> udfs, UdfCostModel costs,
+                                                 LogicalPlan input) {
+        Map<Expression, Call> calls = count(udfs);
+        if (calls.values().stream().noneMatch(c -> c.count > 1)) {
+            return false;   // the common case: no statistics needed
+        }
+        double rows = rowsPerWorker(udfs, costs, input);
+        for (Call c : calls.values()) {
+            if (c.repeatedConstrained(costs, rows)) {
                 return true;
             }
         }
         return false;
+    }
+
+    /** Rows per worker that {@code input} gives the UDF calls in {@code udfs}. */
+    static double rowsPerWorker(List<PythonUDF> udfs, UdfCostModel costs, LogicalPlan input) {
+        List<String> names = new ArrayList<>();
+        for (PythonUDF u : udfs) {
+            for (PythonUDF call : PythonEvalNodes.udfCallsIn(u)) {
+                names.add(call.name());
+            }
+        }
+        return costs.rowsPerWorker(input, names);
     }
 }

@@ -1,27 +1,46 @@
 package bdbench.spark;
 
+import java.util.List;
 import java.util.Optional;
 import java.util.OptionalDouble;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import org.apache.spark.SparkContext;
+import org.apache.spark.SparkContext$;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDF;
+import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
 import org.apache.spark.sql.internal.SQLConf;
 
+import scala.Option;
+import scala.math.BigInt;
+
 /**
- * Cost and selectivity annotations for Python UDFs, looked up by the UDF's name.
+ * The planner's cost model: per-row costs and selectivities of Python UDFs (looked up by the
+ * UDF's name), the fixed cost of an eval node, the rows a plan reads and how many workers share
+ * them. Every figure is in seconds, so a node's fixed cost and its rows x per-row costs add up.
  *
- * <p>Precedence (the same as {@code harness/spark_rules/costs.py}): the SQL conf keys
- * {@code spark.bdbench.udf.cost.<name>} and {@code spark.bdbench.udf.selectivity.<name>} (read
- * at planning time, so they can be changed with {@code spark.conf.set} between queries); else
- * the paper's naming convention, where the last {@code _<number>} of the name is the cost
- * ({@code udfA_99} costs 99); else the Python {@code @costed} declaration
- * ({@code spark.bdbench.udf.declared.*}); else a measured profile
- * ({@code spark.bdbench.udf.measured.*}); else unknown.
- * An unknown cost counts as 1 so that unannotated UDFs keep their written order under a
- * stable sort. Malformed conf values are ignored rather than failing the query: an annotation
- * is only a hint.
+ * <p>Per-row cost, first source that knows it (the same as {@code harness/spark_rules/costs.py}):
+ * the SQL conf key {@code spark.bdbench.udf.cost.<name>} (read at planning time, so
+ * {@code spark.conf.set} between queries counts); else the paper's naming convention, where
+ * the last {@code _<number>} of the name is the cost ({@code udfA_99} costs 99); else the Python
+ * {@code @costed} declaration ({@code spark.bdbench.udf.declared.*}); else a measured profile
+ * ({@code spark.bdbench.udf.measured.*}); else {@link #UNKNOWN_COST}. Measured costs are seconds
+ * per row; the others are cost units of {@code spark.bdbench.udf.costUnit} seconds each
+ * (default {@link #DEFAULT_COST_UNIT}: one unit is a microsecond). Selectivity (fraction of rows
+ * passing) comes from the conf, the declaration or the profile; unknown is
+ * {@link #DEFAULT_SELECTIVITY}.
+ *
+ * <p>Fixed cost of one eval node per query: {@code spark.bdbench.udf.nodeCost}, else the
+ * probe's {@code spark.bdbench.udf.measured.nodeCost}, else {@link #DEFAULT_NODE_COST}. Rows:
+ * Catalyst's row count of the plan under the UDFs when it has one, else the profile's
+ * {@code spark.bdbench.udf.measured.rows.<name>}, else {@link #DEFAULT_ROWS}. Workers:
+ * {@code spark.bdbench.udf.parallelism}, else the running context's default parallelism.
+ *
+ * <p>A bad annotation (not a number, a negative cost, a selectivity outside [0, 1], a
+ * constrained flag other than true/false) fails planning with one message naming the UDF and
+ * the key: a planner that skipped it would plan on numbers nobody set.
  *
  * <p>A UDF is <em>constrained</em> (must run once per row, see {@code ConstrainedUdfBarrier})
  * when {@code spark.bdbench.udf.constrained.<name>} is {@code true}, else when the Python
@@ -39,12 +58,28 @@ public final class UdfCostModel {
     public static final String SELECTIVITY_PREFIX = "spark.bdbench.udf.selectivity.";
     /** Prefix of the {@code @costed} declarations (below the conf and the name suffix). */
     public static final String DECLARED_PREFIX = "spark.bdbench.udf.declared.";
-    /** Prefix of measured profiles (the lowest precedence). */
+    /** Prefix of measured profiles (the lowest precedence; costs in seconds per row). */
     public static final String MEASURED_PREFIX = "spark.bdbench.udf.measured.";
     /** Prefix of the per-UDF "constrained" flag (true: the UDF must run once per row). */
     public static final String CONSTRAINED_PREFIX = "spark.bdbench.udf.constrained.";
-    /** Cost assumed for a UDF without any annotation. */
+    /** Seconds per cost unit of the conf, name-suffix and declared costs. */
+    public static final String COST_UNIT_KEY = "spark.bdbench.udf.costUnit";
+    /** Fixed seconds per eval node per query, set by hand. */
+    public static final String NODE_COST_KEY = "spark.bdbench.udf.nodeCost";
+    /** Fixed seconds per eval node per query, as the probe measured it. */
+    public static final String MEASURED_NODE_COST_KEY = MEASURED_PREFIX + "nodeCost";
+    /** Workers evaluating a node's rows at the same time. */
+    public static final String PARALLELISM_KEY = "spark.bdbench.udf.parallelism";
+    /** Cost, in units, of a UDF without any cost annotation. */
     public static final double UNKNOWN_COST = 1.0;
+    /** Seconds per cost unit unless {@link #COST_UNIT_KEY} says otherwise. */
+    public static final double DEFAULT_COST_UNIT = 1e-6;
+    /** Selectivity of a UDF without a selectivity annotation. */
+    public static final double DEFAULT_SELECTIVITY = 0.5;
+    /** Node cost (seconds) when neither set nor measured. */
+    public static final double DEFAULT_NODE_COST = 0.05;
+    /** Rows read when neither Catalyst nor a profile knows. */
+    public static final double DEFAULT_ROWS = 1_000_000;
 
     /** The paper's convention: a trailing "_<number>" is the cost. */
     private static final Pattern COST_SUFFIX = Pattern.compile("_(\\d+(?:\\.\\d+)?)$");
@@ -61,28 +96,64 @@ public final class UdfCostModel {
         return new UdfCostModel(SQLConf.get());
     }
 
-    /** Cost of one UDF call by name: conf, else name suffix, else declared, else measured, else {@link #UNKNOWN_COST}. */
-    public double costOfName(String name) {
-        OptionalDouble fromConf = conf.number(COST_PREFIX + name);
-        if (fromConf.isPresent() && fromConf.getAsDouble() >= 0) {
-            return fromConf.getAsDouble();
+    private static String udf(String name) {
+        return "UDF '" + name + "'";
+    }
+
+    /** A per-UDF cost from {@code key}: empty when unset; negative is an error. */
+    private OptionalDouble costAt(String key, String name) {
+        OptionalDouble v = conf.strictNumber(key, udf(name));
+        if (v.isPresent() && v.getAsDouble() < 0) {
+            throw new IllegalArgumentException(String.format(
+                    "bdbench rules: %s: %s = %s is a negative cost", udf(name), key, v.getAsDouble()));
         }
-        Matcher m = COST_SUFFIX.matcher(name == null ? "" : name);
-        if (m.find()) {
-            return Double.parseDouble(m.group(1));
+        return v;
+    }
+
+    /** Seconds per cost unit ({@link #COST_UNIT_KEY}, must be positive). */
+    public double costUnit() {
+        OptionalDouble v = conf.strictNumber(COST_UNIT_KEY, "cost unit");
+        if (v.isPresent() && v.getAsDouble() <= 0) {
+            throw new IllegalArgumentException(String.format(
+                    "bdbench rules: %s = %s is not a positive number of seconds", COST_UNIT_KEY,
+                    v.getAsDouble()));
         }
-        for (String prefix : new String[] {DECLARED_PREFIX, MEASURED_PREFIX}) {
-            OptionalDouble v = conf.number(prefix + "cost." + name);
-            if (v.isPresent() && v.getAsDouble() >= 0) {
-                return v.getAsDouble();
-            }
-        }
-        return UNKNOWN_COST;
+        return v.orElse(DEFAULT_COST_UNIT);
     }
 
     /**
-     * Cost of evaluating a UDF expression: the sum over every Python UDF in it, because a
-     * chained call such as {@code f(g(x))} runs both functions per row.
+     * Seconds per row of one call of the named UDF: conf, else name suffix, else declared (all
+     * three in cost units), else measured (seconds), else {@link #UNKNOWN_COST} units.
+     */
+    public double costOfName(String name) {
+        OptionalDouble units = costAt(COST_PREFIX + name, name);
+        if (units.isEmpty()) {
+            Matcher m = COST_SUFFIX.matcher(name == null ? "" : name);
+            if (m.find()) {
+                units = OptionalDouble.of(Double.parseDouble(m.group(1)));
+            }
+        }
+        if (units.isEmpty()) {
+            units = costAt(DECLARED_PREFIX + "cost." + name, name);
+        }
+        if (units.isPresent()) {
+            return units.getAsDouble() * costUnit();
+        }
+        OptionalDouble seconds = costAt(MEASURED_PREFIX + "cost." + name, name);
+        return seconds.isPresent() ? seconds.getAsDouble() : UNKNOWN_COST * costUnit();
+    }
+
+    /** Whether any source gives the named UDF a cost (else {@link #UNKNOWN_COST} stands in). */
+    public boolean hasCost(String name) {
+        return costAt(COST_PREFIX + name, name).isPresent()
+                || COST_SUFFIX.matcher(name == null ? "" : name).find()
+                || costAt(DECLARED_PREFIX + "cost." + name, name).isPresent()
+                || costAt(MEASURED_PREFIX + "cost." + name, name).isPresent();
+    }
+
+    /**
+     * Seconds per row of evaluating a UDF expression: the sum over every Python UDF in it,
+     * because a chained call such as {@code f(g(x))} runs both functions per row.
      */
     public double costOf(PythonUDF udf) {
         return costOfCalls(udf);
@@ -104,26 +175,36 @@ public final class UdfCostModel {
         return total;
     }
 
-    /** Annotated selectivity (fraction of rows passing) of the named UDF, if any and in [0, 1]. */
+    /** Annotated selectivity (fraction of rows passing) of the named UDF, if any. */
     public OptionalDouble selectivityOfName(String name) {
         for (String key : new String[] {SELECTIVITY_PREFIX + name,
                 DECLARED_PREFIX + "selectivity." + name, MEASURED_PREFIX + "selectivity." + name}) {
-            OptionalDouble s = conf.number(key);
-            if (s.isPresent() && s.getAsDouble() >= 0 && s.getAsDouble() <= 1) {
+            OptionalDouble s = conf.strictNumber(key, udf(name));
+            if (s.isPresent()) {
+                if (s.getAsDouble() < 0 || s.getAsDouble() > 1) {
+                    throw new IllegalArgumentException(String.format(
+                            "bdbench rules: %s: %s = %s is not a selectivity in [0, 1]",
+                            udf(name), key, s.getAsDouble()));
+                }
                 return s;
             }
         }
         return OptionalDouble.empty();
     }
 
+    /** Selectivity the planner uses: the annotation, else {@link #DEFAULT_SELECTIVITY}. */
+    public double selectivityOf(PythonUDF udf) {
+        return selectivityOfName(udf.name()).orElse(DEFAULT_SELECTIVITY);
+    }
+
     /**
      * Whether the named UDF is constrained: the conf flag, else the {@code @costed} declaration,
-     * else false. A value other than true/false is ignored (falls through to the next source).
+     * else false.
      */
     public boolean isConstrained(String name) {
         for (String key : new String[] {CONSTRAINED_PREFIX + name,
                 DECLARED_PREFIX + "constrained." + name}) {
-            Optional<Boolean> v = conf.bool(key);
+            Optional<Boolean> v = conf.strictBool(key, udf(name));
             if (v.isPresent()) {
                 return v.get();
             }
@@ -131,24 +212,74 @@ public final class UdfCostModel {
         return false;
     }
 
+    /** Fixed seconds one eval node adds to a query: set, else measured, else the default. */
+    public double nodeCost() {
+        for (String key : new String[] {NODE_COST_KEY, MEASURED_NODE_COST_KEY}) {
+            OptionalDouble v = conf.strictNumber(key, "node cost");
+            if (v.isPresent()) {
+                if (v.getAsDouble() < 0) {
+                    throw new IllegalArgumentException(String.format(
+                            "bdbench rules: %s = %s is a negative node cost", key, v.getAsDouble()));
+                }
+                return v.getAsDouble();
+            }
+        }
+        return DEFAULT_NODE_COST;
+    }
+
+    /** Workers sharing a node's rows: set, else the running context's default parallelism. */
+    public double parallelism() {
+        OptionalDouble v = conf.strictNumber(PARALLELISM_KEY, "parallelism");
+        if (v.isPresent()) {
+            if (v.getAsDouble() < 1) {
+                throw new IllegalArgumentException(String.format(
+                        "bdbench rules: %s = %s is not a number of workers >= 1", PARALLELISM_KEY,
+                        v.getAsDouble()));
+            }
+            return v.getAsDouble();
+        }
+        Option<SparkContext> sc = SparkContext$.MODULE$.getActive();
+        return sc.isDefined() ? Math.max(1, sc.get().defaultParallelism()) : 1;
+    }
+
+    /**
+     * Rows that {@code base} gives the UDFs {@code names}: Catalyst's row count when known, else
+     * the largest profiled row count of those UDFs, else {@link #DEFAULT_ROWS}.
+     */
+    public double rowsOf(LogicalPlan base, List<String> names) {
+        Option<BigInt> count = base.stats().rowCount();
+        if (count.isDefined()) {
+            return count.get().doubleValue();
+        }
+        double rows = -1;
+        for (String name : names) {
+            OptionalDouble v = conf.strictNumber(MEASURED_PREFIX + "rows." + name, udf(name));
+            if (v.isPresent() && v.getAsDouble() >= 0) {
+                rows = Math.max(rows, v.getAsDouble());
+            }
+        }
+        return rows >= 0 ? rows : DEFAULT_ROWS;
+    }
+
+    /** Rows per worker that {@code base} gives the UDFs {@code names}. */
+    public double rowsPerWorker(LogicalPlan base, List<String> names) {
+        return rowsOf(base, names) / parallelism();
+    }
+
     /** Ordering rank of a filter on {@code udf}'s result: {@link #rank} of its cost and selectivity. */
     public double rankOf(PythonUDF udf) {
-        return rank(costOf(udf), selectivityOfName(udf.name()));
+        return rank(costOf(udf), selectivityOf(udf));
     }
 
     /**
      * Ordering rank of a filter step: cost / (1 - selectivity), the classic rank for ordering
-     * independent expensive predicates; cost alone when the selectivity is unknown. A
-     * predicate that passes every row removes nothing, so it ranks last.
+     * independent expensive predicates. A predicate that passes every row removes nothing, so
+     * it ranks last.
      */
-    public static double rank(double cost, OptionalDouble selectivity) {
-        if (selectivity.isEmpty()) {
-            return cost;
-        }
-        double pass = selectivity.getAsDouble();
-        if (pass >= 1.0) {
+    public static double rank(double cost, double selectivity) {
+        if (selectivity >= 1.0) {
             return Double.POSITIVE_INFINITY;
         }
-        return cost / (1.0 - pass);
+        return cost / (1.0 - selectivity);
     }
 }
