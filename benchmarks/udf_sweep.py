@@ -6,20 +6,28 @@ runtime, alternating, ``--repeats`` times each. Session start-up, data generatio
 reference are outside every timed query. Per point it prints:
 
 * UDF calls with the rules off and on, and whether, with the rules on, each UDF was called
-  exactly once per row that passed the UDFs before it (the target: on every point);
+  exactly once per row reaching its eval node (the rows that passed every UDF of the nodes
+  below; the target: on every point), and the grouping into nodes the rules chose;
 * achieved speedup (median wall off / on) and the ideal speedup: rules-off wall over the
   wall of the cheapest order priced with in-situ per-row costs (each UDF's own query over all
   rows minus the same query without it, so a UDF's cost includes what Spark pays to call it
   in its own eval node) and the exact pass counts of every subset of filters. Target:
   achieved >= 0.9 x ideal where ideal >= 2. Also printed: ``free``, the report's UDF-body
-  model (rules-off wall minus the UDF time the cheapest order saves, over 2 workers).
+  model (rules-off wall minus the UDF time the cheapest order saves, over 2 workers);
+* the planner's prediction: the walls its cost model gives Spark's plan and its own (the
+  fixed part measured, node and call costs from the probe, the UDFs' profiled costs), the
+  predicted speedup next to the achieved one, and whether the JVM chose the plan the Python
+  mirror of the planner chose.
 
 The sweep runs the workload's own UDF chain (``workloads._udf.spark.apply_chain``)
 over ``spark.range(N)``: the spin UDFs read only the row id, and ``N`` is sized so that the
 rules-off query takes about ``--target-seconds``. Rules on orders by measured annotations
 (per-call cost profiled in Python on a sample; selectivity from the exact pass counts).
 
-    python -m benchmarks.udf_sweep [--quick] [--repeats 3] [--out FILE.json]
+``--scale medium`` sizes every query 10 times larger (the paper example reads the ``medium``
+histories) and runs a reduced grid (``MEDIUM_GRID``).
+
+    python -m benchmarks.udf_sweep [--quick] [--scale small|medium] [--repeats 3] [--out FILE]
 """
 
 from __future__ import annotations
@@ -43,10 +51,13 @@ from harness.spark_rules import (
     RULES_ENABLED_KEY,
     SPLIT_ENABLED_KEY,
     costs,
+    planner,
+    probe,
 )
 from workloads import udf_filter as uf
 from workloads._udf import spark as udf_spark
 from workloads._udf import udfs, vectorised
+from workloads._udf.spark import plan_groups
 from workloads.udf_filter import impl_spark
 
 CORES = 2
@@ -57,6 +68,16 @@ GRID: dict[str, list[Any]] = {
     "filters": [2, 3, 4],
     "order": ["expensive_first", "cheap_first"],
 }
+MEDIUM_GRID: dict[str, list[Any]] = {
+    "cost_ratio": [10, 100],
+    "selectivity": [0.01, 0.9],
+    "filters": [2, 4],
+    "order": ["expensive_first"],
+}
+#: Rows of a sweep query relative to ``small`` (target seconds and row cap).
+SCALE_FACTOR = {"small": 1, "medium": 10}
+#: Achieved speedups below this count as "slower than rules off" (the target: none).
+SLOWER = 0.97
 QUICK_GRID: dict[str, list[Any]] = {
     "cost_ratio": [1, 30],
     "selectivity": [0.01, 0.5],
@@ -159,8 +180,40 @@ def measure(spark: Any, build: Any, repeats: int, modes: tuple[str, ...]) -> dic
     return runs
 
 
+def model_plans(spark: Any, specs: list[dict[str, Any]], rows: int) -> dict[str, Any]:
+    """What the planner's model says, from the session's conf (as the rules read it): the
+    plan it picks, its cost and the cost of Spark's single node, in seconds beyond the
+    query's fixed part."""
+    conf = {k: v for k, v in spark.conf.getAll.items() if k.startswith(costs.PREFIX)}
+    steps = [costs.step(s["name"], conf) for s in specs]
+    per_worker, f = rows / CORES, costs.node_cost(conf)
+    best = planner.best_plan(steps, per_worker, f)
+    single = planner.plan_cost([[s.name for s in steps]], steps, per_worker, f)
+    chosen = best if len(best.groups) > 1 and best.cost < single else None
+    return {
+        "groups": [list(g) for g in chosen.groups] if chosen else [[s["name"] for s in specs]],
+        "cost_on": chosen.cost if chosen else single,
+        "cost_off": single,
+        "node_cost": f,
+        "call_cost": costs.call_cost(conf),
+    }
+
+
+def exact_per_node(calls: dict[str, int], groups: list[list[str]], passing: dict[str, int]
+                   ) -> bool:  # fmt: skip
+    """Each UDF called exactly once per row reaching its node (passing every node below)."""
+    before: list[str] = []
+    for group in groups:
+        reached = passing[",".join(sorted(before))]
+        if any(calls[n] != reached for n in group):
+            return False
+        before.extend(group)
+    return True
+
+
 def summarise(specs: list[dict[str, Any]], runs: dict[str, list[Any]], expected_ids: list[int],
-              passing: dict[str, int], calib: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+              passing: dict[str, int], calib: dict[str, Any], model: dict[str, Any]
+              ) -> dict[str, Any]:  # fmt: skip
     """Calls, exactness, achieved and ideal speedups of one point.
 
     ``ideal`` prices every order with the in-situ per-row costs (``calibrate``): the fixed
@@ -181,12 +234,11 @@ def summarise(specs: list[dict[str, Any]], runs: dict[str, list[Any]], expected_
     _, body_calls = uf.optimal_calls(specs, passing, per_call)
     optimal_work = sum(body_calls[n] * per_call[n] for n in body_calls)
     free_wall = wall_off - max(work_off - optimal_work, 0.0) / CORES
-    on_order = sorted(calls_on, key=lambda n: -calls_on[n])
-    exact = all(
-        r["calls"][name] == passing[",".join(sorted(on_order[:k]))]
-        for r in on
-        for k, name in enumerate(on_order)
-    )
+    names = [s["name"] for s in specs]
+    groups_on = plan_groups(on[0]["plan"], names)
+    exact = all(exact_per_node(r["calls"], plan_groups(r["plan"], names), passing) for r in on)
+    predicted_off = calib["t0"] + model["cost_off"]
+    predicted_on = calib["t0"] + model["cost_on"]
     same_rows = all(r["ids"] == expected_ids for mode in runs for r in runs[mode])
     ideal = wall_off / ideal_wall if ideal_wall > 0 else None
     out: dict[str, Any] = {
@@ -202,6 +254,13 @@ def summarise(specs: list[dict[str, Any]], runs: dict[str, list[Any]], expected_
         "optimal_calls": insitu_calls,
         "on_calls_are_survivors": exact,
         "same_rows": same_rows,
+        "groups_on": groups_on,
+        "model": model,
+        "model_plan_is_jvm_plan": [sorted(g) for g in groups_on]
+        == [sorted(g) for g in model["groups"]],
+        "predicted_off": predicted_off,
+        "predicted_on": predicted_on,
+        "predicted": predicted_off / predicted_on,
     }
     if "paper" in runs:
         out["wall_paper"] = statistics.median(r["wall"] for r in runs["paper"])
@@ -210,10 +269,14 @@ def summarise(specs: list[dict[str, Any]], runs: dict[str, list[Any]], expected_
 
 
 def paper_example(spark: Any, data: datasets.Dataset, repeats: int) -> dict[str, Any]:
-    """The paper's SQL workflow on the ``small`` histories, with registered UDFs."""
+    """The paper's SQL workflow on the sweep scale's histories, with registered UDFs; the
+    planner knows the input's row count (as from a profile) and the names' costs."""
     params = dict(uf.DEFAULT_PARAMS)
     specs = uf.filter_specs(params)
     expected = datasets.reference_answer(registry.get_workload("udf_filter"), data, params)
+    rows_conf = costs.measured_conf({s["name"]: {"rows": expected["rows"]} for s in specs})
+    for key, value in rows_conf.items():
+        spark.conf.set(key, value)
     uris = [p.resolve().as_uri() for p in data.inputs]
 
     def build() -> tuple[Any, dict[str, Any], dict[str, Any]]:
@@ -234,7 +297,10 @@ def paper_example(spark: Any, data: datasets.Dataset, repeats: int) -> dict[str,
 
     runs = measure(spark, build, repeats, MODES)
     calib = calibrate(spark, spark.read.csv(uris, schema="id LONG, history STRING"), specs, repeats)
-    result = summarise(specs, runs, expected["ids"], expected["passing"], calib)
+    model = model_plans(spark, specs, expected["rows"])
+    result = summarise(specs, runs, expected["ids"], expected["passing"], calib, model)
+    for key in rows_conf:
+        spark.conf.unset(key)
     plan = runs["on"][0]["plan"]
     # executedPlan prints top-down: the node evaluating udfB_10 sits below (after) udfA_99's.
     result["on_evaluates_udfB_first"] = plan.index("udfA_99") < plan.index("udfB_10")
@@ -245,11 +311,11 @@ def paper_example(spark: Any, data: datasets.Dataset, repeats: int) -> dict[str,
 
 
 def sweep(spark: Any, grid: dict[str, list[Any]], repeats: int, target_s: float,
-          unit_s: float, out: list[dict[str, Any]]) -> None:  # fmt: skip
+          unit_s: float, out: list[dict[str, Any]], factor: int = 1) -> None:  # fmt: skip
     """Every grid point, printed as it is measured."""
     header = (f"{'ratio':>5} {'sel':>5} {'n':>2} {'order':<15} {'rows':>7} {'off':>7} {'on':>7} "
-              f"{'achieved':>8} {'ideal':>6} {'eff':>5} {'free':>6} exact rows  expensive "
-              "calls off->on")  # fmt: skip
+              f"{'achieved':>8} {'ideal':>6} {'eff':>5} {'pred':>6} {'free':>6} exact rows "
+              "nodes  expensive calls off->on")  # fmt: skip
     print(header, flush=True)
     for ratio, sel, n, order in itertools.product(*(grid[k] for k in GRID)):
         params = {**uf.DEFAULT_PARAMS, "scenario": "sweep", "cost_ratio": ratio,
@@ -257,7 +323,7 @@ def sweep(spark: Any, grid: dict[str, list[Any]], repeats: int, target_s: float,
         specs = uf.filter_specs(params)
         units = sum(int(s["units"]) for s in specs)
         per_row = units * unit_s + n * 1.5e-6  # plus a UDF call's own overhead
-        rows = int(min(400_000, max(5_000, target_s * CORES / per_row)))
+        rows = int(min(400_000 * factor, max(5_000, target_s * factor * CORES / per_row)))
         expected_ids, passing = exact_counts(specs, rows)
         profile = {
             s["name"]: {"cost": int(s["units"]) * unit_s,
@@ -274,8 +340,9 @@ def sweep(spark: Any, grid: dict[str, list[Any]], repeats: int, target_s: float,
         # The paper control calls every UDF on every row like off (shown on the paper example).
         runs = measure(spark, lambda b=build: _select_id(b()), repeats, ("off", "on"))
         calib = calibrate(spark, spark.range(0, rows, 1, CORES), specs, repeats)
+        model = model_plans(spark, specs, rows)
         point = {"params": params, "rows": rows,
-                 **summarise(specs, runs, expected_ids, passing, calib)}  # fmt: skip
+                 **summarise(specs, runs, expected_ids, passing, calib, model)}  # fmt: skip
         out.append(point)
         expensive = max(specs, key=lambda s: int(s["units"]))["name"]
         eff = point["efficiency"]
@@ -283,14 +350,20 @@ def sweep(spark: Any, grid: dict[str, list[Any]], repeats: int, target_s: float,
             f"{ratio:>5} {sel:>5} {n:>2} {order:<15} {rows:>7} {point['wall_off']:>7.2f} "
             f"{point['wall_on']:>7.2f} {point['achieved']:>7.2f}x "
             f"{point['ideal'] or 0:>5.2f}x {eff if eff is not None else 0:>5.2f} "
-            f"{point['ideal_free'] or 0:>5.2f}x "
+            f"{point['predicted']:>5.2f}x {point['ideal_free'] or 0:>5.2f}x "
             f"{'yes' if point['on_calls_are_survivors'] else 'NO':>5} "
-            f"{'yes' if point['same_rows'] else 'NO':>4}  "
+            f"{'yes' if point['same_rows'] else 'NO':>4} "
+            f"{_nodes(point['groups_on'])}{'' if point['model_plan_is_jvm_plan'] else '!'}  "
             f"{point['calls_off'][expensive]}->{point['calls_on'][expensive]}",
             flush=True,
         )
         for key in costs.measured_conf(profile):
             spark.conf.unset(key)
+
+
+def _nodes(groups: list[list[str]]) -> str:
+    """Eval nodes bottom-up as UDF indices: ``0|21`` is spin0 alone, then spin2 with spin1."""
+    return "|".join("".join(n.removeprefix("spin") for n in g) for g in groups)
 
 
 def _select_id(built: tuple[Any, Any, Any]) -> tuple[Any, Any, Any]:
@@ -302,8 +375,17 @@ def verdict(points: list[dict[str, Any]]) -> None:
     """The targets over the whole sweep, and its best and worst points."""
     exact = sum(p["on_calls_are_survivors"] for p in points)
     rows = sum(p["same_rows"] for p in points)
-    print(f"\nrules on: expensive UDF calls == survivors on {exact}/{len(points)} points; "
-          f"identical rows in every mode on {rows}/{len(points)}")  # fmt: skip
+    agree = sum(p["model_plan_is_jvm_plan"] for p in points)
+    print(f"\nrules on: every UDF called once per row reaching its node on {exact}/{len(points)} "
+          f"points; identical rows in every mode on {rows}/{len(points)}; the JVM chose the "
+          f"Python planner's plan on {agree}/{len(points)}")  # fmt: skip
+    slow = [p for p in points if p["achieved"] < SLOWER]
+    low = min(points, key=lambda p: p["achieved"])
+    print(f"slower than rules off by more than {1 - SLOWER:.0%}: {len(slow)} points; lowest "
+          f"achieved {low['achieved']:.3f}x ({_where(low)})")  # fmt: skip
+    errors = sorted(p["achieved"] / p["predicted"] for p in points)
+    print(f"achieved / predicted speedup: min {errors[0]:.2f}, median "
+          f"{statistics.median(errors):.2f}, max {errors[-1]:.2f}")  # fmt: skip
     big = [p for p in points if p["ideal"] and p["ideal"] >= 2]
     if big:
         effs = sorted(p["efficiency"] for p in big)
@@ -311,6 +393,10 @@ def verdict(points: list[dict[str, Any]]) -> None:
         mid = statistics.median(effs)
         print(f"ideal >= 2x on {len(big)} points: achieved >= 0.9 x ideal on {good}; "
               f"achieved/ideal min {effs[0]:.2f}, median {mid:.2f}")  # fmt: skip
+    split = [p for p in points if len(p["groups_on"]) > 1]
+    print(f"plans: {len(split)} of {len(points)} points split, "
+          f"{sum(any(len(g) > 1 for g in p['groups_on']) for p in split)} of them with a node "
+          "shared by several UDFs")  # fmt: skip
     best = max(points, key=lambda p: p["achieved"])
     worst = min(points, key=lambda p: p["achieved"])
     for name, p in (("best", best), ("worst", worst)):
@@ -322,21 +408,30 @@ def verdict(points: list[dict[str, Any]]) -> None:
               f"calls off {p['calls_off']} on {p['calls_on']}")  # fmt: skip
 
 
+def _where(p: dict[str, Any]) -> str:
+    q = p["params"]
+    return f"ratio {q['cost_ratio']} sel {q['selectivity']} filters {q['filters']} {q['order']}"
+
+
 def main() -> None:
     """Start one session, run the paper example and the sweep, print and save the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a 8-point grid, 1 repeat")
+    parser.add_argument("--scale", choices=sorted(SCALE_FACTOR), default="small",
+                        help="query sizes; medium runs the reduced grid")  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--target-seconds", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=Path(".bdbench/udf_sweep.json"))
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
-    grid = QUICK_GRID if args.quick else GRID
+    grid = QUICK_GRID if args.quick else MEDIUM_GRID if args.scale == "medium" else GRID
+    factor = SCALE_FACTOR[args.scale]
+    started = time.perf_counter()
 
-    data = datasets.generated(registry.get_workload("udf_filter"), "small")
+    data = datasets.generated(registry.get_workload("udf_filter"), args.scale)
     engine = SparkEngine(SparkOptions(master=f"local[{CORES}]", driver_memory="2g"))
     scratch = Path(tempfile.mkdtemp(prefix="bdbench-udf-sweep-"))
-    results: dict[str, Any] = {"repeats": repeats, "cores": CORES}
+    results: dict[str, Any] = {"repeats": repeats, "cores": CORES, "scale": args.scale}
     try:
         engine.start("df", True, data, scratch)
         spark = engine.spark
@@ -346,14 +441,21 @@ def main() -> None:
         unit_s = unit_cost_s()
         results["unit_cost_s"] = unit_s
         print(f"spin unit: {unit_s * 1e6:.2f} us per row in Python", flush=True)
+        found = probe.apply(spark, refresh=True)
+        results["probe"] = found
+        print(f"probe: node cost F {found['node_cost'] * 1e3:.1f} ms per query, call cost "
+              f"{found['call_cost'] * 1e6:.2f} us per row per UDF (one node "
+              f"{found['one_node_s']:.3f} s, {probe.NODES} nodes {found['split_s']:.3f} s, "
+              f"no UDF {found['no_udf_s']:.3f} s)", flush=True)  # fmt: skip
 
         paper = paper_example(spark, data, repeats)
         results["paper"] = paper
         print(f"\npaper example ({paper['rows']} rows, small): "
               f"off {paper['wall_off']:.2f} s, on {paper['wall_on']:.2f} s, "
               f"paper control {paper['wall_paper']:.2f} s; achieved {paper['achieved']:.2f}x, "
-              f"ideal {paper['ideal'] or 0:.2f}x (UDF-body model "
-              f"{paper['ideal_free'] or 0:.2f}x)")  # fmt: skip
+              f"ideal {paper['ideal'] or 0:.2f}x, predicted {paper['predicted']:.2f}x "
+              f"(UDF-body model {paper['ideal_free'] or 0:.2f}x); nodes "
+              f"{paper['groups_on']}")  # fmt: skip
         print(f"  calls off {paper['calls_off']}, on {paper['calls_on']}, "
               f"paper control {paper['calls_paper']}; on = survivors: "
               f"{paper['on_calls_are_survivors']}; udfB_10 first: "
@@ -361,8 +463,10 @@ def main() -> None:
 
         points: list[dict[str, Any]] = []
         results["sweep"] = points
-        sweep(spark, grid, repeats, args.target_seconds, unit_s, points)
+        sweep(spark, grid, repeats, args.target_seconds, unit_s, points, factor)
         verdict(points)
+        results["wall_s"] = time.perf_counter() - started
+        print(f"sweep wall time: {results['wall_s'] / 60:.1f} min")
     finally:
         engine.stop()
         import shutil

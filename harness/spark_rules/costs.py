@@ -54,7 +54,11 @@ DEFAULT_SELECTIVITY = 0.5
 DEFAULT_NODE_COST = 0.05
 #: Rows read when neither Catalyst nor a profile knows.
 DEFAULT_ROWS = 1_000_000
+#: Seconds per row a UDF call costs in an eval node when neither set nor measured.
+DEFAULT_CALL_COST = 1e-6
 COST_UNIT_KEY = f"{PREFIX}.costUnit"
+CALL_COST_KEY = f"{PREFIX}.callCost"
+MEASURED_CALL_COST_KEY = f"{PREFIX}.measured.callCost"
 NODE_COST_KEY = f"{PREFIX}.nodeCost"
 MEASURED_NODE_COST_KEY = f"{PREFIX}.measured.nodeCost"
 PARALLELISM_KEY = f"{PREFIX}.parallelism"
@@ -167,15 +171,29 @@ def cost_unit(conf: Mapping[str, str]) -> float:
     return DEFAULT_COST_UNIT if value is None else value
 
 
-def node_cost(conf: Mapping[str, str]) -> float:
-    """Seconds one eval node adds to a query: set, else measured, else the default."""
-    for key in (NODE_COST_KEY, MEASURED_NODE_COST_KEY):
-        value = _number(conf, key, "node cost")
+def _model_figure(conf: Mapping[str, str], keys: tuple[str, str], what: str,
+                  default: float) -> float:  # fmt: skip
+    for key in keys:
+        value = _number(conf, key, what)
         if value is not None:
             if value < 0:
-                raise AnnotationError(f"bdbench rules: {key} = {value} is a negative node cost")
+                raise AnnotationError(f"bdbench rules: {key} = {value} is a negative {what}")
             return value
-    return DEFAULT_NODE_COST
+    return default
+
+
+def node_cost(conf: Mapping[str, str]) -> float:
+    """Seconds one eval node adds to a query: set, else measured, else the default."""
+    return _model_figure(
+        conf, (NODE_COST_KEY, MEASURED_NODE_COST_KEY), "node cost", DEFAULT_NODE_COST
+    )
+
+
+def call_cost(conf: Mapping[str, str]) -> float:
+    """Seconds per row a UDF call adds in an eval node: set, else measured, else the default."""
+    return _model_figure(
+        conf, (CALL_COST_KEY, MEASURED_CALL_COST_KEY), "call cost", DEFAULT_CALL_COST
+    )
 
 
 def seconds_per_row(annotation: Annotation, conf: Mapping[str, str]) -> float:
@@ -193,17 +211,16 @@ def rank(annotation: Annotation, conf: Mapping[str, str] | None = None) -> float
     cost in seconds per row and unknown selectivity ``DEFAULT_SELECTIVITY`` (so UDFs without
     one order by cost). A predicate that passes every row never pays off early: infinite rank.
     """
-    selectivity = (
-        DEFAULT_SELECTIVITY if annotation.selectivity is None else annotation.selectivity
-    )
+    selectivity = DEFAULT_SELECTIVITY if annotation.selectivity is None else annotation.selectivity
     return planner.rank(seconds_per_row(annotation, conf or {}), selectivity)
 
 
 def step(name: str, conf: Mapping[str, str]) -> planner.Step:
-    """UDF ``name`` as the planner sees it (an Arrow UDF of the default kind)."""
+    """UDF ``name`` as the planner sees it (an Arrow UDF of the default kind): its cost with
+    the call's own cost added, as the rules price a UDF in a node."""
     note = resolve(name, conf)
     selectivity = DEFAULT_SELECTIVITY if note.selectivity is None else note.selectivity
-    return planner.Step(name, seconds_per_row(note, conf), selectivity)
+    return planner.Step(name, seconds_per_row(note, conf) + call_cost(conf), selectivity)
 
 
 def costed(

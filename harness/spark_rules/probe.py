@@ -5,8 +5,10 @@ thread; that costs the same whatever reaches the node (about 0.05-0.1 s per quer
 2-core machine). The probe runs the same query twice over ``ROWS`` rows: four trivial UDF
 filters in one node (rules off: plain Spark), and the same four in four nodes (our split, with
 the node cost set to 0). Each UDF passes 99.9% of rows, so both plans call the UDFs about
-equally often, and ``F = (split wall - one-node wall) / 3``: medians of ``REPEATS``
-interleaved runs, after one untimed run of each plan (it forks the extra workers).
+equally often, and ``F = (split wall - one-node wall) / 3``. A third query reads the same
+rows without any UDF; the rest of the one-node wall, per UDF and row per worker, is the call
+cost every UDF pays per row in a node (the row's trip to Python and back). Medians of
+``REPEATS`` interleaved runs, after one untimed run of each plan (it forks the workers).
 
 The result is stored per Spark version, master, UDF evaluation (Arrow or not) and
 parallelism in ``<cache>/udf-node-cost.json`` and put into each session as
@@ -32,7 +34,7 @@ NODES = 4
 #: Timed runs per plan.
 REPEATS = 5
 ARROW_KEY = "spark.sql.execution.pythonUDF.arrow.enabled"
-_MEASURED: dict[str, float] = {}
+_MEASURED: dict[str, dict[str, float]] = {}
 
 
 def _cache_file() -> Path:
@@ -43,7 +45,8 @@ def probe_key(spark: Any) -> str:
     """What the node cost depends on: Spark version, master, Arrow or not, parallelism."""
     sc = spark.sparkContext
     arrow = spark.conf.get(ARROW_KEY, "true")
-    return f"spark {spark.version} | {sc.master} | arrow={arrow} | parallelism={sc.defaultParallelism}"
+    cores = sc.defaultParallelism
+    return f"spark {spark.version} | {sc.master} | arrow={arrow} | parallelism={cores}"
 
 
 def measure(spark: Any, rows: int = ROWS, repeats: int = REPEATS) -> dict[str, float]:
@@ -64,10 +67,13 @@ def measure(spark: Any, rows: int = ROWS, repeats: int = REPEATS) -> dict[str, f
     overrides |= {costs.conf_key("selectivity", n): "0.999" for n in names}
     saved = {k: spark.conf.get(k, None) for k in [*overrides, RULES_ENABLED_KEY]}
 
-    def run(split: bool) -> float:
+    def run(split: bool | None) -> float:
+        """One query: no UDF (None), one node (False) or one node per UDF (True)."""
         spark.conf.set(RULES_ENABLED_KEY, "true" if split else "false")
         df = spark.range(0, rows, 1, partitions)
-        for u in udfs:
+        if split is None:  # the same rows through the JVM alone
+            df = df.filter(F.col("id") % 1000 != NODES)
+        for u in udfs if split is not None else []:
             df = df.filter(u("id"))
         began = time.perf_counter()
         df.agg(F.count("*")).collect()
@@ -76,29 +82,34 @@ def measure(spark: Any, rows: int = ROWS, repeats: int = REPEATS) -> dict[str, f
     try:
         for key, value in overrides.items():
             spark.conf.set(key, value)
-        run(False), run(True)  # untimed: workers forked, code generated
-        walls: dict[bool, list[float]] = {False: [], True: []}
+        modes: tuple[bool | None, ...] = (None, False, True)
+        for mode in modes:  # untimed: workers forked, code generated
+            run(mode)
+        walls: dict[bool | None, list[float]] = {m: [] for m in modes}
         for _ in range(repeats):
-            for split in (False, True):
-                walls[split].append(run(split))
+            for mode in modes:
+                walls[mode].append(run(mode))
     finally:
         for key, value in saved.items():
             if value is None:
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
-    one, split = statistics.median(walls[False]), statistics.median(walls[True])
+    none, one, many = (statistics.median(walls[m]) for m in (None, False, True))
+    node = max(many - one, 0.0) / (NODES - 1)
     return {
-        "node_cost": max(split - one, 0.0) / (NODES - 1),
+        "node_cost": node,
+        "call_cost": max(one - none - node, 0.0) / (NODES * rows / partitions),
+        "no_udf_s": none,
         "one_node_s": one,
-        "split_s": split,
+        "split_s": many,
         "rows": float(rows),
         "measured_at": time.time(),
     }
 
 
-def node_cost(spark: Any, refresh: bool = False) -> float:
-    """The node cost for this session: stored, else measured now and stored."""
+def figures(spark: Any, refresh: bool = False) -> dict[str, float]:
+    """The probe's figures for this session: stored, else measured now and stored."""
     key = probe_key(spark)
     if not refresh and key in _MEASURED:
         return _MEASURED[key]
@@ -109,7 +120,9 @@ def node_cost(spark: Any, refresh: bool = False) -> float:
     except (OSError, ValueError):
         stored = {}  # none yet, or unreadable: measure again
     entry = stored.get(key) if isinstance(stored, dict) and not refresh else None
-    if not isinstance(entry, dict) or not isinstance(entry.get("node_cost"), int | float):
+    if not isinstance(entry, dict) or not all(
+        isinstance(entry.get(k), int | float) for k in ("node_cost", "call_cost")
+    ):
         entry = measure(spark)
         stored = stored if isinstance(stored, dict) else {}
         stored[key] = entry
@@ -117,12 +130,13 @@ def node_cost(spark: Any, refresh: bool = False) -> float:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(stored, indent=1))
         tmp.replace(path)
-    _MEASURED[key] = float(entry["node_cost"])
+    _MEASURED[key] = {k: float(v) for k, v in entry.items()}
     return _MEASURED[key]
 
 
-def apply(spark: Any, refresh: bool = False) -> float:
-    """Put the (stored or measured) node cost into ``spark``'s conf; returns it."""
-    value = node_cost(spark, refresh)
-    spark.conf.set(costs.MEASURED_NODE_COST_KEY, repr(value))
-    return value
+def apply(spark: Any, refresh: bool = False) -> dict[str, float]:
+    """Put the (stored or measured) node and call costs into ``spark``'s conf."""
+    found = figures(spark, refresh)
+    spark.conf.set(costs.MEASURED_NODE_COST_KEY, repr(found["node_cost"]))
+    spark.conf.set(costs.MEASURED_CALL_COST_KEY, repr(found["call_cost"]))
+    return found

@@ -17,6 +17,15 @@ if TYPE_CHECKING:  # numpy is imported when a run needs it: bdbench --help stays
 HISTORY = 256
 
 
+def count_rows(paths: Sequence[Path]) -> int:
+    """Non-blank lines (rows) of the input files."""
+    total = 0
+    for path in paths:
+        with path.open("rb") as handle:
+            total += sum(1 for line in handle if line.strip())
+    return total
+
+
 def read_rows(paths: Sequence[Path], limit: int | None = None) -> tuple[list[int], list[str]]:
     """Row ids and history texts of the input files (the first ``limit`` rows)."""
     ids: list[int] = []

@@ -7,13 +7,14 @@ Imports pyspark only inside functions, like every implementation module.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext
-from harness.spark_rules import costs
+from harness.spark_rules import costs, probe
 from workloads._udf import udfs
 from workloads._udf.udfs import Spec
 
@@ -61,6 +62,28 @@ def filter_udf(spec: Spec, calls: Any, seconds: Any) -> tuple[Any, tuple[str, ..
     return counted_udf(spec["name"], fn, "double", calls, seconds), args
 
 
+def annotate(spark: Any, profiles: Mapping[str, Mapping[str, float]]) -> None:
+    """Give the rules their inputs: declared and measured UDF annotations, and the probe's
+    node and call costs (measured once per machine and Spark set-up, then stored)."""
+    costs.apply(spark, profiles)
+    probe.apply(spark)
+
+
+_EVAL_NODE = re.compile(r"(?:Arrow|Batch)EvalPython \[(.*?)\], \[")
+_CALL = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\(")
+
+
+def plan_groups(plan: str, names: Sequence[str]) -> list[list[str]]:
+    """The UDFs among ``names`` each Python eval node of an executed plan evaluates,
+    bottom-up (the plan text lists nodes top-down)."""
+    groups = []
+    for node in _EVAL_NODE.finditer(plan):
+        called = [n for n in _CALL.findall(node.group(1)) if n in names]
+        if called:
+            groups.append(list(dict.fromkeys(called)))
+    return groups[::-1]
+
+
 def executed_plan(df: Any) -> str:
     """The executed physical plan of a DataFrame (final adaptive plan after an action)."""
     return str(df._jdf.queryExecution().executedPlan().toString())[:PLAN_CHARS]
@@ -103,7 +126,7 @@ def warm_filters(ctx: RunContext, specs: Sequence[Spec]) -> None:
     if spark is None:
         return
     if ctx.rules is True:
-        costs.apply(spark, ctx.prepared.get("udfs", {}))
+        annotate(spark, ctx.prepared.get("udfs", {}))
     tiny = spark.range(0, 64, 1, max(engine.partitions, 1)).select(
         "id", F.lit(" ".join(str(i % 7) for i in range(16))).alias("history")
     )

@@ -50,7 +50,7 @@ from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
 from harness.spark_rules import costs
 from workloads._udf import udfs
-from workloads._udf.data import make_data, read_rows
+from workloads._udf.data import count_rows, make_data, read_rows
 
 if TYPE_CHECKING:
     from harness.datasets import Dataset
@@ -170,8 +170,10 @@ def reference(data: Dataset, params: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def prepare(data: Dataset, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Profile each UDF on the first rows: seconds per call (best of 3) and selectivity."""
+    """Profile each UDF on the first rows: seconds per call (best of 3) and selectivity, with
+    the input's row count (the rows a query gives each UDF, for the planner)."""
     specs = filter_specs(params)
+    rows = float(count_rows(list(data.inputs)))
     ids, histories = read_rows(list(data.inputs), PROFILE_ROWS)
     profile: dict[str, dict[str, float]] = {}
     for spec in specs:
@@ -183,7 +185,7 @@ def prepare(data: Dataset, params: Mapping[str, Any]) -> dict[str, Any]:
             best = min(best, time.perf_counter() - began)
             passed = sum(1 for r in results if udfs.passes(spec, r))
         n = max(len(ids), 1)
-        profile[spec["name"]] = {"cost": best / n, "selectivity": passed / n}
+        profile[spec["name"]] = {"cost": best / n, "selectivity": passed / n, "rows": rows}
     return {"udfs": profile, "sample_rows": len(ids), "measured_at": time.time()}
 
 
@@ -235,14 +237,20 @@ def run_metrics(
     seconds: Mapping[str, float],
     evaluated: Sequence[str] | None,
     parallelism: int,
+    grouping: Sequence[Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """What an implementation records in its timed region: exact calls per UDF, seconds
-    inside each UDF (summed over workers), the order it evaluated them in (None: all at once)
-    and how many workers evaluated UDFs at the same time."""
+    inside each UDF (summed over workers), the order it evaluated them in (None: all at once),
+    how many workers evaluated UDFs at the same time, and ``grouping``: the UDFs evaluated
+    together, step by step (Spark: the eval nodes bottom-up; default one UDF per step of
+    ``evaluated``, or all in one step)."""
+    if grouping is None:
+        grouping = [[n] for n in evaluated] if evaluated is not None else [list(calls)]
     return {
         "calls": {k: int(v) for k, v in calls.items()},
         "udf_seconds": {k: float(v) for k, v in seconds.items()},
         "evaluated_order": list(evaluated) if evaluated is not None else None,
+        "grouping": [list(g) for g in grouping],
         "parallelism": parallelism,
     }
 
@@ -282,20 +290,25 @@ def finish_metrics(
         optimal_order=order,
         optimal_calls=best_calls,
         optimal_work_s=sum(best_calls[n] * per_call[n] for n in order),
-        survivor_calls_exact=_survivor_calls_exact(udf, expected["passing"]),
+        survivor_calls_exact=survivor_calls_exact(udf, expected["passing"]),
     )
 
 
-def _survivor_calls_exact(udf: Mapping[str, Any], passing: Mapping[str, int]) -> bool | None:
-    """Whether each UDF was called exactly once per row that passed the UDFs evaluated
-    before it (None when the run evaluated them all at once)."""
-    order = udf.get("evaluated_order")
-    if not order:
+def survivor_calls_exact(udf: Mapping[str, Any], passing: Mapping[str, int]) -> bool | None:
+    """Whether each UDF was called exactly once per row that reached its step: the rows that
+    passed every UDF of the steps before (None when the run evaluated them all in one step)."""
+    grouping = udf.get("grouping")
+    if grouping is None and udf.get("evaluated_order"):  # a record from before groupings
+        grouping = [[n] for n in udf["evaluated_order"]]
+    if not grouping or len(grouping) < 2:
         return None
-    return all(
-        udf["calls"].get(name) == passing[",".join(sorted(order[:k]))]
-        for k, name in enumerate(order)
-    )
+    before: list[str] = []
+    for group in grouping:
+        reached = passing[",".join(sorted(before))]
+        if any(udf["calls"].get(name) != reached for name in group):
+            return False
+        before.extend(group)
+    return True
 
 
 UDF_FILTER = register_workload(

@@ -12,24 +12,23 @@ from typing import Any
 
 from harness.engines.spark_engine import SparkEngine, master_cores
 from harness.registry import RunContext, implements
-from harness.spark_rules import costs
 from workloads._spark import input_uris, session
-from workloads._udf.spark import apply_chain, executed_plan, warm_filters
+from workloads._udf.spark import annotate, apply_chain, executed_plan, plan_groups, warm_filters
 from workloads.udf_filter import filter_specs, run_metrics
 
 
 def chain_metrics(
-    calls: dict[str, Any], seconds: dict[str, Any], parallelism: int
+    calls: dict[str, Any], seconds: dict[str, Any], parallelism: int, plan: str
 ) -> dict[str, Any]:
-    """``run_metrics`` from the accumulators, after the action ran."""
+    """``run_metrics`` from the accumulators, after the action ran, with the eval nodes of the
+    executed plan: the order of evaluation is theirs, all at once when there is one node."""
     counted = {name: acc.value for name, acc in calls.items()}
-    # Order of evaluation, from the counts: all at once when every UDF saw every row.
-    evaluated = None
-    if len(set(counted.values())) > 1:
-        evaluated = sorted(counted, key=lambda n: -counted[n])
+    grouping = plan_groups(plan, list(counted))
+    evaluated = [n for g in grouping for n in g] if len(grouping) > 1 else None
     return run_metrics(
-        counted, {name: acc.value for name, acc in seconds.items()}, evaluated, parallelism
-    )
+        counted, {name: acc.value for name, acc in seconds.items()}, evaluated, parallelism,
+        grouping,
+    )  # fmt: skip
 
 
 def prewarm(ctx: RunContext) -> None:
@@ -45,8 +44,9 @@ def run_df(ctx: RunContext) -> list[int]:
     engine = ctx.engine_as(SparkEngine)
     spark = session(ctx)
     if ctx.rules is True:
-        # Measured annotations (the stored profile), below the name-suffix convention.
-        costs.apply(spark, ctx.prepared.get("udfs", {}))
+        # Measured annotations (the stored profile, below the name-suffix convention) and the
+        # probe's node cost, stored by the untimed warm-up.
+        annotate(spark, ctx.prepared.get("udfs", {}))
     uris = input_uris(ctx)
     # The history stays text: each UDF parses what it needs (the cheap one only the head).
     rows = spark.read.csv(uris, schema="id LONG, history STRING")
@@ -54,6 +54,7 @@ def run_df(ctx: RunContext) -> list[int]:
     result = rows.select("id")
     ids = sorted(row["id"] for row in result.collect())
     # File splits give at least one partition per core (spark.sql.files.minPartitionNum).
-    ctx.metrics["udf"] = chain_metrics(calls, seconds, master_cores(engine.options.master))
-    ctx.metrics["plan"] = executed_plan(result)
+    plan = executed_plan(result)
+    ctx.metrics["udf"] = chain_metrics(calls, seconds, master_cores(engine.options.master), plan)
+    ctx.metrics["plan"] = plan
     return ids

@@ -72,7 +72,7 @@ public final class PythonUdfFilterSplitter {
         final Attribute result;
         final LogicalPlan origin;   // the eval node it came from: decides node class and eval type
         final int position;         // written order, the tie-breaker
-        final double cost;          // seconds per row
+        final double cost;          // seconds per row, with the call's own cost
         final double selectivity;
 
         Slot(PythonUDF udf, Attribute result, LogicalPlan origin, int position, UdfCostModel costs) {
@@ -80,7 +80,7 @@ public final class PythonUdfFilterSplitter {
             this.result = result;
             this.origin = origin;
             this.position = position;
-            this.cost = costs.costOf(udf);
+            this.cost = costs.costOf(udf) + costs.callCost();
             this.selectivity = costs.selectivityOf(udf);
         }
 

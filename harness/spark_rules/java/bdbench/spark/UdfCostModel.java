@@ -32,6 +32,10 @@ import scala.math.BigInt;
  * passing) comes from the conf, the declaration or the profile; unknown is
  * {@link #DEFAULT_SELECTIVITY}.
  *
+ * <p>Each UDF of a node also pays a per-row call cost (the row's trip to the Python worker and
+ * back): {@code spark.bdbench.udf.callCost}, else the probe's
+ * {@code spark.bdbench.udf.measured.callCost}, else {@link #DEFAULT_CALL_COST}.
+ *
  * <p>Fixed cost of one eval node per query: {@code spark.bdbench.udf.nodeCost}, else the
  * probe's {@code spark.bdbench.udf.measured.nodeCost}, else {@link #DEFAULT_NODE_COST}. Rows:
  * Catalyst's row count of the plan under the UDFs when it has one, else the profile's
@@ -68,6 +72,10 @@ public final class UdfCostModel {
     public static final String NODE_COST_KEY = "spark.bdbench.udf.nodeCost";
     /** Fixed seconds per eval node per query, as the probe measured it. */
     public static final String MEASURED_NODE_COST_KEY = MEASURED_PREFIX + "nodeCost";
+    /** Seconds per row of calling any Python UDF in a node (rows to Python and back), set by hand. */
+    public static final String CALL_COST_KEY = "spark.bdbench.udf.callCost";
+    /** The same, as the probe measured it. */
+    public static final String MEASURED_CALL_COST_KEY = MEASURED_PREFIX + "callCost";
     /** Workers evaluating a node's rows at the same time. */
     public static final String PARALLELISM_KEY = "spark.bdbench.udf.parallelism";
     /** Cost, in units, of a UDF without any cost annotation. */
@@ -78,6 +86,8 @@ public final class UdfCostModel {
     public static final double DEFAULT_SELECTIVITY = 0.5;
     /** Node cost (seconds) when neither set nor measured. */
     public static final double DEFAULT_NODE_COST = 0.05;
+    /** Call cost (seconds per row) when neither set nor measured. */
+    public static final double DEFAULT_CALL_COST = 1e-6;
     /** Rows read when neither Catalyst nor a profile knows. */
     public static final double DEFAULT_ROWS = 1_000_000;
 
@@ -225,6 +235,24 @@ public final class UdfCostModel {
             }
         }
         return DEFAULT_NODE_COST;
+    }
+
+    /**
+     * Seconds per row that calling a UDF in an eval node adds to its own cost (the row's trip
+     * to the Python worker and back): set, else measured, else the default.
+     */
+    public double callCost() {
+        for (String key : new String[] {CALL_COST_KEY, MEASURED_CALL_COST_KEY}) {
+            OptionalDouble v = conf.strictNumber(key, "call cost");
+            if (v.isPresent()) {
+                if (v.getAsDouble() < 0) {
+                    throw new IllegalArgumentException(String.format(
+                            "bdbench rules: %s = %s is a negative call cost", key, v.getAsDouble()));
+                }
+                return v.getAsDouble();
+            }
+        }
+        return DEFAULT_CALL_COST;
     }
 
     /** Workers sharing a node's rows: set, else the running context's default parallelism. */
