@@ -133,7 +133,9 @@ def test_declared_constraint_and_conf_override(spark: Any, monkeypatch: pytest.M
     def f(x: float) -> float:
         return x
 
-    declared = costs.declared_conf()
+    # f's declared cost (5 us over 1500 rows per worker) is below the default node cost:
+    # a free node makes the barrier pay, so it acts on the declaration
+    declared = {**costs.declared_conf(), costs.NODE_COST_KEY: "0"}
     assert declared[costs.conf_key("constrained", "f", "declared")] == "true"
     _, calls, _ = _run(spark, True, conf=declared)
     assert calls["f"] == N
@@ -162,6 +164,34 @@ def test_a_filter_on_the_chain_keeps_the_constraint(spark: Any) -> None:
     # without the barrier the filter split acts: f(x) > 1.5 first, so g(f(x)) runs only on its
     # s1 survivors, where f runs again; above, f runs twice on the s final rows
     s1 = sum(1 for i in range(N) if i % 50 != 7 and (i % 100) / 100 * 2 + 1 > 1.5)
-    split_rows, split_calls = run(True, {**CONSTRAINED_F, BARRIER_ENABLED_KEY: "false"})
+    free_nodes = {costs.NODE_COST_KEY: "0", costs.CALL_COST_KEY: "0"}  # the split's mechanics
+    split_rows, split_calls = run(
+        True, {**CONSTRAINED_F, BARRIER_ENABLED_KEY: "false", **free_nodes}
+    )
     assert split_rows == off_rows
     assert split_calls == {"f": N + s1 + 2 * s, "g": s1 + s}
+
+
+@pytest.mark.parametrize(
+    ("cost_units", "node_cost", "barrier"),
+    [
+        ("1", "0.05", False),  # f's second call: 1500 rows per worker x 2 us = 3 ms < 50 ms
+        ("1000", "0.05", True),  # 1500 x 1.001 ms = 1.5 s > 50 ms
+        ("1", "0", True),  # a free node always pays
+    ],
+)
+def test_barrier_only_when_the_repeated_call_costs_more_than_a_node(
+    spark: Any, cost_units: str, node_cost: str, barrier: bool
+) -> None:
+    """With a cost annotation the barrier weighs f's repeated calls against the node it adds
+    (the planner's node cost); without one it always acts (tested above)."""
+    conf = {
+        **CONSTRAINED_F,
+        costs.conf_key("cost", "f"): cost_units,
+        costs.NODE_COST_KEY: node_cost,
+        costs.PARALLELISM_KEY: "2",
+    }
+    rows, calls, plan = _run(spark, True, conf=conf)
+    assert calls == {"f": N if barrier else 2 * N, "g": N}
+    assert plan.count("ArrowEvalPython") == (2 if barrier else 1)
+    assert len(rows) == N

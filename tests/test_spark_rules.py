@@ -6,6 +6,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pandas as pd  # module level: pandas_udf resolves the string type hints here
@@ -16,7 +17,9 @@ from harness.spark_rules import (
     RULES_ENABLED_KEY,
     SPLIT_ENABLED_KEY,
     costs,
+    planner,
 )
+from workloads._udf.spark import plan_groups
 
 N = 4_000  # rows; x = (id % 100) / 100, so "x < 0.1" keeps 10%
 
@@ -34,7 +37,10 @@ def spark(spark_engine: Any) -> Any:
 def rules(
     spark: Any, on: bool, arrow: bool = True, conf: Mapping[str, str] | None = None
 ) -> Iterator[None]:
-    """Rules on/off, Arrow UDF evaluation on/off and extra conf entries for a block."""
+    """Rules on/off, Arrow UDF evaluation on/off and extra conf entries for a block. Unless
+    ``conf`` says otherwise, eval nodes and UDF calls cost nothing fixed, so the planner gives
+    every selective UDF its own node (the split's mechanics, tested here)."""
+    conf = {costs.NODE_COST_KEY: "0", costs.CALL_COST_KEY: "0", **(conf or {})}
     spark.conf.set(RULES_ENABLED_KEY, "true" if on else "false")
     spark.conf.set("spark.sql.execution.pythonUDF.arrow.enabled", "true" if arrow else "false")
     for key, value in (conf or {}).items():
@@ -329,4 +335,102 @@ def test_empty_input_gives_empty_result(spark: Any) -> None:
         plan = _executed(df)
     assert rows == []
     assert all(c.value == 0 for c in calls.values())
-    assert plan.count("ArrowEvalPython") == 2  # still the split plan, on no rows
+    # Catalyst knows there are no rows: a split saves nothing, so Spark's single node stays
+    assert plan.count("ArrowEvalPython") == 1
+
+
+def _four_conf(node_cost: float) -> dict[str, str]:
+    conf = {costs.conf_key("cost", name): str(c) for name, (c, _, _) in FOUR.items()}
+    conf |= {costs.conf_key("selectivity", name): str(s) for name, (_, s, _) in FOUR.items()}
+    return conf | {costs.NODE_COST_KEY: str(node_cost), costs.PARALLELISM_KEY: "2",
+                   costs.CALL_COST_KEY: "0"}  # fmt: skip
+
+
+@pytest.mark.parametrize("node_cost", [0.0, 0.002, 0.005, 0.02])
+def test_jvm_groups_udfs_as_the_python_planner_does(spark: Any, node_cost: float) -> None:
+    """The JVM's eval nodes equal the Python planner's choice (tested against brute force in
+    test_udf_planner): one node per UDF, a shared node, two nodes of UDFs that are not rank
+    neighbours, plain Spark's single node; rows from Catalyst (``range`` knows its count);
+    and every UDF is called once per row reaching its node."""
+    conf = _four_conf(node_cost)
+    steps = [costs.step(name, conf) for name in FOUR]
+    want = planner.choose(steps, N / 2, node_cost).groups
+
+    def query(df: Any, u: dict[str, Any]) -> Any:
+        df = spark.range(N)  # Range: Catalyst knows the row count
+        for name in FOUR:
+            df = df.filter(u[name]("id"))
+        return df
+
+    rows, calls, plan = _run(spark, True, query, conf=conf, make=_four_udfs)
+    got = plan_groups(plan, list(FOUR))
+    assert [sorted(g) for g in got] == [sorted(g) for g in want]
+    survivors = list(range(N))
+    for group in got:
+        for name in group:
+            assert calls[name] == len(survivors), name
+        survivors = [i for i in survivors if all(FOUR[n][2](i) for n in group)]
+    assert [r["id"] for r in rows] == survivors
+
+
+def test_the_planner_shapes_cover_every_case() -> None:
+    """The node costs above give four different plan shapes."""
+    shapes = set()
+    for node_cost in (0.0, 0.002, 0.005, 0.02):
+        conf = _four_conf(node_cost)
+        steps = [costs.step(name, conf) for name in FOUR]
+        shapes.add(tuple(len(g) for g in planner.choose(steps, N / 2, node_cost).groups))
+    assert shapes == {(1, 1, 1, 1), (2, 1, 1), (2, 2), (4,)}
+
+
+def test_rows_from_the_profile_when_catalyst_has_none(spark: Any, tmp_path: Path) -> None:
+    """Without a row count from Catalyst the profile's rows decide, else the default."""
+    spark.range(N).write.parquet(str(tmp_path / "ids"))
+    x = "CAST(id % 100 AS DOUBLE) / 100"
+    files = spark.read.parquet(str(tmp_path / "ids")).selectExpr(
+        "id", f"{x} AS x", "DOUBLE(0.5) AS p", "DOUBLE(1.0) AS q"
+    )
+    conf = {costs.NODE_COST_KEY: "0.5", costs.PARALLELISM_KEY: "2", costs.CALL_COST_KEY: "0",
+            costs.conf_key("selectivity", "udfB_10"): "0.1"}  # fmt: skip
+
+    def query(df: Any, u: dict[str, Any]) -> Any:
+        return a_then_b(files, u)  # a file source: Catalyst knows its size, not its rows
+
+    # the default million rows: udfA_99 on 500k rows per worker costs far more than F
+    _, calls, _ = _run(spark, True, query, conf=conf)
+    assert calls["udfA_99"] == N // 10
+    # profiled 4000 rows: one node costs F + 2000 x 109 us = 0.72 s, the split
+    # 2F + 2000 x (10 + 0.1 x 99) us = 1.04 s: Spark's plan stays
+    profiled = {f"spark.bdbench.udf.measured.rows.{n}": str(N) for n in ("udfA_99", "udfB_10")}
+    _, calls, _ = _run(spark, True, query, conf=conf | profiled)
+    assert calls["udfA_99"] == N and calls["udfB_10"] == N
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("spark.bdbench.udf.cost.udfA_99", "-3", "UDF 'udfA_99': {key} = -3.0 is a negative cost"),
+        ("spark.bdbench.udf.selectivity.udfB_10", "1.2",
+         "UDF 'udfB_10': {key} = 1.2 is not a selectivity in [0, 1]"),
+        ("spark.bdbench.udf.measured.cost.udfB_10", "fast",
+         "UDF 'udfB_10': {key} = 'fast' is not a number"),
+        ("spark.bdbench.udf.nodeCost", "soon", "node cost: {key} = 'soon' is not a number"),
+    ],
+)  # fmt: skip
+def test_bad_annotations_fail_planning_with_one_clear_message(
+    spark: Any, key: str, value: str, message: str
+) -> None:
+    from pyspark.errors import IllegalArgumentException
+
+    udfs, _ = _udfs(spark)
+    with rules(spark, True, conf={key: value}):
+        df = a_then_b(_data(spark), udfs)
+        with pytest.raises(IllegalArgumentException) as caught:
+            df.collect()
+    first = str(caught.value).strip().splitlines()[0]
+    assert first.endswith("bdbench rules: " + message.format(key=key))
+    # the same message as the Python mirror's, where it reads the key
+    if "nodeCost" not in key:
+        with pytest.raises(costs.AnnotationError) as py:
+            costs.resolve(key.rsplit(".", 1)[1], {key: value})
+        assert str(py.value) == "bdbench rules: " + message.format(key=key)

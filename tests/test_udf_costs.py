@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import re
+from typing import Any
 
 import pytest
 
@@ -75,8 +77,63 @@ def test_rank_without_selectivity_orders_by_cost() -> None:
     cheap = ann.rank(ann.Annotation(10, None, "suffix", None))
     dear = ann.rank(ann.Annotation(99, None, "suffix", None))
     assert cheap < dear
-    assert ann.rank(ann.Annotation(None, None, None, None)) == 1.0
+    # unknown: one cost unit (a microsecond), passing the default half of the rows
+    unknown = ann.rank(ann.Annotation(None, None, None, None))
+    assert unknown == pytest.approx(ann.UNKNOWN_COST * ann.DEFAULT_COST_UNIT / 0.5)
     assert ann.rank(ann.Annotation(1, 1.0, "conf", "conf")) == float("inf")
+
+
+def test_costs_in_seconds_measured_ones_as_they_are() -> None:
+    """Units (conf, suffix, declared) times the cost unit; measured costs are seconds already."""
+    conf = ann.measured_conf({"plain": {"cost": 3e-5}})
+    assert ann.seconds_per_row(ann.resolve("plain", conf), conf) == 3e-5
+    assert ann.seconds_per_row(ann.resolve("udfA_99", conf), conf) == pytest.approx(99e-6)
+    conf[ann.COST_UNIT_KEY] = "2e-6"
+    assert ann.seconds_per_row(ann.resolve("udfA_99", conf), conf) == pytest.approx(198e-6)
+    assert ann.seconds_per_row(ann.resolve("plain", conf), conf) == 3e-5
+    # the planner's step adds the call cost every UDF pays per row in a node
+    conf[ann.CALL_COST_KEY] = "1e-6"
+    assert ann.step("udfA_99", conf).cost == pytest.approx(199e-6)
+    assert ann.step("udfA_99", conf).selectivity == ann.DEFAULT_SELECTIVITY
+    assert ann.node_cost({}) == ann.DEFAULT_NODE_COST
+    assert ann.node_cost({ann.MEASURED_NODE_COST_KEY: "0.07"}) == 0.07
+    assert ann.node_cost({ann.MEASURED_NODE_COST_KEY: "0.07", ann.NODE_COST_KEY: "0"}) == 0.0
+
+
+K = "spark.bdbench.udf."
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("cost.f", "-1", "UDF 'f': {key} = -1.0 is a negative cost"),
+        ("cost.f", "cheap", "UDF 'f': {key} = 'cheap' is not a number"),
+        ("measured.cost.f", "nan", "UDF 'f': {key} = 'nan' is not a number"),
+        ("selectivity.f", "1.5", "UDF 'f': {key} = 1.5 is not a selectivity in [0, 1]"),
+        ("declared.selectivity.f", "-0.1", "UDF 'f': {key} = -0.1 is not a selectivity"),
+        ("constrained.f", "yes", "UDF 'f': {key} = 'yes' is not true or false"),
+    ],
+)
+def test_bad_annotations_are_one_clear_error(key: str, value: str, message: str) -> None:
+    """One message naming the UDF and the key, the same as the Java rules'."""
+    with pytest.raises(ann.AnnotationError) as caught:
+        ann.resolve("f", {K + key: value})
+    assert str(caught.value).startswith("bdbench rules: " + message.format(key=K + key))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "call", "message"),
+    [
+        ("nodeCost", "-0.1", ann.node_cost, "= -0.1 is a negative node cost"),
+        ("nodeCost", "fast", ann.node_cost, "= 'fast' is not a number"),
+        ("costUnit", "0", ann.cost_unit, "= 0.0 is not a positive number of seconds"),
+        ("callCost", "-1", ann.call_cost, "= -1.0 is a negative call cost"),
+    ],
+)
+def test_bad_model_figures_are_one_clear_error(key: str, value: str, call: Any, message: str
+                                               ) -> None:  # fmt: skip
+    with pytest.raises(ann.AnnotationError, match=re.escape(f"{K}{key} {message}")):
+        call({K + key: value})
 
 
 def test_constrained_precedence_conf_beats_declared() -> None:
@@ -89,9 +146,9 @@ def test_constrained_precedence_conf_beats_declared() -> None:
     assert (got.constrained, got.constrained_source) == (False, "conf")
     got = ann.resolve(name, {ann.conf_key("constrained", name): "true"})
     assert (got.constrained, got.constrained_source) == (True, "conf")
-    # a malformed conf value is ignored, like in the Java rules: the declaration decides
-    got = ann.resolve(name, {**declared, ann.conf_key("constrained", name): "yes"})
-    assert (got.constrained, got.constrained_source) == (True, "declared")
+    # a malformed conf value is an error, like in the Java rules, never a silent fallback
+    with pytest.raises(ann.AnnotationError, match="is not true or false"):
+        ann.resolve(name, {**declared, ann.conf_key("constrained", name): "yes"})
     assert ann.resolve(name, {}).constrained is False
     assert ann.conf_key("constrained", name) == "spark.bdbench.udf.constrained.stress"
 

@@ -177,6 +177,8 @@ def test_mrjob_inline_counts_calls_with_counters(tiny: datasets.Dataset, tmp_pat
 def test_spark_rules_make_the_expensive_udf_see_only_survivors(
     tiny: datasets.Dataset, spark_engine: Any, tmp_path: Path
 ) -> None:
+    """At tiny a node costs more than the rows it would save: the planner keeps Spark's single
+    node. With free nodes (``nodeCost`` 0) it splits and udfA_99 sees only udfB_10's rows."""
     from workloads.udf_filter import impl_spark
 
     spark = spark_engine.spark
@@ -184,25 +186,45 @@ def test_spark_rules_make_the_expensive_udf_see_only_survivors(
         pytest.skip("the rules jar could not be built here (no javac?)")
     expected = datasets.reference_answer(registry.get_workload("udf_filter"), tiny, PAPER)
     seen = {}
-    for on in (False, True):
-        spark.conf.set(RULES_ENABLED_KEY, "true" if on else "false")
+    for mode in ("off", "on", "free"):
+        spark.conf.set(RULES_ENABLED_KEY, "false" if mode == "off" else "true")
+        if mode == "free":
+            spark.conf.set(costs.NODE_COST_KEY, "0")
         try:
-            ctx = _ctx(spark_engine, "df", tiny, PAPER, on, tmp_path)
+            ctx = _ctx(spark_engine, "df", tiny, PAPER, mode != "off", tmp_path)
             assert impl_spark.run_df(ctx) == expected["ids"]
         finally:
             spark.conf.set(RULES_ENABLED_KEY, "false")
+            spark.conf.unset(costs.NODE_COST_KEY)
             for key in costs.measured_conf(ctx.prepared["udfs"]):  # the shared session
                 spark.conf.unset(key)
-        seen[on] = (_finish(ctx, tiny), ctx.metrics["plan"])
-    off, on_ = seen[False][0], seen[True][0]
+        seen[mode] = (_finish(ctx, tiny), ctx.metrics["plan"])
     rows = expected["rows"]
-    assert off["calls"] == {"udfA_99": rows, "udfB_10": rows}
-    assert off["evaluated_order"] is None
-    assert on_["calls"] == {"udfA_99": expected["passing"]["udfB_10"], "udfB_10": rows}
-    assert on_["survivor_calls_exact"] is True
-    assert on_["evaluated_order"] == ["udfB_10", "udfA_99"]
-    plan = seen[True][1]
+    assert ctx.prepared["udfs"]["udfA_99"]["rows"] == rows  # the planner's rows, profiled
+    for mode in ("off", "on"):
+        udf = seen[mode][0]
+        assert udf["calls"] == {"udfA_99": rows, "udfB_10": rows}
+        assert udf["evaluated_order"] is None and udf["survivor_calls_exact"] is None
+        assert sorted(udf["grouping"][0]) == ["udfA_99", "udfB_10"]
+    free = seen["free"][0]
+    assert free["calls"] == {"udfA_99": expected["passing"]["udfB_10"], "udfB_10": rows}
+    assert free["survivor_calls_exact"] is True
+    assert free["evaluated_order"] == ["udfB_10", "udfA_99"]
+    assert free["grouping"] == [["udfB_10"], ["udfA_99"]]
+    plan = seen["free"][1]
     assert plan.index("udfA_99") < plan.index("udfB_10")  # printed top-down: B runs first
+
+
+def test_survivor_check_is_per_node() -> None:
+    """Calls are checked against the rows reaching each UDF's node, shared or not."""
+    passing = {"": 100, "a": 10, "b": 50, "c": 90, "a,b": 5, "a,c": 9, "b,c": 45, "a,b,c": 4}
+    shared = {"grouping": [["a"], ["b", "c"]], "calls": {"a": 100, "b": 10, "c": 10}}
+    assert uf.survivor_calls_exact(shared, passing) is True
+    shared["calls"]["c"] = 5  # as if c came after b
+    assert uf.survivor_calls_exact(shared, passing) is False
+    assert uf.survivor_calls_exact({"grouping": [["a", "b", "c"]], "calls": {}}, passing) is None
+    old = {"evaluated_order": ["a", "b"], "calls": {"a": 100, "b": 10}}  # an older record
+    assert uf.survivor_calls_exact(old, passing) is True
 
 
 def test_profile_is_stored_and_reused(tiny: datasets.Dataset) -> None:

@@ -17,9 +17,10 @@ fixed cost of an eval node (``spark.bdbench.udf.nodeCost``, else the probe's
 fraction of rows that pass; unknown counts as ``DEFAULT_SELECTIVITY``. The Java rules implement
 the same lookup; ``resolve`` mirrors it for Python implementations and tests.
 
-A bad annotation (not a number, a negative cost, a selectivity outside [0, 1], a constrained
-flag other than true/false) raises ``AnnotationError`` naming the UDF and the key, as the
-rules fail planning with the same message: never a silent fallback.
+A bad annotation in any source (not a number, a negative cost, a selectivity outside [0, 1], a
+constrained flag other than true/false) raises ``AnnotationError`` naming the UDF and the key,
+even when another source would win, as the rules fail planning with the same message: never a
+silent fallback.
 
 A UDF is *constrained* (must run once per row: the barrier rule materialises its result
 instead of letting Spark call it again inside a chained UDF) when the conf
@@ -117,6 +118,8 @@ _ORDER: tuple[Source, ...] = ("conf", "suffix", "declared", "measured")
 
 
 def _lookup(conf: Mapping[str, str], kind: Kind, name: str) -> tuple[float | None, Source | None]:
+    found: tuple[float | None, Source | None] = (None, None)
+    # Every source is read, so a malformed one fails even when another one wins.
     for source in _ORDER:
         if source == "suffix":
             value = suffix_cost(name) if kind == "cost" else None
@@ -131,24 +134,25 @@ def _lookup(conf: Mapping[str, str], kind: Kind, name: str) -> tuple[float | Non
                 raise AnnotationError(
                     f"bdbench rules: UDF '{name}': {key} = {value} is not a selectivity in [0, 1]"
                 )
-        if value is not None:
-            return value, source
-    return None, None
+        if value is not None and found[0] is None:
+            found = (value, source)
+    return found
 
 
 def _lookup_constrained(conf: Mapping[str, str], name: str) -> tuple[bool, Source | None]:
     sources: tuple[Source, ...] = ("conf", "declared")
+    found: tuple[bool, Source | None] = (False, None)
     for source in sources:
         key = conf_key("constrained", name, source)
         raw = conf.get(key)
         value = "" if raw is None else str(raw).strip().lower()
-        if value in ("true", "false"):
-            return value == "true", source
-        if value:
+        if value and value not in ("true", "false"):
             raise AnnotationError(
                 f"bdbench rules: UDF '{name}': {key} = '{raw}' is not true or false"
             )
-    return False, None
+        if value and found[1] is None:
+            found = (value == "true", source)
+    return found
 
 
 def resolve(name: str, conf: Mapping[str, str]) -> Annotation:

@@ -85,6 +85,15 @@ def best_plan(steps: Sequence[Step], rows_per_worker: float, node_cost: float) -
     return Plan(named, plan_cost(named, steps, rows_per_worker, node_cost))
 
 
+def choose(steps: Sequence[Step], rows_per_worker: float, node_cost: float) -> Plan:
+    """What the rules do with one node of ``steps`` (all of one kind): the best plan when it
+    has several nodes and costs less than the single node, else the single node itself."""
+    names = tuple(s.name for s in steps)
+    single = Plan((names,), plan_cost([names], steps, rows_per_worker, node_cost))
+    best = best_plan(steps, rows_per_worker, node_cost)
+    return best if len(best.groups) > 1 and best.cost < single.cost else single
+
+
 def _compatible(group: Sequence[Step]) -> bool:
     kinds = {s.kind for s in group}
     return len(kinds) == 1 and (len(group) == 1 or not any(s.alone for s in group))
@@ -92,9 +101,11 @@ def _compatible(group: Sequence[Step]) -> bool:
 
 def _exact(order: Sequence[Step], rows: float, f: float) -> list[list[int]]:
     """Subset DP: value[mask] = cheapest way to evaluate the UDFs not in ``mask`` once the
-    rows passed every UDF in ``mask``. Submasks are tried largest first, so ties keep the
-    plan with fewer nodes (one node first: plain Spark's plan)."""
+    rows passed every UDF in ``mask``. UDF ``i`` of the rank order is bit ``n - 1 - i`` and
+    submasks are tried largest first, so ties keep the plan with fewer nodes (one node first:
+    plain Spark's plan), then the one evaluating earlier-ranked UDFs first."""
     n = len(order)
+    order = order[::-1]
     full = (1 << n) - 1
     cost = [0.0] * (full + 1)
     sel = [1.0] * (full + 1)
@@ -121,7 +132,7 @@ def _exact(order: Sequence[Step], rows: float, f: float) -> list[list[int]]:
     groups, mask = [], 0
     while mask != full:
         sub = choice[mask]
-        groups.append([j for j in range(n) if sub >> j & 1])
+        groups.append(sorted(n - 1 - j for j in range(n) if sub >> j & 1))
         mask |= sub
     return groups
 

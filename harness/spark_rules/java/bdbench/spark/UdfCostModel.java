@@ -11,6 +11,7 @@ import org.apache.spark.SparkContext$;
 import org.apache.spark.sql.catalyst.expressions.Expression;
 import org.apache.spark.sql.catalyst.expressions.PythonUDF;
 import org.apache.spark.sql.catalyst.plans.logical.LogicalPlan;
+import org.apache.spark.sql.catalyst.plans.logical.Project;
 import org.apache.spark.sql.internal.SQLConf;
 
 import scala.Option;
@@ -38,13 +39,15 @@ import scala.math.BigInt;
  *
  * <p>Fixed cost of one eval node per query: {@code spark.bdbench.udf.nodeCost}, else the
  * probe's {@code spark.bdbench.udf.measured.nodeCost}, else {@link #DEFAULT_NODE_COST}. Rows:
- * Catalyst's row count of the plan under the UDFs when it has one, else the profile's
+ * Catalyst's row count of the plan under the UDFs (or under its projections) when it has one,
+ * else the profile's
  * {@code spark.bdbench.udf.measured.rows.<name>}, else {@link #DEFAULT_ROWS}. Workers:
  * {@code spark.bdbench.udf.parallelism}, else the running context's default parallelism.
  *
- * <p>A bad annotation (not a number, a negative cost, a selectivity outside [0, 1], a
- * constrained flag other than true/false) fails planning with one message naming the UDF and
- * the key: a planner that skipped it would plan on numbers nobody set.
+ * <p>A bad annotation in any source (not a number, a negative cost, a selectivity outside
+ * [0, 1], a constrained flag other than true/false) fails planning with one message naming the
+ * UDF and the key, even when another source would win: a planner that skipped it would plan on
+ * numbers nobody set.
  *
  * <p>A UDF is <em>constrained</em> (must run once per row, see {@code ConstrainedUdfBarrier})
  * when {@code spark.bdbench.udf.constrained.<name>} is {@code true}, else when the Python
@@ -136,21 +139,22 @@ public final class UdfCostModel {
      * three in cost units), else measured (seconds), else {@link #UNKNOWN_COST} units.
      */
     public double costOfName(String name) {
-        OptionalDouble units = costAt(COST_PREFIX + name, name);
-        if (units.isEmpty()) {
-            Matcher m = COST_SUFFIX.matcher(name == null ? "" : name);
-            if (m.find()) {
-                units = OptionalDouble.of(Double.parseDouble(m.group(1)));
-            }
+        // Every source is read, so a malformed one fails even when another one wins.
+        OptionalDouble fromConf = costAt(COST_PREFIX + name, name);
+        OptionalDouble declared = costAt(DECLARED_PREFIX + "cost." + name, name);
+        OptionalDouble measured = costAt(MEASURED_PREFIX + "cost." + name, name);
+        double unit = costUnit();
+        if (fromConf.isPresent()) {
+            return fromConf.getAsDouble() * unit;
         }
-        if (units.isEmpty()) {
-            units = costAt(DECLARED_PREFIX + "cost." + name, name);
+        Matcher m = COST_SUFFIX.matcher(name == null ? "" : name);
+        if (m.find()) {
+            return Double.parseDouble(m.group(1)) * unit;
         }
-        if (units.isPresent()) {
-            return units.getAsDouble() * costUnit();
+        if (declared.isPresent()) {
+            return declared.getAsDouble() * unit;
         }
-        OptionalDouble seconds = costAt(MEASURED_PREFIX + "cost." + name, name);
-        return seconds.isPresent() ? seconds.getAsDouble() : UNKNOWN_COST * costUnit();
+        return measured.isPresent() ? measured.getAsDouble() : UNKNOWN_COST * unit;
     }
 
     /** Whether any source gives the named UDF a cost (else {@link #UNKNOWN_COST} stands in). */
@@ -187,19 +191,20 @@ public final class UdfCostModel {
 
     /** Annotated selectivity (fraction of rows passing) of the named UDF, if any. */
     public OptionalDouble selectivityOfName(String name) {
+        OptionalDouble found = OptionalDouble.empty();
         for (String key : new String[] {SELECTIVITY_PREFIX + name,
                 DECLARED_PREFIX + "selectivity." + name, MEASURED_PREFIX + "selectivity." + name}) {
             OptionalDouble s = conf.strictNumber(key, udf(name));
-            if (s.isPresent()) {
-                if (s.getAsDouble() < 0 || s.getAsDouble() > 1) {
-                    throw new IllegalArgumentException(String.format(
-                            "bdbench rules: %s: %s = %s is not a selectivity in [0, 1]",
-                            udf(name), key, s.getAsDouble()));
-                }
-                return s;
+            if (s.isPresent() && (s.getAsDouble() < 0 || s.getAsDouble() > 1)) {
+                throw new IllegalArgumentException(String.format(
+                        "bdbench rules: %s: %s = %s is not a selectivity in [0, 1]",
+                        udf(name), key, s.getAsDouble()));
+            }
+            if (found.isEmpty()) {
+                found = s;
             }
         }
-        return OptionalDouble.empty();
+        return found;
     }
 
     /** Selectivity the planner uses: the annotation, else {@link #DEFAULT_SELECTIVITY}. */
@@ -212,14 +217,10 @@ public final class UdfCostModel {
      * else false.
      */
     public boolean isConstrained(String name) {
-        for (String key : new String[] {CONSTRAINED_PREFIX + name,
-                DECLARED_PREFIX + "constrained." + name}) {
-            Optional<Boolean> v = conf.strictBool(key, udf(name));
-            if (v.isPresent()) {
-                return v.get();
-            }
-        }
-        return false;
+        Optional<Boolean> fromConf = conf.strictBool(CONSTRAINED_PREFIX + name, udf(name));
+        Optional<Boolean> declared = conf.strictBool(DECLARED_PREFIX + "constrained." + name,
+                udf(name));
+        return fromConf.or(() -> declared).orElse(false);
     }
 
     /** Fixed seconds one eval node adds to a query: set, else measured, else the default. */
@@ -275,9 +276,18 @@ public final class UdfCostModel {
      * the largest profiled row count of those UDFs, else {@link #DEFAULT_ROWS}.
      */
     public double rowsOf(LogicalPlan base, List<String> names) {
-        Option<BigInt> count = base.stats().rowCount();
-        if (count.isDefined()) {
-            return count.get().doubleValue();
+        // A projection keeps its child's rows, but Catalyst's size-only statistics drop the
+        // count there (spark.range(n).select(...)): look through projections.
+        LogicalPlan node = base;
+        while (true) {
+            Option<BigInt> count = node.stats().rowCount();
+            if (count.isDefined()) {
+                return count.get().doubleValue();
+            }
+            if (!(node instanceof Project)) {
+                break;
+            }
+            node = ((Project) node).child();
         }
         double rows = -1;
         for (String name : names) {

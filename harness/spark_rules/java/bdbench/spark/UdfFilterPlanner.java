@@ -97,13 +97,21 @@ public final class UdfFilterPlanner {
         return out;
     }
 
+    /** The rank-order indices of the steps in {@code mask} (bit j is step n - 1 - j), ascending. */
     private static int[] indices(int n, int mask) {
-        return java.util.stream.IntStream.range(0, n).filter(j -> (mask >> j & 1) != 0).toArray();
+        return java.util.stream.IntStream.range(0, n).filter(j -> (mask >> j & 1) != 0)
+                .map(j -> n - 1 - j).sorted().toArray();
     }
 
-    /** value[mask]: cheapest way to evaluate the UDFs not in mask, rows having passed mask's. */
-    private static List<int[]> exact(List<Step> steps, double rows, double f) {
-        int n = steps.size();
+    /**
+     * value[mask]: cheapest way to evaluate the UDFs not in mask, rows having passed mask's.
+     * Step i of the rank order is bit n - 1 - i and submasks are tried largest first, so ties
+     * keep fewer nodes (one node first: Spark's plan), then earlier-ranked UDFs first.
+     */
+    private static List<int[]> exact(List<Step> rankOrder, double rows, double f) {
+        int n = rankOrder.size();
+        List<Step> steps = new ArrayList<>(rankOrder);
+        java.util.Collections.reverse(steps);
         int full = (1 << n) - 1;
         double[] cost = new double[full + 1];
         double[] sel = new double[full + 1];
@@ -122,7 +130,6 @@ public final class UdfFilterPlanner {
             int rest = full & ~mask;
             double best = Double.POSITIVE_INFINITY;
             int bestSub = 0;
-            // Largest submask first: on a tie the plan with fewer nodes stays.
             for (int sub = rest; sub != 0; sub = (sub - 1) & rest) {
                 if (valid[sub]) {
                     double v = f + rows * sel[mask] * cost[sub] + value[mask | sub];
