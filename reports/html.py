@@ -408,8 +408,9 @@ def markdown_summary(
                 f"### {_md(section.name)}: our optimizer, achieved vs ideal speedup",
                 "",
                 "| engine/variant | scale | params | mode | wall off | wall mode | achieved | "
-                "ideal | achieved/ideal | UDF calls off → mode | calls = survivors |",
-                "|" + "---|" * 11,
+                "ideal | achieved/ideal | UDF calls off → mode | nodes (bottom-up) | "
+                "calls = rows reaching the node |",
+                "|" + "---|" * 12,
             ]
             for u in section.udf_rows:
                 udf_cells = (
@@ -423,6 +424,7 @@ def markdown_summary(
                     fmt_ratio(u.ideal),
                     "-" if u.efficiency is None else f"{u.efficiency:.2f}",
                     fmt_calls(u.calls_off, u.calls_mode),
+                    u.nodes or "-",
                     {True: "yes", False: "NO", None: "-"}[u.survivors_exact],
                 )
                 lines.append("| " + " | ".join(_md(c) for c in udf_cells) + " |")

@@ -11,6 +11,9 @@ scale and parameter point:
   counts of every subset of filters (brute force). Everything else the engine does (reading,
   serialising rows to Python workers, scheduling) is kept, so ideal is what a perfect
   reordering with no overhead of its own would reach on that engine.
+
+Each mode also shows how it grouped the UDFs (Spark: its eval nodes, bottom-up, from the
+executed plan) and whether every UDF was called once per row reaching its step.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class UdfSpeedup:
     calls_off: dict[str, int]
     calls_mode: dict[str, int]
     survivors_exact: bool | None
+    #: The mode's eval nodes, bottom-up (``udfB_10 | udfA_99``); None when not recorded.
+    nodes: str | None = None
 
     @property
     def efficiency(self) -> float | None:
@@ -80,6 +85,13 @@ def workload_defaults(workload: str) -> dict[str, Any]:
         return dict(registry.get_workload(workload).params)
     except UserError:
         return {}
+
+
+def nodes_label(records: list[RunRecord]) -> str | None:
+    """The most frequent grouping of the runs' UDFs into steps, bottom-up (``a | b c``)."""
+    seen = [r.metrics[metrics.UDF.name].get("grouping") for r in records]
+    labels = [" | ".join(" ".join(g) for g in grouping) for grouping in seen if grouping]
+    return max(sorted(set(labels)), key=labels.count) if labels else None
 
 
 def _median_calls(records: list[RunRecord]) -> dict[str, int]:
@@ -133,6 +145,7 @@ def udf_speedups(records: list[RunRecord]) -> list[UdfSpeedup]:
                     calls_off=_median_calls(off),
                     calls_mode=_median_calls(runs),
                     survivors_exact=None if None in exact else all(exact),
+                    nodes=nodes_label(runs),
                 )
             )
     return rows

@@ -23,6 +23,7 @@ def _run(rules: Any, wall: float, calls: dict[str, int], work: float, optimal: f
         "optimal_work_s": optimal,
         "parallelism": 2,
         "survivor_calls_exact": None if rules is not True else True,
+        "grouping": [["udfB_10"], ["udfA_99"]] if rules is True else [["udfA_99", "udfB_10"]],
     }
     base: dict[str, Any] = dict(
         batch_id="synthetic", workload="udf_filter", engine="spark", variant="df", rules=rules,
@@ -57,6 +58,7 @@ def test_achieved_and_ideal_speedups() -> None:
     assert on.survivors_exact is True and on.n_mode == 3
     assert paper.achieved == pytest.approx(1.0) and paper.survivors_exact is None
     assert on.params == "defaults"
+    assert on.nodes == "udfB_10 | udfA_99" and paper.nodes == "udfA_99 udfB_10"
 
 
 def test_no_rules_off_runs_no_row() -> None:
@@ -74,7 +76,7 @@ def test_report_shows_the_table(tmp_path: Path) -> None:
     md = (tmp_path / "out" / "summary.md").read_text()
     assert "achieved vs ideal speedup" in md
     assert "| spark/df | small | defaults | on | 10 s | 5 s | 2.00x | 1.43x | 1.40 |" in md
-    assert "udfA\\_99 1000 → 100, udfB\\_10 1000 → 1000" in md  # escaped Markdown
+    assert "udfA\\_99 1000 → 100, udfB\\_10 1000 → 1000 | udfB\\_10 \\| udfA\\_99 | yes |" in md
     html = (tmp_path / "out" / "index.html").read_text()
     assert "Our optimizer: achieved vs ideal speedup" in html
     assert "cost_ratio=30 scenario=sweep" in html  # parameter points are labelled
