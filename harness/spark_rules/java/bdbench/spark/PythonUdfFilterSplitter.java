@@ -18,13 +18,15 @@ import org.apache.spark.sql.catalyst.trees.TreeNodeTag;
 
 /**
  * The logical rewrite shared by the planner strategy and the post-extraction optimizer rule:
- * it turns a filter over Python-UDF evaluation into a chain in which each UDF only sees the
- * rows that survived the cheaper predicates before it.
+ * it turns a filter over Python-UDF evaluation into a chain of eval nodes in which each UDF
+ * only sees the rows that survived the predicates of the nodes below it. How many nodes, and
+ * which UDFs share one, is {@link UdfFilterPlanner}'s choice under {@link UdfCostModel}: every
+ * node costs a fixed amount per query, so Spark's single node stays when splitting cannot win.
  *
  * <p>Input shape (what Spark's "Extract Python UDFs" batch produces for
  * {@code filter(udfA(..) > a).filter(udfB(..) > b)}):
  * <pre>  Filter(r0 > a AND r1 > b, EvalPython([udfA, udfB], [r0, r1], child))</pre>
- * Output shape, with udfB ranked cheaper:
+ * Output shape, with udfB ranked cheaper and the split priced cheaper than one node:
  * <pre>  Project(original output,
  *     Filter(r0 > a, EvalPython([udfA], [r0],
  *       Filter(r1 > b, EvalPython([udfB], [r1], child)))))</pre>
