@@ -441,7 +441,9 @@ def main() -> None:
         unit_s = unit_cost_s()
         results["unit_cost_s"] = unit_s
         print(f"spin unit: {unit_s * 1e6:.2f} us per row in Python", flush=True)
-        found = probe.apply(spark, refresh=True)
+        # The sweep's queries run CORES tasks on CORES workers: the probe's do the same.
+        spark.conf.set(costs.PARALLELISM_KEY, str(CORES))
+        found = probe.apply(spark, refresh=True, partitions=CORES)
         results["probe"] = found
         print(f"probe: node cost F {found['node_cost'] * 1e3:.1f} ms per query, call cost "
               f"{found['call_cost'] * 1e6:.2f} us per row per UDF (one node "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -434,3 +435,38 @@ def test_bad_annotations_fail_planning_with_one_clear_message(
         with pytest.raises(costs.AnnotationError) as py:
             costs.resolve(key.rsplit(".", 1)[1], {key: value})
         assert str(py.value) == "bdbench rules: " + message.format(key=key)
+
+
+def test_probe_measures_stores_and_reuses_the_node_cost(
+    spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The probe leaves the session's conf as it found it, stores its figures, reads them back
+    (no second measurement) and puts them into the conf the rules read."""
+    from harness.spark_rules import probe
+
+    monkeypatch.setenv("BDBENCH_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(probe, "_MEASURED", {})
+    keys = (RULES_ENABLED_KEY, SPLIT_ENABLED_KEY, costs.NODE_COST_KEY, costs.PARALLELISM_KEY)
+    before = {k: spark.conf.get(k, None) for k in keys}
+    try:
+        found = probe.figures(spark, partitions=2)
+        assert {k: spark.conf.get(k, None) for k in keys} == before
+        assert found["node_cost"] >= 0 and found["call_cost"] >= 0
+        assert found["split_s"] > 0 and found["one_node_s"] > 0
+        stored = json.loads((tmp_path / "udf-node-cost.json").read_text())
+        (entry,) = stored.values()
+        assert entry["node_cost"] == found["node_cost"]
+
+        def no_measuring(*args: Any, **kw: Any) -> dict[str, float]:
+            raise AssertionError("measured again")
+
+        monkeypatch.setattr(probe, "_MEASURED", {})  # a new process: only the file is left
+        monkeypatch.setattr(probe, "measure", no_measuring)
+        applied = probe.apply(spark, partitions=2)
+        assert applied["node_cost"] == found["node_cost"]
+        assert float(spark.conf.get(costs.MEASURED_NODE_COST_KEY)) == found["node_cost"]
+        assert float(spark.conf.get(costs.MEASURED_CALL_COST_KEY)) == found["call_cost"]
+    finally:
+        for key in (costs.MEASURED_NODE_COST_KEY, costs.MEASURED_CALL_COST_KEY,
+                    costs.PARALLELISM_KEY):  # fmt: skip
+            spark.conf.unset(key)

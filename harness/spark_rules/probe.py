@@ -10,9 +10,14 @@ rows without any UDF; the rest of the one-node wall, per UDF and row per worker,
 cost every UDF pays per row in a node (the row's trip to Python and back). Medians of
 ``REPEATS`` interleaved runs, after one untimed run of each plan (it forks the workers).
 
-The result is stored per Spark version, master, UDF evaluation (Arrow or not) and
-parallelism in ``<cache>/udf-node-cost.json`` and put into each session as
-``spark.bdbench.udf.measured.nodeCost``. It runs untimed, as part of a session's warm-up.
+The probe's queries have as many tasks as the session's default parallelism (a query's), and
+the call cost divides the UDF time by the workers running at once (``workers``: the
+master's cores, or ``spark.bdbench.udf.parallelism``), as the planner does. The result is
+stored per Spark version, master, Arrow setting, tasks and workers in
+``<cache>/udf-node-cost.json`` and put into each session as
+``spark.bdbench.udf.measured.nodeCost`` and ``...measured.callCost``, with the workers as
+``spark.bdbench.udf.parallelism`` when that is not set. It runs untimed, in a session's
+warm-up.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.engines.spark_engine import master_cores
 from harness.spark_rules import RULES_ENABLED_KEY, SPLIT_ENABLED_KEY, costs
 from harness.tools import cache_root
 
@@ -41,19 +47,34 @@ def _cache_file() -> Path:
     return cache_root() / "udf-node-cost.json"
 
 
-def probe_key(spark: Any) -> str:
-    """What the node cost depends on: Spark version, master, Arrow or not, parallelism."""
+def workers(spark: Any) -> int:
+    """Python workers evaluating a node's rows at once: ``spark.bdbench.udf.parallelism``
+    when set, else the master's cores, at most the default parallelism (tasks per stage)."""
+    sc = spark.sparkContext
+    raw = spark.conf.get(costs.PARALLELISM_KEY, None)
+    if raw:
+        return max(1, int(float(raw)))
+    return max(1, min(sc.defaultParallelism, master_cores(sc.master)))
+
+
+def probe_key(spark: Any, partitions: int) -> str:
+    """What the figures depend on: Spark version, master, Arrow or not, tasks, workers."""
     sc = spark.sparkContext
     arrow = spark.conf.get(ARROW_KEY, "true")
-    cores = sc.defaultParallelism
-    return f"spark {spark.version} | {sc.master} | arrow={arrow} | parallelism={cores}"
+    return (
+        f"spark {spark.version} | {sc.master} | arrow={arrow} | partitions={partitions} | "
+        f"workers={workers(spark)}"
+    )
 
 
-def measure(spark: Any, rows: int = ROWS, repeats: int = REPEATS) -> dict[str, float]:
-    """Measure the node cost now (seconds) on ``spark``, whose conf is restored afterwards."""
+def measure(spark: Any, partitions: int | None = None, rows: int = ROWS,
+            repeats: int = REPEATS) -> dict[str, float]:  # fmt: skip
+    """Measure the node and call costs now on ``spark`` (its conf is restored afterwards),
+    with ``partitions`` tasks per query (default: the default parallelism, as a query has)."""
     from pyspark.sql import functions as F
 
-    partitions = spark.sparkContext.defaultParallelism
+    partitions = partitions or spark.sparkContext.defaultParallelism
+    concurrent = min(partitions, workers(spark))
     names = [f"bdbench_probe{i}" for i in range(NODES)]
     udfs = []
     for i, name in enumerate(names):
@@ -99,7 +120,8 @@ def measure(spark: Any, rows: int = ROWS, repeats: int = REPEATS) -> dict[str, f
     node = max(many - one, 0.0) / (NODES - 1)
     return {
         "node_cost": node,
-        "call_cost": max(one - none - node, 0.0) / (NODES * rows / partitions),
+        # the UDF calls of the one-node query, spread over the workers running at once
+        "call_cost": max(one - none - node, 0.0) * concurrent / (NODES * rows),
         "no_udf_s": none,
         "one_node_s": one,
         "split_s": many,
@@ -108,9 +130,11 @@ def measure(spark: Any, rows: int = ROWS, repeats: int = REPEATS) -> dict[str, f
     }
 
 
-def figures(spark: Any, refresh: bool = False) -> dict[str, float]:
+def figures(spark: Any, refresh: bool = False, partitions: int | None = None
+            ) -> dict[str, float]:  # fmt: skip
     """The probe's figures for this session: stored, else measured now and stored."""
-    key = probe_key(spark)
+    partitions = partitions or spark.sparkContext.defaultParallelism
+    key = probe_key(spark, partitions)
     if not refresh and key in _MEASURED:
         return _MEASURED[key]
     path = _cache_file()
@@ -123,7 +147,7 @@ def figures(spark: Any, refresh: bool = False) -> dict[str, float]:
     if not isinstance(entry, dict) or not all(
         isinstance(entry.get(k), int | float) for k in ("node_cost", "call_cost")
     ):
-        entry = measure(spark)
+        entry = measure(spark, partitions)
         stored = stored if isinstance(stored, dict) else {}
         stored[key] = entry
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,9 +158,13 @@ def figures(spark: Any, refresh: bool = False) -> dict[str, float]:
     return _MEASURED[key]
 
 
-def apply(spark: Any, refresh: bool = False) -> dict[str, float]:
-    """Put the (stored or measured) node and call costs into ``spark``'s conf."""
-    found = figures(spark, refresh)
+def apply(spark: Any, refresh: bool = False, partitions: int | None = None
+          ) -> dict[str, float]:  # fmt: skip
+    """Put the (stored or measured) node and call costs, and the workers they assume, into
+    ``spark``'s conf (the parallelism only when not set already)."""
+    found = figures(spark, refresh, partitions)
     spark.conf.set(costs.MEASURED_NODE_COST_KEY, repr(found["node_cost"]))
     spark.conf.set(costs.MEASURED_CALL_COST_KEY, repr(found["call_cost"]))
+    if not spark.conf.get(costs.PARALLELISM_KEY, None):
+        spark.conf.set(costs.PARALLELISM_KEY, str(workers(spark)))
     return found
