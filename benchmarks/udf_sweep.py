@@ -452,7 +452,7 @@ def main() -> None:
 
         paper = paper_example(spark, data, repeats)
         results["paper"] = paper
-        print(f"\npaper example ({paper['rows']} rows, small): "
+        print(f"\npaper example ({paper['rows']} rows, {args.scale}): "
               f"off {paper['wall_off']:.2f} s, on {paper['wall_on']:.2f} s, "
               f"paper control {paper['wall_paper']:.2f} s; achieved {paper['achieved']:.2f}x, "
               f"ideal {paper['ideal'] or 0:.2f}x, predicted {paper['predicted']:.2f}x "
