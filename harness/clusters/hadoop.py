@@ -817,9 +817,16 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         """Stop every daemon and what they started (containers, task processes); remove tmp/
         (with the NodeManager's scratch). HDFS (state/) and logs stay. Idempotent."""
         self._stop_daemons()
-        for proc in self._strays():
-            with contextlib.suppress(psutil.Error):
-                proc.kill()
+        # A SIGKILLed stray can still show as running for a moment, and a dying container may
+        # have started a child: wait for each round to be gone, then look again.
+        for _ in range(3):
+            strays = self._strays()
+            if not strays:
+                break
+            for proc in strays:
+                with contextlib.suppress(psutil.Error):
+                    proc.kill()
+            psutil.wait_procs(strays, timeout=daemons.STOP_GRACE_S)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def _stop_daemons(self) -> None:
