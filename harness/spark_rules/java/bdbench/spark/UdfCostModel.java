@@ -225,17 +225,7 @@ public final class UdfCostModel {
 
     /** Fixed seconds one eval node adds to a query: set, else measured, else the default. */
     public double nodeCost() {
-        for (String key : new String[] {NODE_COST_KEY, MEASURED_NODE_COST_KEY}) {
-            OptionalDouble v = conf.strictNumber(key, "node cost");
-            if (v.isPresent()) {
-                if (v.getAsDouble() < 0) {
-                    throw new IllegalArgumentException(String.format(
-                            "bdbench rules: %s = %s is a negative node cost", key, v.getAsDouble()));
-                }
-                return v.getAsDouble();
-            }
-        }
-        return DEFAULT_NODE_COST;
+        return modelFigure(NODE_COST_KEY, MEASURED_NODE_COST_KEY, "node cost", DEFAULT_NODE_COST);
     }
 
     /**
@@ -243,17 +233,22 @@ public final class UdfCostModel {
      * to the Python worker and back): set, else measured, else the default.
      */
     public double callCost() {
-        for (String key : new String[] {CALL_COST_KEY, MEASURED_CALL_COST_KEY}) {
-            OptionalDouble v = conf.strictNumber(key, "call cost");
+        return modelFigure(CALL_COST_KEY, MEASURED_CALL_COST_KEY, "call cost", DEFAULT_CALL_COST);
+    }
+
+    /** A non-negative figure of the model: set, else measured, else {@code dflt}. */
+    private double modelFigure(String setKey, String measuredKey, String what, double dflt) {
+        for (String key : new String[] {setKey, measuredKey}) {
+            OptionalDouble v = conf.strictNumber(key, what);
             if (v.isPresent()) {
                 if (v.getAsDouble() < 0) {
                     throw new IllegalArgumentException(String.format(
-                            "bdbench rules: %s = %s is a negative call cost", key, v.getAsDouble()));
+                            "bdbench rules: %s = %s is a negative %s", key, v.getAsDouble(), what));
                 }
                 return v.getAsDouble();
             }
         }
-        return DEFAULT_CALL_COST;
+        return dflt;
     }
 
     /** Workers sharing a node's rows: set, else the running context's default parallelism. */
