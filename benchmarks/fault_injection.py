@@ -9,7 +9,11 @@ meet it, with ``bdbench run`` in a fresh process, its own results folder and its
 * ``kill-jvm``: ``kill -9`` of the Spark driver JVM in the middle of a run;
 * ``startup-timeout``: a Spark run whose timeout strikes while its JVM starts;
 * ``oom``: a Spark run under ``--memory-limit`` too small for its JVM;
-* ``sigterm-resume``: SIGTERM to bdbench mid-batch, then ``--resume``.
+* ``sigterm-resume``: SIGTERM to bdbench mid-batch, then ``--resume``;
+* ``kill-nodemanager``: on a local cluster brought up for the batch (its own folder, the default
+  ports), ``kill -9`` of the only NodeManager while a MapReduce job's container runs; the note
+  says how long after the kill the failed record came, what the next cluster cell's record
+  says, and how many YARN applications were still waiting. Needs Maven's Hadoop (make setup).
 
 It prints one row per scenario: records kept, records lost (runs that ended but have no whole
 record: must be 0), orphan processes and temp folders left (must be 0), and the error text the
@@ -236,6 +240,59 @@ def sigterm_resume(place: Place) -> Outcome:
     return outcome
 
 
+def kill_nodemanager(place: Place) -> Outcome:
+    outcome = Outcome("kill-nodemanager")
+    cluster = place.root / "cluster"
+    env = dict(place.env(), BDBENCH_CLUSTER_DIR=str(cluster))
+    cmd = [sys.executable, "-m", "harness.cli", "run", "--cluster", "local",
+           "-w", "logreg,wordcount", "-e", "mrjob/hadoop,numpy", "-s", "tiny", "-r", "1",
+           "--warmups", "0", "--no-progress", "--timeout", "600",
+           "--results", str(place.results)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def nodemanager_at_work() -> psutil.Process | None:
+        try:
+            state = json.loads((cluster / "state.json").read_text())
+            nodemanager = psutil.Process(state["hadoop"]["daemons"]["nodemanager"]["pid"])
+            return nodemanager if nodemanager.children() else None
+        except (OSError, ValueError, KeyError, psutil.Error):
+            return None
+
+    victim = _wait_for(nodemanager_at_work, timeout=300)
+    state = json.loads((cluster / "state.json").read_text())
+    web = state["hadoop"]["web"]["resourcemanager"]
+    time.sleep(1)
+    victim.kill()
+    killed = time.monotonic()
+    failed_after = None
+    waiting = None
+    while proc.poll() is None and failed_after is None:
+        path = place.batch()
+        lines = path.read_text().splitlines() if path else []
+        if any(json.loads(line)["status"] == "failed" for line in lines if line.endswith("}")):
+            failed_after = time.monotonic() - killed
+            try:
+                from harness.clusters.daemons import http_json
+
+                apps = http_json(f"{web}/ws/v1/cluster/apps?states=NEW,SUBMITTED,ACCEPTED,RUNNING")
+                waiting = len((apps.get("apps") or {}).get("app") or [])
+            except Exception as exc:  # the batch may have taken the cluster down already
+                waiting = f"unknown ({exc})"
+        time.sleep(0.1)
+    proc.communicate(timeout=900)
+    _count(place, outcome, planned=4)
+    path = place.batch()
+    records = [json.loads(line) for line in path.read_text().splitlines()] if path else []
+    skipped = [r for r in records if r["status"] == "skipped"]
+    after = f"{failed_after:.1f} s" if failed_after is not None else "never"
+    nxt = f"skipped: {skipped[0]['error']}" if skipped else "not skipped"
+    outcome.note = (
+        f"failed record {after} after the kill; applications still waiting then: {waiting}; "
+        f"next cluster cell: {nxt}"
+    )
+    return outcome
+
+
 SCENARIOS: dict[str, Callable[[Place], Outcome]] = {
     "full-disk": full_disk,
     "kill-worker": kill_worker,
@@ -243,6 +300,7 @@ SCENARIOS: dict[str, Callable[[Place], Outcome]] = {
     "startup-timeout": startup_timeout,
     "oom": oom,
     "sigterm-resume": sigterm_resume,
+    "kill-nodemanager": kill_nodemanager,
 }
 
 

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import procid
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -29,15 +31,33 @@ PREFIX = "bdbench-"
 MIN_LIMIT = 64 << 20
 
 
+def machine_memory() -> int:
+    """This machine's physical memory in bytes."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
 def parse_size(text: str) -> int:
-    """``2G`` -> 2 GiB in bytes (units K, M, G, T, binary; plain digits are bytes)."""
+    """``2G`` -> 2 GiB in bytes (units K, M, G, T, binary; plain digits are bytes), at least
+    64M and at most the machine's memory."""
     match = _SIZE.match(text)
     if not match:
         raise argparse.ArgumentTypeError(f"expected a size like 512M or 2G, got {text!r}")
-    size = int(float(match.group(1)) * _UNITS[match.group(2).lower()])
+    size = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if size < MIN_LIMIT:
         raise argparse.ArgumentTypeError(f"{text!r} is below the smallest limit, 64M")
-    return size
+    # A limit the machine cannot reach limits nothing: it would be recorded as if it had.
+    check_fits(text, size)
+    return int(size)
+
+
+def check_fits(text: str, size: float) -> None:
+    """``argparse.ArgumentTypeError`` when ``size`` (bytes, given as ``text``) is more than
+    this machine's memory."""
+    total = machine_memory()
+    if size > total:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is more than this machine's memory, {total / (1 << 30):.1f}G"
+        )
 
 
 def fmt_size(size: int) -> str:
@@ -115,6 +135,38 @@ def leftover_cgroups() -> list[Path]:
         if parent is not None and parent.is_dir():
             found += [p for p in parent.glob(f"{PREFIX}*") if p.is_dir()]
     return found
+
+
+def run_cgroup_name(run: str) -> str:
+    """The cgroup name of one run: the prefix, this process's pid and start ticks (so a later
+    batch can tell an orphan from a live batch's), the run's name."""
+    pid, ticks = procid.me()
+    return f"{PREFIX}{pid}.{ticks}-{run}"
+
+
+def _owner(path: Path) -> tuple[int, int] | None:
+    match = re.match(rf"^{re.escape(PREFIX)}(\d+)\.(\d+)-", path.name)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def sweep_orphans() -> int:
+    """Remove run cgroups whose owning bdbench process is gone (killing what is left in
+    them); older names without an owner only when empty. How many were removed."""
+    removed = 0
+    for path in leftover_cgroups():
+        owner = _owner(path)
+        if owner is not None and procid.alive(*owner):
+            continue
+        if owner is None:
+            try:
+                if (path / "cgroup.procs").read_text().split():
+                    continue
+            except OSError:
+                continue
+        version = "cgroup v2" if (path / "memory.max").exists() else "cgroup v1"
+        RunCgroup(path, version, 0).remove()
+        removed += not path.exists()
+    return removed
 
 
 @dataclass

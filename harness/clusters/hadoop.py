@@ -819,14 +819,7 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         self._stop_daemons()
         # A SIGKILLed stray can still show as running for a moment, and a dying container may
         # have started a child: wait for each round to be gone, then look again.
-        for _ in range(3):
-            strays = self._strays()
-            if not strays:
-                break
-            for proc in strays:
-                with contextlib.suppress(psutil.Error):
-                    proc.kill()
-            psutil.wait_procs(strays, timeout=daemons.STOP_GRACE_S)
+        daemons.kill_all(self._strays(), find=self._strays)
         shutil.rmtree(self.tmp_dir, ignore_errors=True)
 
     def _stop_daemons(self) -> None:
@@ -850,20 +843,7 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
     def _strays(self) -> list[psutil.Process]:
         """Processes of this cluster no handle accounts for: JVMs whose temp folder is ours
         (daemons, shim clients, containers) and anything running in a container's folder."""
-        ours = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
-        tmpdir_flag = f"-Djava.io.tmpdir={self.root}/"
-        container_dirs = f"{self._nm_local}/"
-        found = []
-        for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-            if proc.info["pid"] in ours:
-                continue
-            cmdline = proc.info["cmdline"] or []
-            cwd = proc.info["cwd"] or ""
-            if any(arg.startswith(tmpdir_flag) for arg in cmdline) or (
-                f"{cwd}/".startswith(container_dirs)
-            ):
-                found.append(proc)
-        return found
+        return daemons.processes_under(self.root, [self._nm_local])
 
     # -- HDFS -----------------------------------------------------------------------------
 
@@ -942,11 +922,14 @@ class HadoopClient:
         if cached.returncode != 0 or cached.stdout != listing:
             self._fs_checked("-rm", "-r", "-f", "-skipTrash", target)
             self._fs_checked("-mkdir", "-p", target)
+            # -put parses a source as a URI when it can ("x%20y.txt" would be "x y.txt"):
+            # percent-encoded file:// URIs name every file exactly. Targets are taken as text.
             if unique:
-                self._fs_checked("-put", *map(str, files), f"{target}/")  # one client JVM
+                sources = [p.as_uri() for p in files]
+                self._fs_checked("-put", *sources, f"{target}/")  # one client JVM
             else:
                 for name, path in zip(names, files, strict=True):
-                    self._fs_checked("-put", str(path), f"{target}/{name}")
+                    self._fs_checked("-put", path.as_uri(), f"{target}/{name}")
             self._fs_checked("-put", "-", marker, input=listing)
         return [f"{self.fs_uri}{target}/{name}" for name in names]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.clusters import daemons
 from harness.clusters.daemons import ClusterError, Handle
 from harness.clusters.spark_standalone import SparkPorts, SparkStandalone
 
@@ -108,19 +109,27 @@ def up(options: UpOptions | None = None, root: Path | None = None) -> dict[str, 
 
 
 def down(root: Path | None = None, state: dict[str, Any] | None = None) -> bool:
-    """Stop whatever the state says runs and forget it; False when nothing was up."""
+    """Stop whatever the state says runs (and every process of the cluster's folders) and
+    forget it; False when nothing was up. ClusterError when one of the cluster's ports is
+    still in use afterwards (naming the port and who holds it): "down" means free."""
     root = root or cluster_dir()
     state = state if state is not None else read_state(root)
     if state is None:
         return False
+    ports: dict[str, int] = {}
     if "spark" in state:
-        SparkStandalone.from_state(root / "spark", state["spark"]).down()
+        spark = SparkStandalone.from_state(root / "spark", state["spark"])
+        ports.update(spark.port_purposes())
+        spark.down()
     if "hadoop" in state:
         from harness.clusters.hadoop import HadoopCluster
 
-        HadoopCluster.from_state(root / "hadoop", state["hadoop"]).down()
+        hadoop = HadoopCluster.from_state(root / "hadoop", state["hadoop"])
+        ports.update({f"hadoop {name}": port for name, port in hadoop.ports.as_dict().items()})
+        hadoop.down()
     state_path(root).unlink(missing_ok=True)
     shutil.rmtree(root / "tmp", ignore_errors=True)
+    daemons.wait_ports_free(ports)
     return True
 
 
@@ -223,3 +232,9 @@ def describe(state: dict[str, Any], brought_up: bool) -> dict[str, Any]:
             for k in ("version", "master", "workers", "worker_cores", "worker_memory", "startup_s")
         }
     return out
+
+
+def all_daemon_pids(root: Path | None = None) -> list[int]:
+    """Pids of every running daemon of the local cluster (all parts; empty when it is down):
+    the system under test beside a cluster run, never "other processes" using the CPUs."""
+    return daemon_pids("hadoop", ("",), root) + daemon_pids("spark", ("",), root)

@@ -18,6 +18,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from harness.clusters import daemons
 from harness.clusters.daemons import ClusterError, Handle
 from harness.engines.spark_engine import LOG4J_CONF
@@ -147,12 +149,24 @@ class SparkStandalone:
         return sum(1 for w in self._state().get("workers", []) if w.get("state") == "ALIVE")
 
     def down(self) -> None:
-        """Stop the workers (and their executors), then the master; remove temp folders."""
+        """Stop the workers (and their executors), then the master, then whatever of the
+        cluster's folder still runs (a worker whose master died, executors); remove temp
+        folders."""
         for handle in reversed(self.handles):
             daemons.stop(handle)
         self.handles = []
+        daemons.kill_all(self._strays(), find=self._strays)
         for name in ("tmp", "local", "work"):
             shutil.rmtree(self.root / name, ignore_errors=True)
+
+    def _strays(self) -> list[psutil.Process]:
+        """The cluster's JVMs (their temp folder is ours) and executors (running in the work
+        folder), whichever handle they belong to."""
+        return daemons.processes_under(self.root, [self.root / "work"])
+
+    def port_purposes(self) -> dict[str, int]:
+        """Every port this cluster listens on, by purpose."""
+        return self._ports()
 
     def status(self) -> dict[str, Any]:
         """What runs: master URL, version, daemons and the workers the master sees."""

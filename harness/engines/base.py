@@ -15,6 +15,7 @@ from harness.engines.options import NoOptions
 from harness.rules import RulesMode
 
 if TYPE_CHECKING:
+    from harness.clusters.watch import ClusterWatch
     from harness.datasets import Dataset
 
 
@@ -152,6 +153,16 @@ class Engine(ABC):
         runs (a Spark worker's executors, a NodeManager's containers): the probe counts them
         with the run's own tree. Empty when everything runs in the run's tree."""
         return []
+
+    def cluster_watch(self, variant: str) -> ClusterWatch | None:
+        """The cluster daemons this variant's runs need, for the runner to watch while a run
+        is in flight (None: the run needs no cluster, or none that can be watched)."""
+        return None
+
+    def preflight(self) -> str | None:
+        """Before a batch: why the engine's options cannot work at all (e.g. a master that
+        does not answer), as one line; None when they may. May take a moment (a connect)."""
+        return None
 
     @classmethod
     def environment(cls) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from harness.tools import find_binary
 if TYPE_CHECKING:
     from mrjob.job import MRJob
 
+    from harness.clusters.watch import ClusterWatch
     from harness.datasets import Dataset
 
 LOCAL_NOTE = (
@@ -279,6 +280,23 @@ class MrjobEngine(Engine):
         from harness.clusters import local
 
         return local.daemon_pids("hadoop", ("nodemanager",))
+
+    def cluster_watch(self, variant: str) -> ClusterWatch | None:
+        """On the local cluster: HDFS, YARN and the JobHistoryServer (job clients ask it for a
+        finished job's status); a user's cluster by its ResourceManager's REST state, where its
+        configuration names one."""
+        target = hadoop_target(self.options) if variant == "hadoop" else None
+        if target is None:
+            return None
+        from harness.clusters import local, watch
+
+        if target.local:
+            return watch.for_local(local.read_state() or {}, watch.MAPREDUCE, yarn=True)
+        conf = os.environ.get("HADOOP_CONF_DIR") or target.env.get("HADOOP_CONF_DIR")
+        if not conf and os.environ.get("HADOOP_HOME"):
+            conf = str(Path(os.environ["HADOOP_HOME"]) / "etc" / "hadoop")
+        web = watch.yarn_web_address([conf]) if conf else None
+        return watch.ClusterWatch(yarn_rest=web, yarn_web=web) if web else None
 
     def where(self, variant: str) -> str:
         """``(simulated)`` for the local runner; the Hadoop it runs on for ``hadoop``."""
