@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from harness import datasets, registry
-from harness.engines.spark_engine import SparkEngine, SparkOptions
+from harness.engines.spark_engine import SparkEngine, SparkOptions, local_uri
 from harness.spark_rules import (
     BARRIER_ENABLED_KEY,
     PAPER_ENABLED_KEY,
@@ -273,7 +273,7 @@ def paper_example(spark: Any, data: datasets.Dataset, repeats: int) -> dict[str,
     rows_conf = costs.measured_conf({s["name"]: {"rows": expected["rows"]} for s in specs})
     for key, value in rows_conf.items():
         spark.conf.set(key, value)
-    uris = [p.resolve().as_uri() for p in data.inputs]
+    uris = [local_uri(p) for p in data.inputs]
 
     def build() -> tuple[Any, dict[str, Any], dict[str, Any]]:
         sc = spark.sparkContext

@@ -594,6 +594,18 @@ def _runnable(cells: list[Any], options: Any) -> None:
     raise UserError("no selected cell can run here: " + "; ".join(dict.fromkeys(reasons)))
 
 
+def _preflight(cells: list[Any], options: Any) -> None:
+    """One error line when a selected engine's options cannot work at all (e.g. a master
+    that does not answer): found in seconds, before the batch starts."""
+    from harness.engines import get_engine_class
+
+    for name in dict.fromkeys(c.engine for c in cells):
+        cls = get_engine_class(name)
+        reason = cls(options.of(cls)).preflight()
+        if reason is not None:
+            raise UserError(reason)
+
+
 def _run_config(args: argparse.Namespace, cells: list[Any], options: Any) -> Any:
     """The batch's ``RunConfig`` from the parsed arguments."""
     from harness import datasets, registry, runner
@@ -731,9 +743,10 @@ def _run(args: argparse.Namespace, cluster: tuple[dict[str, Any], bool] | None) 
     for note in notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     _runnable(cells, options)
+    _preflight(cells, options)
     config = _run_config(args, cells, options)
     command = _command_line(args)
-    env = _environment(command, cells, options)
+    env = _environment(command, cells, options, on_cluster=cluster is not None)
     env["run_args"] = list(args.argv)
     # How many values each cell got, and why it stopped, follows from this rule.
     env["policy"] = config.policy.to_json()
@@ -809,17 +822,24 @@ def _resume_command(path: Path) -> str:
     return shlex.join([PROG, "run", "--resume", str(path)])
 
 
-def _environment(command: str, cells: list[Any], options: Any) -> dict[str, Any]:
+def _environment(
+    command: str, cells: list[Any], options: Any, on_cluster: bool = False
+) -> dict[str, Any]:
     """The batch's environment: machine, versions, the engines' own facts and options."""
     from harness.engines import get_engine_class
     from harness.results import capture_environment
 
     engines = {get_engine_class(c.engine) for c in cells}
-    from harness import load
+    from harness import load, probe
 
+    daemons: list[int] = []
+    if on_cluster:
+        from harness.clusters import local
+
+        # The local cluster's daemons are part of the system a cluster batch measures: listed
+        # apart, never as busy.
+        daemons = local.all_daemon_pids()
     extra: dict[str, Any] = {
-        # Who else was busy as the batch began (pyperf's system check is the model).
-        "load": load.snapshot(),
         "command": command,
         "argv": sys.argv,
         "engine_options": options.to_json(),
@@ -830,7 +850,13 @@ def _environment(command: str, cells: list[Any], options: Any) -> dict[str, Any]
     for cls in sorted(engines, key=lambda c: c.name):
         extra.update(cls.environment())
     distributions = tuple(d for cls in engines for d in cls.distributions)
-    return capture_environment(extra, distributions)
+    env = capture_environment(extra, distributions)
+    # The probes' marks start before the look at the machine (after the tools run above): the
+    # batch's first calls, if short, can then be judged over enough time.
+    probe.HISTORY.begin()
+    # Who else was busy as the batch began (pyperf's system check is the model).
+    env["load"] = load.snapshot(daemons=daemons)
+    return env
 
 
 def _param_value(text: str) -> Any:
@@ -1004,14 +1030,22 @@ def _print_summary(records: list[Any], environments: dict[str, Any] | None = Non
     # Not a terminal (CI logs, pipes): a wide table reads better than a folded one.
     console = Console() if Console().is_terminal else Console(width=200)
     console.print(table)
-    from reports.busy import busy_warnings
+    from reports.busy import busy_warnings, too_short_note
 
     for warning in busy_warnings(records, environments or {}):
         console.print(f"[yellow]Warning: busy machine. {warning}.[/yellow]")
+    if (unjudged := too_short_note(records)) is not None:
+        console.print(f"Note: {unjudged}.")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, unwinding like Ctrl-C; the exit code still says which signal it was."""
+
+    signum = signal.SIGTERM
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 COMMANDS = {
@@ -1038,9 +1072,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        # The shell's convention, 128 + the signal: 130 for Ctrl-C (SIGINT), 143 for SIGTERM.
+        return 128 + int(getattr(exc, "signum", signal.SIGINT))
 
 
 if __name__ == "__main__":

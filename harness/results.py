@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import uuid
@@ -120,6 +121,18 @@ class ResultsWriteError(UserError):
         super().__init__(f"cannot write results file {path}: {reason}")
 
 
+def write_whole(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file beside it, renamed into place (a
+    full disk leaves no cut file; the temporary one is removed and the OSError raised)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 class ResultsWriter:
     """Appends records of one batch to its JSONL file, one flushed line each."""
 
@@ -147,13 +160,9 @@ class ResultsWriter:
         """Write the batch's environment file (or ``path``) whole or not at all (a temporary
         file renamed into place), so a full disk never leaves an empty or cut file."""
         target = path or self.env_path
-        text = json.dumps(env, indent=1, sort_keys=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, target)
+            write_whole(target, json.dumps(env, indent=1, sort_keys=True))
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise ResultsWriteError(target, exc) from exc
 
     def resume_env_path(self) -> Path:
@@ -176,12 +185,14 @@ class ResultsWriter:
 
     def discard_if_empty(self, created_dir: bool) -> None:
         """Undo a batch that ended before its first record (bad input found late): its
-        environment file, and the results folder when this batch created it and it is empty.
-        Other batches' files are never touched."""
+        environment file, its kept answers, and the results folder when this batch created it
+        and it is empty. Other batches' files are never touched."""
         if self.path.exists() and self.path.stat().st_size > 0:
             return
         self.path.unlink(missing_ok=True)  # a first append that failed leaves it empty
         self.env_path.unlink(missing_ok=True)
+        # Answers are kept before their record is appended: with no record, none belongs.
+        shutil.rmtree(self.answers_dir, ignore_errors=True)
         if created_dir:
             try:
                 self.dir.rmdir()  # only when empty

@@ -21,11 +21,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
@@ -35,6 +36,10 @@ from harness.contract import RunRequest, RunResult, answer_file
 from harness.engines import EngineOptions, get_engine_class
 from harness.errors import EngineUnavailable, UserError
 from harness.results import ResultsWriter, RunRecord
+from harness.scratch import make_root, sweep_note
+
+if TYPE_CHECKING:
+    from harness.clusters.watch import ClusterWatch
 
 __all__ = [
     "DEFAULT_WARMUPS",
@@ -277,6 +282,44 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+class _Watchdog:
+    """Looks at the cluster a run needs about once a second while it is in flight; on a lost
+    daemon it kills the run's process tree at once (the run then fails with the reason)
+    instead of letting it wait for a cluster that cannot finish it."""
+
+    def __init__(self, watch: ClusterWatch, child: _Child) -> None:
+        self.watch, self.child = watch, child
+        #: YARN's clock is the wall clock: applications submitted from now on are the run's.
+        self.since_ms = int(time.time() * 1000) - 1000
+        self.found: tuple[str, str] | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="bdbench-watch", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        from harness.clusters.watch import INTERVAL_S
+
+        while not self._stop.wait(INTERVAL_S):
+            try:
+                found = self.watch.lost(during=True)
+            except Exception:  # a look that fails is no verdict; the next one may be
+                continue
+            if found is not None and self.child.proc.poll() is None:
+                self.found = found
+                probe.kill_processes(probe.session_processes(self.child.proc.pid))
+                return
+
+    def stop(self) -> tuple[str, str] | None:
+        """Stop looking; the loss found, if any."""
+        self._stop.set()
+        self._thread.join()
+        return self.found
+
+    def kill_applications(self) -> list[str]:
+        """Kill the YARN applications submitted during the run that have not finished."""
+        return self.watch.kill_applications(self.since_ms)
+
+
 @dataclass
 class _Limit:
     """How one run's memory is limited and watched for OOM kills."""
@@ -353,11 +396,16 @@ def merge(
             # machine; daemons (master, worker, NodeManager...) are not counted.
             metrics["cluster_procs"] = seen.max_cluster_procs
     metrics.update(probe_samples=seen.samples, probe_cpu_s=seen.probe_cpu_s)
-    if seen.system_start is not None and seen.system_end is not None:
-        # What else ran beside the timed region (a busy machine skews every figure).
-        run_cpu = fields.get("cpu_s") or 0.0
-        metrics.update(load.window_figures(seen.system_start, seen.system_end, run_cpu))
+    if seen.region_s is not None:
+        # What else ran beside the timed region (a busy machine skews every figure), judged
+        # over a window long enough for the kernel's tick-counted CPU figures.
+        if seen.judged is not None:
+            metrics.update(load.window_figures(seen.judged, fields.get("cpu_s") or 0.0))
+        else:
+            metrics["busy_too_short"] = True
         metrics["load1"] = seen.load1
+    if seen.daemon_cpu_s is not None:
+        metrics["cluster_daemon_cpu_s"] = seen.daemon_cpu_s
     if result.status == "timeout":
         fields["error"] = f"{result.error}; killed {killed} processes of the run"
     elif killed:
@@ -430,15 +478,24 @@ class _Lease:
     seen: set[probe.ProcKey] = field(default_factory=set)
 
     def new_probe(
-        self, config: RunConfig, roots: list[int], limit: int | None
+        self, config: RunConfig, roots: list[int], limit: int | None, idle: list[int]
     ) -> probe.TreeSampler:
-        """A started probe of the child's tree."""
+        """A started probe of the child's tree (and, for a cluster cell, of the daemons of the
+        local cluster: part of the system under test; and of the ``idle`` parked workers:
+        bdbench's own; neither is other processes)."""
+        daemons: list[int] = []
+        if roots:
+            from harness.clusters import local
+
+            daemons = local.all_daemon_pids()
         sampler = probe.TreeSampler(
             self.child.proc.pid,
             interval=config.sample_interval,
             budget=config.probe_budget,
             cluster_roots=roots,
             memory_limit=limit,
+            daemon_pids=daemons,
+            idle_roots=idle,
         )
         sampler.start()
         return sampler
@@ -491,6 +548,25 @@ class _Batch:
         self.scratch_root = scratch_root
         #: Idle worker processes whose engine may serve a later cell, by ``share_key``.
         self.parked: dict[str, _Lease] = {}
+        #: Cluster roles lost during this batch (``ClusterWatch``) -> the reason: later cells
+        #: that need one are skipped with it.
+        self.cluster_lost: dict[str, str] = {}
+
+    def cluster_loss(self, watch: ClusterWatch) -> str | None:
+        """Why a cell that needs ``watch``'s daemons cannot run: one of them was lost earlier
+        in the batch, or is found gone now (None: all there)."""
+        for role in sorted(watch.roles()):
+            if role in self.cluster_lost:
+                return self.cluster_lost[role]
+        found = watch.lost(during=False)
+        if found is None:
+            return None
+        self.cluster_lost.setdefault(found[0], found[1])
+        return found[1]
+
+    def idle(self) -> list[int]:
+        """The parked workers' pids."""
+        return [lease.child.proc.pid for lease in self.parked.values()]
 
     def take(self, key: str | None, cell: tuple[Any, ...]) -> _Lease | None:
         """An idle worker whose engine can serve ``cell``: same settings, and never one that
@@ -548,8 +624,14 @@ def run_batch(
     on_start: Callable[[str], None] | None = None,
 ) -> list[RunRecord]:
     """Measure every cell at every scale; append each record as soon as it exists."""
-    scratch_root = Path(tempfile.mkdtemp(prefix="bdbench-"))
+    note = sweep_note()
+    if note is not None:
+        print(f"bdbench: note: {note}", file=sys.stderr)
+    scratch_root = make_root()
     batch = _Batch(config, writer, on_record, on_start, scratch_root)
+    # A mark before the first worker (unless the CLI made one): its first short calls can
+    # then be judged over enough time.
+    probe.HISTORY.begin()
     try:
         for scale in config.scales:
             for workload_name, params in _workload_points(cells, config.params):
@@ -611,6 +693,8 @@ class _Prepared:
     roots: list[int]
     where: str
     share_key: str | None
+    #: The cluster daemons its runs need, watched while one is in flight (None: no cluster).
+    watch: ClusterWatch | None = None
 
 
 def _prepare_cell(cell: Cell, config: RunConfig, data: datasets.Dataset) -> _Prepared:
@@ -628,7 +712,8 @@ def _prepare_cell(cell: Cell, config: RunConfig, data: datasets.Dataset) -> _Pre
     if config.share_engines and config.memory_limit is None and reason is None:
         # A memory limit is per worker process: its cgroup cannot follow a shared one.
         key = engine.share_key(cell.variant, cell.rules, data)
-    return _Prepared(reason, roots, engine.where(cell.variant), key)
+    watch = engine.cluster_watch(cell.variant) if reason is None else None
+    return _Prepared(reason, roots, engine.where(cell.variant), key, watch)
 
 
 def _run_cell(
@@ -647,6 +732,8 @@ def _run_cell(
     prepared_cell = _prepare_cell(cell, config, data)
     reason, roots = prepared_cell.reason, prepared_cell.roots
     keys = {**keys, "where": prepared_cell.where}
+    if reason is None and prepared_cell.watch is not None:
+        reason = batch.cluster_loss(prepared_cell.watch)
     if reason is not None:
         # One record says why the cell cannot run; its repeats would only repeat it.
         batch.announce(f"{cell.name} (skipped)")
@@ -667,7 +754,7 @@ def _run_cell(
         progress.processes += 1
         progress.calls_in_process = 0
         progress.process_calls_s = progress.process_startup_s = 0.0
-        process = _Process(batch, cell, keys, progress, began)
+        process = _Process(batch, cell, keys, progress, began, prepared_cell.watch)
         process.run(data, prepared, roots, prepared_cell.share_key)
 
 
@@ -708,8 +795,12 @@ class _Process:
         keys: dict[str, Any],
         progress: stopping.CellProgress,
         began: float,
+        watch: ClusterWatch | None = None,
     ) -> None:
         self.batch, self.cell, self.keys = batch, cell, keys
+        self.watch = watch
+        #: The cluster daemon lost while this process ran: (role, reason).
+        self.lost: tuple[str, str] | None = None
         self.progress, self.began = progress, began
         self.config = batch.config
         self.policy = batch.config.policy_for(cell)
@@ -774,27 +865,36 @@ class _Process:
 
     def _measure(self, request: RunRequest, roots: list[int], share_key: str | None) -> None:
         config = self.config
-        limit = _Limit.make(config.memory_limit, memlimit.PREFIX + Path(request.scratch).name)
+        name = memlimit.run_cgroup_name(Path(request.scratch).name)
+        limit = _Limit.make(config.memory_limit, name)
         self.limit = limit
         lease = self.lease
         try:
             if lease is None:
                 child = _spawn(request, limit.cgroup)
                 lease = self.lease = _Lease(child, Path(request.scratch), share_key)
-                sampler = lease.new_probe(config, roots, limit.probe_limit)
+                sampler = lease.new_probe(config, roots, limit.probe_limit, self.batch.idle())
             else:
                 # The idle worker waits for its next cell; a new probe follows it meanwhile.
-                sampler = lease.new_probe(config, roots, limit.probe_limit)
+                sampler = lease.new_probe(config, roots, limit.probe_limit, self.batch.idle())
                 path = Path(request.scratch) / "request.json"
                 request.write(path)
                 lease.child.sock.sendall(f"cell {path}\n".encode())
             child = lease.child
             self.sampler = sampler
             state = TIMED_OUT
+            dog = _Watchdog(self.watch, child) if self.watch is not None else None
             try:
                 state = _follow(child, sampler, config.timeout, self._next)
             finally:
                 sampler.stop()
+                if dog is not None:
+                    self.lost = dog.stop()
+            if dog is not None and (self.lost is not None or state == TIMED_OUT):
+                # Applications it submitted would wait for ever on a lost node (ACCEPTED).
+                dog.kill_applications()
+            if self.lost is not None:
+                self.batch.cluster_lost.setdefault(self.lost[0], self.lost[1])
             if state == IDLE:
                 self._finish(child, False)
                 lease.served.append(self._cell_point())
@@ -802,7 +902,9 @@ class _Process:
                 self.parked = True
                 self.batch.park(lease)
                 return
-            self.killed = _reap(child, lease.everything_seen(sampler), state == TIMED_OUT)
+            # A lost cluster's leftovers (containers of a dead NodeManager) get no grace either.
+            hurry = state == TIMED_OUT or self.lost is not None
+            self.killed = _reap(child, lease.everything_seen(sampler), hurry)
             self._finish(child, state == TIMED_OUT)
             if lease.home != Path(request.scratch):
                 shutil.rmtree(lease.home, ignore_errors=True)
@@ -884,6 +986,8 @@ class _Process:
         """After the worker's end: its remaining calls (a failed one; the start-up's failure;
         the call it died in) become records, and the last one is emitted."""
         results = self._results()
+        if self.lost is not None:
+            self._explain_loss(results)
         if len(results) > len(self.kinds):
             # The worker stopped without asking: its start-up (or its engine) failed.
             if results[-1].status == "skipped" and not self.kinds:
@@ -910,6 +1014,20 @@ class _Process:
                 self.progress.done = True
                 self.held.metrics.setdefault("stop", why)
         self._emit_held()
+
+    def _explain_loss(self, results: list[RunResult]) -> None:
+        """A cluster daemon died under this process: the call in flight failed of that (its
+        own error, if it left one, is what the loss looked like from the engine)."""
+        assert self.lost is not None
+        reason = self.lost[1]
+        if len(results) > self.recorded and results[-1].status != "ok":
+            last = results[-1]
+            last.status = "failed"
+            last.error = f"{reason}; then: {last.error}" if last.error else reason
+        else:
+            results.append(RunResult(status="failed", error=reason))
+            if len(results) > len(self.kinds):
+                self.kinds.append(self._first_kind())
 
     def _first_kind(self) -> str:
         """What the worker's first unasked call was: a warm-up unless warm-ups are off."""

@@ -30,6 +30,7 @@ from harness.engines import EngineOptions, get_engine_class
 from harness.engines.base import Engine
 from harness.errors import EngineUnavailable
 from harness.probe import rusage_cpu
+from harness.results import write_whole
 from harness.stopping import STOP, VALUE, WARMUP
 
 #: Longest wait for the engine to go idle after start-up, before the timed region.
@@ -294,14 +295,25 @@ def _finish(
     result.check = "pass" if judged.passed else "fail"
     result.check_detail = judged.detail
     if request.answer_path:
-        path = answer_file(Path(request.answer_path), index)
-        path.parent.mkdir(parents=True, exist_ok=True)
         answer = session.workload.to_json(timed.answer)
-        path.write_text(json.dumps(answer, ensure_ascii=False, indent=0))
+        _write_whole(
+            answer_file(Path(request.answer_path), index),
+            json.dumps(answer, ensure_ascii=False, indent=0),
+        )
     if judged.passed:
         result.status = "ok"
     else:  # fast and wrong is a failure (house rule 5)
         result.error = f"answer check failed: {judged.detail}"
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write an answer whole or not at all: the runner keeps whatever file is there, and a
+    full disk must not leave it a cut answer."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_whole(path, text)
+    except OSError as exc:
+        raise OSError(f"cannot write answer file {path}: {exc.strerror}") from exc
 
 
 def _failure(result: RunResult, exc: BaseException, session: Session | None) -> None:

@@ -151,6 +151,39 @@ def test_disk_full_mid_batch_keeps_whole_records_then_resume_finishes(small_disk
     assert (results / f"{path.stem}.resume-1.env.json").is_file()
 
 
+def test_an_answer_the_disk_cannot_hold_is_not_kept_cut(small_disk: Path) -> None:
+    results = small_disk / "results"
+    results.mkdir()
+    # Room for the environment file, not for the answer (word counts: about 50 KB at tiny).
+    _fill(small_disk, 5 * 4096)
+    out = run_cli(
+        "run", "-w", "wordcount", "-e", "numpy", "-r", "1", *QUICK, "--keep-answers",
+        "--results", str(results),
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    (path,) = results.glob("*.jsonl")
+    (record,) = load_records(path)  # the space the answer took back holds the record
+    assert record.status == "failed"
+    assert (record.error or "").startswith("OSError: cannot write answer file "), record.error
+    assert (record.error or "").endswith(": No space left on device"), record.error
+    answers = results / f"{path.stem}.answers"
+    assert not answers.exists() or list(answers.iterdir()) == []  # nothing cut, no temp file
+
+
+def test_a_batch_discarded_before_its_first_record_takes_its_answers(tmp_path: Path) -> None:
+    writer = ResultsWriter(tmp_path / "results", "b")
+    writer.ensure_writable()
+    writer.write_env({"batch_id": "b"})
+    # Kept answers whose records never made it (the disk filled before the first append).
+    writer.answers_dir.mkdir()
+    (writer.answers_dir / "0123456789ab.json").write_text("{}")
+    (writer.answers_dir / "proc-x.call1.json").write_text("{}")
+    other = ResultsWriter(tmp_path / "results", "other")
+    other.answers_dir.mkdir()
+    writer.discard_if_empty(created_dir=True)
+    assert sorted(p.name for p in writer.dir.iterdir()) == ["other.answers"]
+
+
 def test_reports_skip_a_cut_last_line_and_say_so(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path, "old")
     writer.append(_record(repeat=0))
@@ -242,6 +275,17 @@ def test_memory_limit_option_is_validated(tmp_path: Path) -> None:
         "bdbench run: error: argument --memory-limit: expected a size like 512M or 2G, "
         "got 'lots' (see bdbench run --help)"
     ]
+    # A limit the machine cannot reach would limit nothing, yet be recorded as a limit.
+    out = run_cli(
+        "run", "-e", "numpy", *QUICK, "--memory-limit", "999999999T", "--results", str(tmp_path)
+    )
+    assert out.returncode == 2
+    total = memlimit.machine_memory() / (1 << 30)
+    assert out.stderr.strip().splitlines() == [
+        "bdbench run: error: argument --memory-limit: '999999999T' is more than this machine's "
+        f"memory, {total:.1f}G (see bdbench run --help)"
+    ]
+    assert not tmp_path.exists() or list(tmp_path.iterdir()) == []
 
 
 @needs_java
@@ -255,7 +299,8 @@ def test_a_killed_jvm_is_named_not_just_the_connection_it_broke(tmp_path: Path) 
 def test_jvm_error_is_recorded_by_its_root_cause(tmp_path: Path) -> None:
     out = run_cli(
         "run", "-w", "wordcount", "-e", "spark/rdd", "-r", "1", *QUICK,
-        "--spark-driver-memory", "64m", "--results", str(tmp_path),
+        # Past the up-front check of --spark-driver-memory: Spark itself refuses it.
+        "--spark-conf", "spark.driver.memory=64m", "--results", str(tmp_path),
     )  # fmt: skip
     assert out.returncode == 1
     (path,) = tmp_path.glob("*.jsonl")
@@ -272,6 +317,13 @@ def test_jvm_error_is_recorded_by_its_root_cause(tmp_path: Path) -> None:
     ("flag", "value", "message"),
     [
         ("--spark-driver-memory", "lots", "expected a size like 512m or 2g, got 'lots'"),
+        # What the JVM's -Xmx refuses (Spark's launcher passes the text on as it is).
+        ("--spark-driver-memory", "0", "expected a size like 512m or 2g, got '0'"),
+        ("--spark-driver-memory", "0.5g", "expected a size like 512m or 2g, got '0.5g'"),
+        ("--spark-driver-memory", "2gb", "expected a size like 512m or 2g, got '2gb'"),
+        ("--spark-driver-memory", "0g", "'0g' is below Spark's smallest driver heap, 450m"),
+        ("--spark-driver-memory", "64m", "'64m' is below Spark's smallest driver heap, 450m"),
+        ("--spark-driver-memory", "99999t", "'99999t' is more than this machine's memory, "),
         ("--spark-master", "spork://x", "expected local[N], local[*], spark://HOST:PORT"),
         ("--hadoop-streaming-jar", "/no/such.jar", "no such file: /no/such.jar"),
         ("--hadoop-bin", "/no/hadoop", "not an executable command: /no/hadoop"),
@@ -295,6 +347,26 @@ def test_broken_java_home_is_named(tmp_path: Path) -> None:
         "bdbench: error: no selected cell can run here: spark: JAVA_HOME points to "
         f"{tmp_path / 'jdk'}, which has no bin/java (fix or unset JAVA_HOME)"
     ]
+
+
+def test_a_java_that_exits_at_once_is_quoted_in_the_record(tmp_path: Path) -> None:
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text("#!/bin/sh\necho broken >&2\nexit 3\n")
+    java.chmod(0o755)
+    env = dict(os.environ, JAVA_HOME=str(tmp_path / "jdk"))
+    out = run_cli(
+        "run", "-w", "wordcount", "-e", "spark/rdd", "-r", "1", *QUICK,
+        "--results", str(tmp_path / "r"), env=env,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stdout + out.stderr
+    (path,) = (tmp_path / "r").glob("*.jsonl")
+    (record,) = load_records(path)
+    assert record.status == "failed"
+    # What the JVM said, not only pyspark's [JAVA_GATEWAY_EXITED].
+    assert (record.error or "").startswith(
+        "RuntimeError: the Spark driver JVM exited at launch: broken"
+    ), record.error
 
 
 # --- 4. A run killed while its engine starts leaves no temp folder ----------------------------
@@ -339,8 +411,10 @@ def test_measured_child_uses_the_runners_caches(tmp_path: Path, monkeypatch: Any
 # --- 5. Interrupted batches resume -----------------------------------------------------------
 
 
-def _terminated(tmp_path: Path, *args: str) -> tuple[int, list[str], Path]:
-    """Start ``bdbench run ARGS`` (with the t_sleepy workload among them), SIGTERM it once
+def _terminated(
+    tmp_path: Path, *args: str, sig: int = signal.SIGTERM
+) -> tuple[int, list[str], Path]:
+    """Start ``bdbench run ARGS`` (with the t_sleepy workload among them), send it ``sig`` once
     t_sleepy runs; its exit code, stderr lines and results folder."""
     pidfile = tmp_path / "pids"
     results = tmp_path / "results"
@@ -354,14 +428,17 @@ def _terminated(tmp_path: Path, *args: str) -> tuple[int, list[str], Path]:
     deadline = time.monotonic() + 60
     while not pidfile.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    proc.terminate()
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     return proc.returncode, err.strip().splitlines(), results
 
 
-def test_batch_interrupted_before_its_first_record_leaves_nothing(tmp_path: Path) -> None:
-    code, err, results = _terminated(tmp_path, "-w", "t_sleepy", "-e", "numpy", "-r", "1")
-    assert code == 130
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_batch_interrupted_before_its_first_record_leaves_nothing(
+    sig: int, code: int, tmp_path: Path
+) -> None:
+    got, err, results = _terminated(tmp_path, "-w", "t_sleepy", "-e", "numpy", "-r", "1", sig=sig)
+    assert got == code  # 128 + the signal, as a shell reports it
     assert err == ["bdbench: interrupted"]
     assert not results.exists() or list(results.iterdir()) == []
 
@@ -371,7 +448,7 @@ def test_interrupted_batch_says_how_to_resume_and_resume_skips_what_is_done(
 ) -> None:
     code, err, results = _terminated(tmp_path, "-w", "wordcount,t_sleepy", "-e", "numpy", "-r", "2")
     (path,) = results.glob("*.jsonl")
-    assert code == 130
+    assert code == 143
     assert err == [
         f"results so far: {path}",
         f"resume with: bdbench run --resume {path}",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from harness.engines.spark_engine import SparkEngine
+from harness.engines.spark_engine import SparkEngine, comma_lists
 
 if TYPE_CHECKING:
+    from pyspark import RDD
     from pyspark.sql import SparkSession
 
     from harness.registry import RunContext
@@ -20,6 +21,19 @@ def session(ctx: RunContext) -> SparkSession:
 def input_uris(ctx: RunContext) -> list[str]:
     """The run's input files as the engine reads them (an HDFS copy on a cluster)."""
     return ctx.engine_as(SparkEngine).input_uris(ctx.data.inputs)
+
+
+def text_file(ctx: RunContext, min_partitions: int) -> RDD[str]:
+    """The run's input files as one RDD of lines (``SparkContext.textFile``; Hadoop splits its
+    one string on commas, which ``comma_lists`` keeps off the files' own names)."""
+    sc = session(ctx).sparkContext
+    lists = comma_lists(input_uris(ctx))
+    if len(lists) == 1:
+        return sc.textFile(lists[0], minPartitions=min_partitions)
+    # Names whose braces would swallow the separators: a string (and a share of the
+    # partitions) each.
+    share = max(1, min_partitions // len(lists))
+    return sc.union([sc.textFile(one, minPartitions=share) for one in lists])
 
 
 def warm_sql(ctx: RunContext) -> None:

@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 from harness.argtypes import int_at_least, jvm_size, spark_master
 from harness.engines.base import Engine, cpu_count
 from harness.engines.options import option
+from harness.errors import EngineUnavailable
 from harness.rules import RulesMode
 from harness.tools import find_java, java_version, no_java_reason
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
+    from harness.clusters.watch import ClusterWatch
     from harness.datasets import Dataset
 
 LOG4J_CONF = Path(__file__).with_name("log4j2.properties")
@@ -115,23 +117,86 @@ def yarn_conf_dirs() -> list[str]:
 
 def yarn_resourcemanager_host() -> str | None:
     """The ResourceManager host named by the yarn-site.xml of ``yarn_conf_dirs()``."""
-    import xml.etree.ElementTree as ET
+    from harness.clusters.watch import yarn_site
 
-    for folder in yarn_conf_dirs():
-        try:
-            root = ET.parse(Path(folder) / "yarn-site.xml").getroot()
-        except (OSError, ET.ParseError):
-            continue
-        props = {p.findtext("name"): p.findtext("value") for p in root.iter("property")}
-        address = props.get("yarn.resourcemanager.address")
-        if address:
-            return address.rsplit(":", 1)[0]
-        return props.get("yarn.resourcemanager.hostname")
-    return None
+    props = yarn_site(yarn_conf_dirs())
+    if props is None:
+        return None
+    address = props.get("yarn.resourcemanager.address")
+    if address:
+        return address.rsplit(":", 1)[0]
+    return props.get("yarn.resourcemanager.hostname")
 
 
 #: Variants that read their input as files (a stream reads its own fed folder).
 BATCH_VARIANTS = ("rdd", "df")
+
+#: What Hadoop's glob (``FileInputFormat``, Spark's file sources) reads as pattern syntax.
+_GLOB_CHARS = re.compile(r"([\\{}\[\]*?])")
+
+
+def hadoop_path(location: str) -> str:
+    """A path or URI, as plain text (never percent-encoded), the way Hadoop's ``Path(String)``
+    and its glob read it literally: the glob characters of its path escaped with a backslash.
+    Hadoop quotes the rest itself (``file:///a b.txt`` is right; a ``%20`` stays ``%20``)."""
+    scheme, sep, rest = location.partition("://")
+    if not sep:
+        return _GLOB_CHARS.sub(r"\\\1", location)
+    # The authority may hold brackets (an IPv6 host): only the path is a pattern.
+    authority, slash, path = rest.partition("/")
+    escaped = _GLOB_CHARS.sub(r"\\\1", path)
+    return f"{scheme}://{authority}{slash}{escaped}"
+
+
+def local_uri(path: Path) -> str:
+    """A local file as the ``file://`` URI Spark reads literally (see ``hadoop_path``): explicit,
+    so a cluster whose default file system is HDFS still reads the local file."""
+    return hadoop_path(f"file://{path.resolve()}")
+
+
+def _split_like_hadoop(text: str) -> list[str]:
+    """Hadoop's ``FileInputFormat.getPathStrings``: commas split, except inside ``{...}``."""
+    parts, start, depth, group = [], 0, 0, False
+    for i, char in enumerate(text):
+        if char == "{":
+            depth, group = depth + 1, True
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                group = False
+        elif char == "," and not group:
+            parts.append(text[start:i])
+            start = i + 1
+    parts.append(text[start:])
+    return parts
+
+
+def comma_lists(locations: Iterable[str]) -> list[str]:
+    """``locations`` (as ``hadoop_path`` gives them) as comma-separated strings for APIs that
+    split one (``SparkContext.textFile``), each split back into exactly its locations: a comma
+    of a name becomes the glob group ``{\\,}``, which the split never cuts. One string, unless
+    a name's unbalanced braces would swallow the commas between names: then one per location.
+    """
+    wrapped = [location.replace(",", "{\\,}") for location in locations]
+    joined = ",".join(wrapped)
+    return [joined] if _split_like_hadoop(joined) == wrapped else wrapped
+
+
+def _launch(builder: SparkSession.Builder) -> SparkSession:
+    """``builder.getOrCreate()``; a driver JVM that dies at launch is named with its own last
+    lines (pyspark says only ``[JAVA_GATEWAY_EXITED]``; the JVM said why on its stderr)."""
+    from harness.stderr_tail import StderrTail
+
+    tail = StderrTail()
+    try:
+        with tail:
+            return builder.getOrCreate()
+    except Exception as exc:
+        lines = tail.last_lines() if "JAVA_GATEWAY_EXITED" in str(exc) else []
+        if not lines:
+            raise
+        said = " | ".join(lines)
+        raise RuntimeError(f"the Spark driver JVM exited at launch: {said}") from exc
 
 
 class SparkEngine(Engine):
@@ -170,11 +235,55 @@ class SparkEngine(Engine):
 
     def prepare(self, variant: str, rules: RulesMode) -> None:
         """Build (or find) the rules jar once per cell, so a compile error is a skip with its
-        reason and the measured children never race to build it."""
+        reason and the measured children never race to build it; a standalone master that
+        does not answer is a skip naming it."""
+        reason = self.preflight()
+        if reason is not None:
+            raise EngineUnavailable(reason)
         if rules:
             from harness.spark_rules import build
 
             build.build_jar()
+
+    def preflight(self) -> str | None:
+        """A ``spark://`` master must accept a connection within seconds (Spark itself retries
+        for about a minute and then names only a stopped SparkContext)."""
+        master = self.options.master
+        if not master.startswith("spark://"):
+            return None
+        from harness.clusters.watch import connect_error
+
+        for address in master.removeprefix("spark://").split(","):  # HA: host1:port1,host2:...
+            host, _, port = address.rpartition(":")
+            reason = connect_error(host.strip("[]") or "127.0.0.1", int(port or 7077))
+            if reason is None:
+                return None
+        return f"cannot reach the Spark master {master} ({reason})"
+
+    def cluster_watch(self, variant: str) -> ClusterWatch | None:
+        """On the local cluster: its standalone master and workers (and HDFS when the input
+        is read from there), or its YARN; a user's YARN by its ResourceManager's REST state;
+        a user's standalone master by connecting to it."""
+        if self.is_local():
+            return None
+        from harness.clusters import local, watch
+
+        state = local.read_state() or {}
+        master = self.options.master
+        if master == (state.get("spark") or {}).get("master"):
+            hdfs = watch.HDFS if "hadoop" in state and variant in BATCH_VARIANTS else ()
+            return watch.for_local(state, (*watch.STANDALONE, *hdfs))
+        if master == "yarn":
+            dirs = yarn_conf_dirs()
+            hadoop = state.get("hadoop") or {}
+            if dirs and dirs[0] == hadoop.get("conf_dir"):
+                return watch.for_local(state, watch.YARN, yarn=True)
+            web = watch.yarn_web_address(dirs)
+            return watch.ClusterWatch(yarn_rest=web, yarn_web=web) if web else None
+        if master.startswith("spark://") and "," not in master:
+            host, _, port = master.removeprefix("spark://").rpartition(":")
+            return watch.ClusterWatch(master=(host, int(port or 7077)))
+        return None
 
     @classmethod
     def on_cluster(cls, options: SparkOptions, cluster: dict[str, Any]) -> SparkOptions:
@@ -290,6 +399,9 @@ class SparkEngine(Engine):
         from pyspark.sql import SparkSession
 
         self.variant, self.rules = variant, rules
+        unreachable = self.preflight()  # in seconds, not after Spark's minute of retries
+        if unreachable is not None:
+            raise EngineUnavailable(unreachable)
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         if self.on_this_machine():
@@ -317,7 +429,7 @@ class SparkEngine(Engine):
         began = time.perf_counter()
         if not self.is_local() and variant in BATCH_VARIANTS:
             self._stage(data)
-        self.spark = self._root = builder.getOrCreate()
+        self.spark = self._root = _launch(builder)
         self.spark.sparkContext.setLogLevel("ERROR")
         session_ready = time.perf_counter()
         # The first Python job forks the pyspark.daemon workers: start-up, not workload.
@@ -381,8 +493,10 @@ class SparkEngine(Engine):
 
     def input_uris(self, paths: Iterable[Path]) -> list[str]:
         """URIs implementations read: the HDFS copy on a cluster, else explicit ``file://``
-        (so a cluster whose default file system is HDFS still reads local files)."""
-        return [self.staged.get(p) or p.resolve().as_uri() for p in paths]
+        (so a cluster whose default file system is HDFS still reads local files); as Spark's
+        readers take them literally (``hadoop_path``). Pass them to ``textFile`` through
+        ``comma_lists``."""
+        return [hadoop_path(self.staged[p]) if p in self.staged else local_uri(p) for p in paths]
 
     def stop(self) -> None:
         """Stop the session and wait for the driver JVM to exit (no orphan JVM, temp cleaned)."""

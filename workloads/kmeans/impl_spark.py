@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
-from workloads._spark import input_uris, session, warm_sql
+from workloads._spark import input_uris, session, text_file, warm_sql
 from workloads.logreg.impl_numpy import iteration_metrics
 
 #: Lloyd iterations allowed to Spark ML (it stops earlier once converged) and its seed.
@@ -33,10 +33,6 @@ MLLIB_NOTE = (
     "generated code and the JIT). Only the DataFrame engine's start-up is untimed; the "
     "answer is a few numbers, and Spark ML caches the parsed points itself."
 )
-
-
-def _uris(ctx: RunContext) -> str:
-    return ",".join(input_uris(ctx))
 
 
 @implements("kmeans", "spark", "rdd")
@@ -74,7 +70,7 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
 
     partitions = ctx.engine_as(SparkEngine).partitions
     # Any: pyspark's typed RDD.map takes no lambda with a default argument (the broadcast).
-    blocks: Any = sc.textFile(_uris(ctx), minPartitions=partitions).mapPartitions(parse).cache()
+    blocks: Any = text_file(ctx, partitions).mapPartitions(parse).cache()
     centroids = first_distinct(ctx, columns)
     tolerance = float(ctx.params["tolerance"])
     inertia, times, points = [], [], 0
@@ -106,7 +102,7 @@ def run_mllib(ctx: RunContext) -> dict[str, Any]:
     names = header(ctx.data.inputs[0])
     wanted = column_names(ctx.params["columns"]) or names
     schema = StructType([StructField(name, DoubleType()) for name in names])
-    frame = session(ctx).read.csv(_uris(ctx), header=True, schema=schema)
+    frame = session(ctx).read.csv(input_uris(ctx), header=True, schema=schema)
     points = VectorAssembler(inputCols=wanted, outputCol="features").transform(frame)
     model = KMeans(
         featuresCol="features",

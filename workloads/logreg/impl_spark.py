@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
-from workloads._spark import input_uris, session, warm_sql
+from workloads._spark import input_uris, session, text_file, warm_sql
 from workloads.logreg.impl_numpy import iteration_metrics
 
 #: What the Spark ML cell's time consists of (measured at small on 2 cores; see run_mllib).
@@ -26,10 +26,6 @@ MLLIB_NOTE = (
     "generated code and the JIT). Only the DataFrame engine's start-up is untimed; the "
     "answer is a few numbers, and Spark ML caches the parsed points itself."
 )
-
-
-def _uris(ctx: RunContext) -> str:
-    return ",".join(input_uris(ctx))
 
 
 @implements("logreg", "spark", "rdd")
@@ -63,7 +59,7 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
 
     partitions = ctx.engine_as(SparkEngine).partitions
     # Any: pyspark's typed RDD.map takes no lambda with a default argument (the broadcast).
-    blocks: Any = sc.textFile(_uris(ctx), minPartitions=partitions).mapPartitions(parse).cache()
+    blocks: Any = text_file(ctx, partitions).mapPartitions(parse).cache()
     rate = float(ctx.params["learning_rate"])
     w = np.zeros(feature_count(ctx) + 1)
     losses, times = [], []
@@ -93,7 +89,7 @@ def run_mllib(ctx: RunContext) -> dict[str, Any]:
         header = handle.readline().strip().split(",")
     label = ctx.params["label"]
     schema = StructType([StructField(name, DoubleType()) for name in header])
-    frame = spark.read.csv(_uris(ctx), header=True, schema=schema)
+    frame = spark.read.csv(input_uris(ctx), header=True, schema=schema)
     features = [c for c in header if c != label]
     points = VectorAssembler(inputCols=features, outputCol="features").transform(frame)
     model = LogisticRegression(

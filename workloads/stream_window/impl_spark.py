@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from harness.engines.spark_engine import SparkEngine
+from harness.engines.spark_engine import SparkEngine, local_uri
 from harness.registry import RunContext, implements
 from workloads._spark import session, warm_sql
 
@@ -334,7 +334,8 @@ def run_batch(ctx: RunContext) -> dict[str, Any]:
     spark = session(ctx)
     windows = Windows.of(ctx.params)
     files = [p.resolve() for p in ctx.data.inputs]
-    frame = _reader(spark.read).json([p.as_uri() for p in files])
+    # The local files even on a cluster: input_file_name() maps them back to `files`.
+    frame = _reader(spark.read).json([local_uri(p) for p in files])
     events = _classified(frame.withColumn("file", F.input_file_name()), _campaigns(ctx), windows)
     events = events.cache()
     try:

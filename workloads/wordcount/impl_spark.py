@@ -6,7 +6,7 @@ from operator import add
 
 from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
-from workloads._spark import input_uris, session, warm_sql
+from workloads._spark import input_uris, session, text_file, warm_sql
 from workloads.wordcount import JAVA_WHITESPACE_RE, WORD_RE
 
 #: What the DataFrame cell's time consists of (measured at small on 2 cores; see run_df).
@@ -28,14 +28,13 @@ def _uris(ctx: RunContext) -> list[str]:
 @implements("wordcount", "spark", "rdd")
 def run_rdd(ctx: RunContext) -> dict[str, int]:
     """``textFile`` -> ``flatMap`` words -> ``reduceByKey`` -> map on the driver."""
-    spark = session(ctx)
     partitions = ctx.engine_as(SparkEngine).partitions
     pattern = WORD_RE  # captured by value, so workers need not import this package
 
     def words(line: str) -> list[str]:
         return pattern.findall(line)
 
-    lines = spark.sparkContext.textFile(",".join(_uris(ctx)), minPartitions=partitions)
+    lines = text_file(ctx, partitions)
     counts = lines.flatMap(words).map(lambda w: (w, 1)).reduceByKey(add, partitions)
     return dict(counts.collectAsMap())
 
