@@ -106,6 +106,25 @@ declare(
     "float",
     "share of all cores other processes used while the run was timed (a busy machine)",
 )
+declare(
+    "others_window_s",
+    "s",
+    "float",
+    "the window others_cpu_share was judged over: the timed region, or a wider one ending with "
+    "it when the region was shorter than 0.5 s",
+)
+declare(
+    "busy_too_short",
+    "",
+    "bool",
+    "the timed region was too short to judge whether other processes used the CPUs",
+)
+declare(
+    "cluster_daemon_cpu_s",
+    "s",
+    "float",
+    "CPU the local cluster's daemons used while the run was timed (apart from the run's own)",
+)
 declare("steal_share", "", "float", "share of all cores the hypervisor stole while timed")
 declare("load1", "", "float", "1-minute load average as the timed region began")
 declare("probe_cpu_s", "s", "float", "CPU the probe itself used")

@@ -18,10 +18,12 @@ from plugin_workloads import BURN
 
 def test_others_share_is_the_machine_busy_time_less_the_runs() -> None:
     cores = load.cores()
-    start = load.SystemCpu(busy=100.0, steal=5.0, at=10.0)
-    end = load.SystemCpu(busy=100.0 + 2.0 * cores, steal=5.0 + 0.1 * cores, at=12.0)
+    start = load.Mark(load.SystemCpu(busy=100.0, steal=5.0, at=10.0), {}, 0.0)
+    end = load.Mark(
+        load.SystemCpu(busy=100.0 + 2.0 * cores, steal=5.0 + 0.1 * cores, at=12.0), {}, 0.0
+    )
     # 2 s on every core busy, the run used 1 CPU second of it: others used the rest.
-    figures = load.window_figures(start, end, run_cpu_s=1.0)
+    figures = load.window_figures(load.cpu_window([start, end]), run_cpu_s=1.0)
     assert figures["others_cpu_share"] == pytest.approx((2.0 * cores - 1.0) / (2.0 * cores))
     assert figures["steal_share"] == pytest.approx(0.05)
     assert load.busy_reason(figures) is not None
