@@ -137,9 +137,13 @@ class Policy:
             return "fixed" if n >= self.fixed else None
         if n >= self.max_values:
             return "max-values"
+        # The current process counts once it has made a value: one told to stop before its first
+        # call (a new process, when the one before made the cell converge) would leave no
+        # record at all, and its end would read as a failure.
+        processes = cell.processes - (1 if cell.calls_in_process <= self.warmups else 0)
         if (
             n >= self.min_values
-            and cell.processes >= self.min_processes
+            and processes >= self.min_processes
             and relative_half_width(cell.values) <= self.target
         ):
             return "converged"

@@ -63,7 +63,11 @@ def test_policy_decides_warm_ups_values_and_why_it_stops() -> None:
     assert policy.decide(cell) == (VALUE, None)
     cell.values = [1.0, 1.0, 1.0, 1.0]
     assert policy.decide(cell) == (VALUE, None)  # tight, but from one process only
-    cell.processes = 2
+    cell.processes, cell.calls_in_process = 2, 0  # a second process starts
+    assert policy.decide(cell) == (WARMUP, None)  # its values are not there yet
+    cell.calls_in_process = 1
+    assert policy.decide(cell) == (VALUE, None)  # a warm-up is not a value either
+    cell.calls_in_process = 2
     assert policy.decide(cell) == (STOP, "converged")
     noisy = CellProgress(values=[1.0, 2.0, 1.0, 3.0], processes=2, calls_in_process=2)
     assert policy.decide(noisy) == (VALUE, None)
