@@ -348,3 +348,12 @@ def test_short_calls_beside_a_cpu_burner_per_core_are_busy(
         assert load.busy_reason(record.metrics, record.wall_s) is not None
     lines = busy_warnings(records, env)
     assert any("measured runs were timed on a busy machine" in line for line in lines)
+
+
+def test_a_batch_start_is_busy_by_its_busy_processes_not_a_trailing_load_average() -> None:
+    after_other_work = {"load": {"load_avg": [2.4, 3.3, 2.6], "cores": 2, "busy_processes": []}}
+    assert busy_warnings([], {"b": after_other_work}) == []
+    burner = {"pid": 7, "cpu_share": 0.99, "command": "python -c burn"}
+    busy = {"load": {**after_other_work["load"], "busy_processes": [burner]}}
+    (line,) = busy_warnings([], {"b": busy})
+    assert line == "batch b started at load 2.4 on 2 cores; busy: python -c burn (99%)"
