@@ -20,6 +20,28 @@ def positive_float(text: str) -> float:
     return value
 
 
+def positive_floats(text: str) -> list[float]:
+    """A comma-separated list of finite numbers above zero (``1,4,16``)."""
+    items = [item.strip() for item in text.split(",")]
+    if not all(items):
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of numbers: {text!r}")
+    return [positive_float(item) for item in items]
+
+
+def row_counts(text: str) -> list[int]:
+    """A comma-separated list of whole numbers above zero, also as ``2e5`` or ``3_200_000``."""
+    values = []
+    for item in (part.strip() for part in text.split(",")):
+        try:
+            value = float(item.replace("_", ""))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number of rows: {item!r}") from None
+        if not (value >= 1 and value < float("inf") and value == int(value)):
+            raise argparse.ArgumentTypeError(f"not a whole number of rows above 0: {item!r}")
+        values.append(int(value))
+    return values
+
+
 def int_at_least(low: int) -> Callable[[str], int]:
     """A parser of whole numbers no smaller than ``low``."""
 

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from harness.argtypes import int_at_least, positive_float
+from harness.argtypes import int_at_least, positive_float, positive_floats, row_counts
 from harness.clusters import commands
 from harness.errors import UserError
 from harness.rules import CHOICES as RULES_CHOICES
@@ -77,9 +77,12 @@ def _add_data_options(parser: argparse.ArgumentParser, many_scales: bool = True)
     )
     parser.add_argument(
         "--factor",
-        type=positive_float,
-        default=1.0,
-        help="multiply the scale's size by this factor (default 1)",
+        "--factors",
+        type=positive_floats,
+        default=None,
+        metavar="F[,F...]",
+        help="multiply the scale's size by this factor; several (1,4,16) make each size in "
+        "turn, smallest first (default 1)",
     )
     from harness.datasets import DEFAULT_SEED
 
@@ -121,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_datagen_parser(sub, scales)
     _add_profile_parser(sub, scales)
     _add_run_parser(sub, scales)
+    _add_run_parser(sub, scales, "scale")
     _add_report_parser(sub)
     _add_compare_parser(sub)
     commands.add_parser(sub)
@@ -165,18 +169,41 @@ def _add_profile_parser(sub: Any, scales: str) -> None:
     _add_param_option(p_prof)
 
 
-def _add_run_parser(sub: Any, scales: str) -> None:
+#: ``bdbench scale``'s default ladder: sizes 4x apart from the scale's (``small``) upward.
+LADDER_FACTORS = (1.0, 4.0, 16.0, 64.0)
+#: ``bdbench scale``'s default cap on one call (``--max-call``), in seconds.
+LADDER_MAX_CALL = 300.0
+
+
+def _add_run_parser(sub: Any, scales: str, name: str = "run") -> None:
     from harness.cells import selector_examples
 
-    p_run = sub.add_parser(
-        "run",
-        help="measure the selected cells and append results",
-        description="Measure every selected workload x engine x variant x scale cell: each run "
-        "in a fresh process, warm-ups recorded and flagged, answers checked.",
-        epilog=scales,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    if name == "run":
+        p_run = sub.add_parser(
+            "run",
+            help="measure the selected cells and append results",
+            description="Measure every selected workload x engine x variant x scale cell: each "
+            "run in a fresh process, warm-ups recorded and flagged, answers checked.",
+            epilog=scales,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+    else:
+        p_run = sub.add_parser(
+            name,
+            help="run the selected cells at several sizes (a ladder) and fit their cost lines",
+            description="A size ladder: the selected cells at each size of the scale in turn, "
+            "smallest first, through the same runner as bdbench run (every run an ordinary "
+            "record with its rows and factor; bdbench report fits wall = a + b x rows over "
+            "them). A cell is not run at a size where it ran out of memory or timed out at a "
+            "smaller one, or where its cost line predicts a call over --max-call. With "
+            "--predict ROWS, no run: each cell's predicted wall time at that size from the "
+            "results in --results.",
+            epilog=scales,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
     _add_data_options(p_run)
+    if name != "run":
+        _add_ladder_options(p_run)
     p_run.add_argument(
         "-e",
         "--engine",
@@ -203,6 +230,39 @@ def _add_run_parser(sub: Any, scales: str) -> None:
     _add_measure_options(p_run)
     _add_output_options(p_run)
     _add_engine_options(p_run)
+
+
+def _add_ladder_options(p_scale: argparse.ArgumentParser) -> None:
+    """``bdbench scale``'s own options: the sizes, the cap on a call, predictions."""
+    factors = ",".join(f"{f:g}" for f in LADDER_FACTORS)
+    p_scale.set_defaults(factor=None)
+    group = p_scale.add_argument_group(
+        "ladder", f"sizes: --factor (default {factors} of --scale, default small) or --rows"
+    )
+    group.add_argument(
+        "--rows",
+        type=row_counts,
+        default=None,
+        metavar="N[,N...]",
+        help="explicit sizes in each workload's own unit (points, words, rows), instead of "
+        "--factor",
+    )
+    group.add_argument(
+        "--max-call",
+        type=positive_float,
+        default=LADDER_MAX_CALL,
+        metavar="SECONDS",
+        help="do not run a cell at a size where the cost line of its smaller sizes predicts a "
+        f"call longer than this (default {LADDER_MAX_CALL:g})",
+    )
+    group.add_argument(
+        "--predict",
+        type=row_counts,
+        default=None,
+        metavar="ROWS",
+        help="run nothing: print each cell's predicted wall time at ROWS (comma-separate "
+        "several) from the cost lines fitted to the results in --results",
+    )
 
 
 def _rules_help() -> str:
@@ -500,12 +560,13 @@ def cmd_datagen(args: argparse.Namespace) -> int:
     for name in names:
         workload = registry.get_workload(name)
         for scale in scales:
-            data = datasets.generated(workload, scale, args.factor, args.seed, args.data_dir)
-            datasets.reference_answer(workload, data, dict(workload.params))
-            print(
-                f"{name} {scale} x{args.factor:g} seed={args.seed}: "
-                f"{data.input_bytes:,} bytes in {data.root}"
-            )
+            for factor in sorted(args.factor or [1.0]):
+                data = datasets.generated(workload, scale, factor, args.seed, args.data_dir)
+                datasets.reference_answer(workload, data, dict(workload.params))
+                print(
+                    f"{name} {scale} x{factor:g} seed={args.seed}: "
+                    f"{data.input_bytes:,} bytes in {data.root}"
+                )
     return 0
 
 
@@ -524,8 +585,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     grid = _param_grid(args.param, [_Named(n) for n in names])
     for name in names:
         workload = registry.get_workload(name)
-        for scale in scales:
-            data = datasets.generated(workload, scale, args.factor, args.seed, args.data_dir)
+        for scale, factor in ((s, f) for s in scales for f in sorted(args.factor or [1.0])):
+            data = datasets.generated(workload, scale, factor, args.seed, args.data_dir)
             for params in param_points(workload, grid):
                 profile = datasets.prepared(workload, data, params, refresh=True)
                 for udf, figures in profile.get("udfs", {}).items():
@@ -572,6 +633,8 @@ def _run_inputs(args: argparse.Namespace) -> tuple[list[str] | None, list[str], 
         flags = ", ".join(f"--{n.replace('_', '-')}" for n in side)
         raise UserError(f"{flags} goes with --input (generated data has its own)")
     if args.input is not None:
+        if len(args.factor or [1.0]) > 1 or getattr(args, "rows", None):
+            raise UserError("--input is one size; several sizes need generated data")
         return workloads, ["input"], side
     return (
         workloads,
@@ -617,7 +680,9 @@ def _run_config(args: argparse.Namespace, cells: list[Any], options: Any) -> Any
     return runner.RunConfig(
         scales=scales,
         params=_param_grid(args.param, cells),
-        factor=args.factor,
+        factors=list(args.factor or [1.0]),
+        rows=getattr(args, "rows", None),
+        max_call=getattr(args, "max_call", None) if args.command == "scale" else None,
         seed=args.seed,
         repeats=args.repeats,
         warmups=args.warmups,
@@ -668,8 +733,8 @@ def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
         raise UserError(
             f"--resume: no results file {path} (give a batch id in --results or a path)"
         )
-    flags = _run_flags()
-    defaults = vars(build_parser().parse_args(["run"]))
+    flags = _run_flags(args.command)
+    defaults = vars(build_parser().parse_args([args.command]))
     extra = [k for k in defaults if k in flags and k not in RESUME_OPTIONS]
     extra = [k for k in extra if _differs(getattr(args, k), defaults[k])]
     if extra:
@@ -678,7 +743,7 @@ def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
     env_path = path.with_name(path.name.removesuffix(".jsonl") + ".env.json")
     try:
         run_args = json.loads(env_path.read_text(encoding="utf-8"))["run_args"]
-        if not isinstance(run_args, list) or run_args[:1] != ["run"]:
+        if not isinstance(run_args, list) or run_args[:1] not in (["run"], ["scale"]):
             raise ValueError(f"run_args is {run_args!r}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UserError(
@@ -694,10 +759,10 @@ def _resumed_args(args: argparse.Namespace) -> argparse.Namespace:
     return resumed
 
 
-def _run_flags() -> dict[str, str]:
-    """``bdbench run``'s options: argparse destination -> its long flag."""
+def _run_flags(command: str = "run") -> dict[str, str]:
+    """``bdbench run``'s (or ``scale``'s) options: argparse destination -> its long flag."""
     sub = _Parser(prog=PROG).add_subparsers()
-    _add_run_parser(sub, "")
+    _add_run_parser(sub, "", command)
     (p_run,) = sub.choices.values()
     # argparse has no public list of a parser's actions; ``_actions`` is the stable one.
     return {a.dest: a.option_strings[-1] for a in p_run._actions if a.option_strings}
@@ -708,11 +773,54 @@ def _differs(value: Any, default: Any) -> bool:
     return value != default and not (value == [] and default is None)
 
 
+def _ladder(args: argparse.Namespace) -> dict[str, Any]:
+    """``bdbench scale``'s sizes, checked (at least two of them), as the env file says them."""
+    if args.rows is not None and args.factor is not None:
+        raise UserError("give the ladder's sizes once: --rows or --factor, not both")
+    if args.rows is None and args.factor is None:
+        args.factor = list(LADDER_FACTORS)
+    sizes = args.rows if args.rows is not None else args.factor
+    if len(set(sizes)) < 2:
+        given = ", ".join(f"{v:g}" for v in sizes)
+        raise UserError(f"a ladder needs at least two different sizes (got {given})")
+    if args.input is not None:
+        raise UserError("--input is one size; a ladder generates its data at each size")
+    ladder: dict[str, Any] = {"max_call_s": args.max_call}
+    if args.rows is not None:
+        ladder["rows"] = sorted(set(args.rows))
+    else:
+        ladder["factors"] = sorted(set(args.factor))
+    return ladder
+
+
+def cmd_scale(args: argparse.Namespace) -> int:
+    """A size ladder (``bdbench run`` at several sizes), or with ``--predict`` each cell's
+    predicted wall time at sizes not run, from the results' fitted cost lines."""
+    if args.predict is not None:
+        return _predict(args)
+    return cmd_run(args)
+
+
+def _predict(args: argparse.Namespace) -> int:
+    """Print each cell's predicted wall time at ``--predict`` rows."""
+    from reports.data import load_results
+    from reports.scaling import format_predictions, predict
+
+    results = load_results([args.results])
+    lines = format_predictions(predict(results, args.predict, _csv_list(args.workload)))
+    if not lines:
+        raise UserError(f"no cell in {args.results} was measured at two sizes or more")
+    print("\n".join(lines))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Measure the selected cells (on the local cluster with ``--cluster local``); with
     ``--resume``, the runs an interrupted batch still lacks."""
     if args.resume is not None:
         args = _resumed_args(args)
+    if args.command == "scale":
+        args.ladder = _ladder(args)
     if args.cluster is None:
         return _run(args, None)
     from harness.clusters import local
@@ -758,6 +866,8 @@ def _run(args: argparse.Namespace, cluster: tuple[dict[str, Any], bool] | None) 
     if config.warmups is None and cold:
         env["no_warmup"] = cold
     env["share_engines"] = config.share_engines
+    if getattr(args, "ladder", None):
+        env["ladder"] = args.ladder
     if cluster is not None:
         from harness.clusters import local
 
@@ -948,7 +1058,7 @@ def _run_with_progress(cells: list[Any], config: Any, writer: Any, no_progress: 
     from harness import runner
 
     # Values per cell are decided as the batch goes (harness.stopping): progress counts cells.
-    total = len(cells) * len(config.scales)
+    total = len(cells) * len(config.scales) * len(config.rows or config.factors)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -1053,6 +1163,7 @@ COMMANDS = {
     "datagen": cmd_datagen,
     "profile": cmd_profile,
     "run": cmd_run,
+    "scale": cmd_scale,
     "report": cmd_report,
     "compare": cmd_compare,
     "cluster": commands.cmd_cluster,

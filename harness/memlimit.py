@@ -31,6 +31,16 @@ PREFIX = "bdbench-"
 MIN_LIMIT = 64 << 20
 
 
+#: How a failed record's error begins when the run died of memory: the kernel's OOM killer,
+#: or the probe enforcing ``--memory-limit`` where no cgroup could (see ``runner._Limit``).
+OOM_REASONS = ("killed by the OOM killer", "killed by bdbench at ")
+
+
+def out_of_memory(error: str | None) -> bool:
+    """Whether a run's error says it died of memory (an OOM kill, or over its limit)."""
+    return bool(error) and str(error).startswith(OOM_REASONS)
+
+
 def machine_memory() -> int:
     """This machine's physical memory in bytes."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -61,6 +61,9 @@ class RunRecord:
     check_detail: str | None = None
     workload_version: str = ""
     factor: float = 1.0
+    #: The data's size in the workload's own unit (points, words, rows: ``scale_sizes`` x
+    #: ``factor`` for generated data; None where unknown, e.g. a user's input).
+    rows: int | None = None
     seed: int | None = None
     input: dict[str, Any] = field(default_factory=dict)
     engine_info: dict[str, Any] = field(default_factory=dict)

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from harness import datasets, load, memlimit, probe, registry, stopping, tools
+from harness import datasets, fits, load, memlimit, probe, registry, stopping, tools
 from harness.cells import Cell, expand_cells, parse_engine_selector
 from harness.contract import RunRequest, RunResult, answer_file
 from harness.engines import EngineOptions, get_engine_class
@@ -65,7 +66,13 @@ class RunConfig:
     """Everything ``run_batch`` needs besides the cells."""
 
     scales: list[str]
-    factor: float = 1.0
+    #: Size factors of every scale, run smallest first (several: a size ladder).
+    factors: list[float] = field(default_factory=lambda: [1.0])
+    #: Explicit sizes in each workload's own unit instead of ``factors`` (a ladder by rows).
+    rows: list[int] | None = None
+    #: A ladder's cap on one call: a cell is not run at a size where the cost line of its
+    #: smaller sizes predicts a call longer than this (None: no cap).
+    max_call: float | None = None
     seed: int = datasets.DEFAULT_SEED
     #: A fixed number of measured values per cell; None: the adaptive rule of ``adaptive``.
     repeats: int | None = None
@@ -448,14 +455,18 @@ def _workload_points(
 
 
 def _prepare(
-    workload: registry.Workload, scale: str, params: dict[str, Any], config: RunConfig
+    workload: registry.Workload,
+    scale: str,
+    factor: float,
+    params: dict[str, Any],
+    config: RunConfig,
 ) -> tuple[datasets.Dataset, dict[str, Any]]:
     """Generate (or locate) the input, its reference answer and the workload's preparation
     (e.g. a UDF profile), before any timed run."""
     if config.input_path is not None:
         data = datasets.user_input(workload, config.input_path, config.data_dir, config.side_inputs)
     else:
-        data = datasets.generated(workload, scale, config.factor, config.seed, config.data_dir)
+        data = datasets.generated(workload, scale, factor, config.seed, config.data_dir)
     datasets.reference_answer(workload, data, params)
     return data, datasets.prepared(workload, data, params)
 
@@ -634,9 +645,11 @@ def run_batch(
     probe.HISTORY.begin()
     try:
         for scale in config.scales:
-            for workload_name, params in _workload_points(cells, config.params):
-                its_cells = [c for c in cells if c.workload == workload_name]
-                _run_point(batch, its_cells, scale, params)
+            for step in range(len(config.rows or config.factors)):
+                for workload_name, params in _workload_points(cells, config.params):
+                    its_cells = [c for c in cells if c.workload == workload_name]
+                    factor = _factors(config, workload_name, scale)[step]
+                    _run_point(batch, its_cells, scale, factor, params)
     finally:
         try:
             batch.release_all()
@@ -645,13 +658,26 @@ def run_batch(
     return batch.records
 
 
-def _run_point(batch: _Batch, cells: list[Cell], scale: str, params: dict[str, Any]) -> None:
-    """Prepare one workload's data at one scale and parameter point, then run its cells."""
+def _factors(config: RunConfig, workload: str, scale: str) -> list[float]:
+    """The batch's size factors for one workload at one scale, smallest first (explicit
+    ``rows`` become each workload's own factors of the scale's size)."""
+    if config.rows is None or config.input_path is not None:
+        return sorted(config.factors) if config.input_path is None else [1.0]
+    size = registry.get_workload(workload).scale_sizes[scale]
+    return [n / size for n in sorted(config.rows)]
+
+
+def _run_point(
+    batch: _Batch, cells: list[Cell], scale: str, factor: float, params: dict[str, Any]
+) -> None:
+    """Prepare one workload's data at one size and parameter point, then run its cells."""
     config = batch.config
     workload = registry.get_workload(cells[0].workload)
+    generated = config.input_path is None
     keys: dict[str, Any] = {
-        "scale": "input" if config.input_path is not None else scale,
-        "factor": config.factor,
+        "scale": scale if generated else "input",
+        "factor": factor,
+        "rows": datasets.scale_size(workload, scale, factor) if generated else None,
         "seed": config.seed,
         "params": params,
         "workload_version": workload.version,
@@ -659,8 +685,15 @@ def _run_point(batch: _Batch, cells: list[Cell], scale: str, params: dict[str, A
     cells = [c for c in cells if _progress(config, c, keys) is not None]
     if not cells:  # a resumed batch that finished every cell of this point
         return
+    ladder = {c: why for c in cells if (why := _ladder_skip(batch, c, keys)) is not None}
+    for cell, why in ladder.items():
+        batch.announce(f"{cell.name} (skipped)")
+        batch.emit(batch.record(cell, keys, repeat=0, is_warmup=False, status="skipped", error=why))
+    cells = [c for c in cells if c not in ladder]
+    if not cells:  # no data to make for cells that will not run
+        return
     try:
-        data, prepared = _prepare(workload, scale, params, config)
+        data, prepared = _prepare(workload, scale, factor, params, config)
     except UserError:
         raise
     except Exception as exc:  # a broken generator fails its cells, not the batch
@@ -758,10 +791,64 @@ def _run_cell(
         process.run(data, prepared, roots, prepared_cell.share_key)
 
 
+def _ladder_skip(batch: _Batch, cell: Cell, keys: dict[str, Any]) -> str | None:
+    """Why a size ladder does not run ``cell`` at this size (None: it runs): it ran out of
+    memory or timed out at a smaller size of this batch, or, with ``max_call``, the cost line
+    of its smaller sizes predicts a call longer than that (one size: proportional to rows,
+    an upper bound for a cost with a fixed part)."""
+    rows = keys.get("rows")
+    if rows is None:
+        return None
+    params = json.dumps(keys["params"], sort_keys=True, default=str)
+    smaller = [
+        r
+        for r in [*batch.config.prior, *batch.records]
+        if r.cell.key == cell.key
+        and r.scale == keys["scale"]
+        and r.rows is not None
+        and r.rows < rows
+        and json.dumps(r.params, sort_keys=True, default=str) == params
+    ]
+    for record in sorted(smaller, key=lambda r: r.rows or 0):
+        limit = record.memory_limit_bytes
+        under = f" under {memlimit.fmt_size(limit)}" if limit else ""
+        if memlimit.out_of_memory(record.error):
+            return (
+                f"out of memory at {record.rows:,} rows{under} (a smaller size of this "
+                "ladder); larger sizes not run"
+            )
+        if record.status == "timeout":
+            return f"timed out at {record.rows:,} rows (a smaller size); larger sizes not run"
+    if batch.config.max_call is None:
+        return None
+    by_size: dict[int, list[float]] = {}
+    for record in smaller:
+        if record.status == "ok" and record.wall_s is not None:
+            by_size.setdefault(int(record.rows or 0), []).append(record.wall_s)
+    if not by_size:
+        return None
+    sizes = sorted(by_size)
+    medians = [statistics.median(by_size[n]) for n in sizes]
+    line = fits.fit_line(sizes, medians) if len(sizes) >= 2 else None
+    predicted = line.predict(rows) if line is not None else medians[-1] * rows / sizes[-1]
+    if predicted <= batch.config.max_call:
+        return None
+    how = f"the cost line of its {len(sizes)} smaller sizes" if line else "its smaller size"
+    return (
+        f"predicted {predicted:,.0f} s a call at {rows:,} rows from {how}, over --max-call "
+        f"{batch.config.max_call:g} s"
+    )
+
+
 def _progress(config: RunConfig, cell: Cell, keys: dict[str, Any]) -> stopping.CellProgress | None:
     """Where the cell starts: from nothing, or from a resumed batch's records of it (None when
     those records finished it: its last one says why it stopped, or it was skipped)."""
-    point = (cell.key, keys["scale"], json.dumps(keys["params"], sort_keys=True, default=str))
+    point = (
+        cell.key,
+        keys["scale"],
+        keys["factor"],
+        json.dumps(keys["params"], sort_keys=True, default=str),
+    )
     prior = [r for r in config.prior if _point(r) == point]
     progress = stopping.CellProgress(values=[])
     for record in prior:
@@ -779,7 +866,12 @@ def _progress(config: RunConfig, cell: Cell, keys: dict[str, Any]) -> stopping.C
 
 
 def _point(record: RunRecord) -> tuple[Any, ...]:
-    return (record.cell.key, record.scale, json.dumps(record.params, sort_keys=True, default=str))
+    return (
+        record.cell.key,
+        record.scale,
+        record.factor,
+        json.dumps(record.params, sort_keys=True, default=str),
+    )
 
 
 class _Process:

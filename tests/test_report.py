@@ -55,7 +55,7 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             capture_environment({"batch_id": writer.batch_id, "command": "bdbench run -e numpy"})
         )
         cells = runner.expand_cells(["wordcount"], ["numpy", "mrjob/inline"])
-        config = runner.RunConfig(scales=["tiny"], factor=factor, repeats=3, warmups=1)
+        config = runner.RunConfig(scales=["tiny"], factors=[factor], repeats=3, warmups=1)
         runner.run_batch(cells, config, writer)
     writer = ResultsWriter(folder, "synthetic")
     writer.ensure_writable()
