@@ -74,6 +74,24 @@ def cell_key(record: RunRecord) -> tuple[Cell, str, float, str, str]:
     return (Cell.of(record), record.scale, record.factor, params, record.where)
 
 
+def record_rows(record: RunRecord) -> int | None:
+    """A record's data size in its workload's unit: ``rows``, or for older records the
+    registered workload's ``scale_sizes[scale] x factor`` (None: unknown, e.g. a user's input
+    or a workload not registered in this version)."""
+    if record.rows is not None:
+        return int(record.rows)
+    from harness import registry
+
+    try:
+        workload = registry.get_workload(record.workload)
+    except UserError:
+        return None
+    if record.scale not in workload.scale_sizes:
+        return None
+    # As harness.datasets.scale_size rounds it, so old and new records of a size agree.
+    return max(1, round(workload.scale_sizes[record.scale] * record.factor))
+
+
 def display_label(cell: Cell, where: str = "") -> str:
     """A cell's label with where it ran: ``spark/df+rules on YARN``."""
     return f"{cell.label} {where}" if where else cell.label

@@ -24,7 +24,7 @@ from typing import Any
 
 from harness import metrics
 from harness.results import RunRecord
-from reports.data import cell_key, display_label
+from reports.data import cell_key, display_label, record_rows
 from reports.udf import params_label, workload_defaults
 
 #: The baseline of the ``x numpy`` column.
@@ -54,6 +54,9 @@ class IterationRow:
     vs_numpy: float | None = None
     #: Where the cell ran (a cluster), as its records say; "" in the run's own processes.
     where: str = ""
+    #: The data's size in the workload's unit and its input bytes (None: unknown).
+    rows: int | None = None
+    input_bytes: int | None = None
 
     @property
     def cold_warm(self) -> float | None:
@@ -110,6 +113,8 @@ def iteration_rows(records: list[RunRecord]) -> list[IterationRow]:
                 first_s=float(first or 0.0),
                 later_s=later,
                 where=where,
+                rows=record_rows(runs[0]),
+                input_bytes=(runs[0].input or {}).get("bytes"),
             )
         )
     base = {

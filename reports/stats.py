@@ -12,7 +12,7 @@ from harness import metrics
 from harness.results import RunRecord
 from harness.rules import RulesMode
 from harness.stopping import median_ci
-from reports.data import cell_key, display_label
+from reports.data import cell_key, display_label, record_rows
 
 #: The engine/variant every other cell is compared with ("Relative" column).
 BASELINE = ("numpy", "default")
@@ -70,6 +70,8 @@ class CellSummary:
     #: A fed (streaming) cell: its wall is the feed's schedule, so its throughput is over the
     #: time it spent processing (``busy_s``) and it has no Relative.
     paced: bool = False
+    #: The data's size in the workload's unit (None: unknown, e.g. a user's input).
+    rows: int | None = None
 
     @property
     def scale_label(self) -> str:
@@ -169,6 +171,7 @@ def _summarize_cell(
         ),
         wall=walls,
         input_bytes=first.input.get("bytes") if first.input else None,
+        rows=record_rows(first),
         note=next(filter(None, (engine_note(r, environments) for r in group)), None),
         stop_failures=_stop_failures(group),
     )
@@ -225,7 +228,8 @@ def fmt_seconds(value: float | None) -> str:
     """Seconds with sensible precision (ms below one second)."""
     if value is None:
         return MISSING
-    if value < 1:
+    # Decided on the rounded value: 0.99996 s is "1 s", never "1e+03 ms".
+    if float(f"{value:.3g}") < 1:
         return f"{value * 1e3:.3g} ms"
     return f"{value:.3g} s"
 

@@ -193,11 +193,15 @@ def test_cost_fastest_cluster_cell_against_numpy_with_stand_ins_apart() -> None:
         ),
     ]
     cost = _claim(records, COST.id)
-    tiny, small, kmeans = cost.main
+    # The verdict is given at the largest size measured (small), where the work shows.
+    small, kmeans = cost.main
+    assert (small.scale, small.verdict, small.ratio) == ("small", DOES_NOT_HOLD, 0.4)
+    assert small.cells == ["spark/df on YARN", "numpy/default"]
+    assert small.basis == "Spark on a cluster" and "NumPy not faster" in small.why
+    (tiny,) = next(v for v in check_claims(records[:5]) if v.claim.id == COST.id).main
     assert (tiny.scale, tiny.verdict, tiny.ratio) == ("tiny", HOLDS, pytest.approx(3.0))
     assert tiny.cells == ["spark/df on YARN", "numpy/default"]
     assert tiny.basis == "Spark on a cluster" and "NumPy faster" in tiny.why
-    assert (small.verdict, small.ratio) == (DOES_NOT_HOLD, pytest.approx(0.4))
     assert kmeans.verdict == NOT_MEASURED and "no cell on a cluster" in kmeans.why
     apart = {v.basis: v for v in cost.apart}
     assert set(apart) == {SPARK_LOCAL, SIMULATED}
@@ -254,3 +258,75 @@ def test_report_and_summary_have_the_claims_section(tmp_path: Path) -> None:
     assert "on <b>evil</b>" not in html and "on &lt;b&gt;evil&lt;/b&gt;" in html
     html_apart = html.split('<h4 class="apart">')[1]
     assert SIMULATED in html_apart and "Spark local mode" not in html.split("<footer")[1]
+
+
+def _ladder(factor: float, rows: int) -> dict[str, object]:
+    """Record fields of one ladder size (logreg points, 200 bytes a point)."""
+    return {"scale": "small", "factor": factor, "rows": rows, "input": {"bytes": rows * 200}}
+
+
+def test_a_ladder_gives_verdicts_at_its_largest_size_and_the_ratio_at_every_size() -> None:
+    # MapReduce: 20 s + 10 s per million points; warm Spark: 0.1 s + 1 s per million.
+    records = []
+    for factor, rows in ((1.0, 200_000), (4.0, 800_000), (16.0, 3_200_000)):
+        size = _ladder(factor, rows)
+        mr = 20 + 10 * rows / 1e6
+        spark = 0.1 + 1.0 * rows / 1e6
+        records += [
+            it("mrjob", "hadoop", mr, mr, where=HADOOP, **size),
+            it("spark", "rdd", 5 * spark, spark, where=STANDALONE, **size),
+        ]
+    claim = next(
+        c for c in check_claims(records, {"b": {"cpu_count_logical": 2}})
+        if c.claim.id == SPARK_ITERATIONS.id
+    )  # fmt: skip
+    warm = _only(claim.main, WARM_CHECK)
+    assert warm.scale == "small x16" and warm.rows == 3_200_000
+    assert warm.ratio == pytest.approx((20 + 32) / 3.3)
+    assert _only(claim.main, FIRST_CHECK).rows == 3_200_000
+    assert [r.rows for r in claim.ladder] == [200_000, 800_000, 3_200_000]
+    assert claim.ladder[0].ratio == pytest.approx(22 / 0.3)
+    assert claim.ladder[-1].per_core_bytes == 3_200_000 * 200 / 2
+    (note,) = claim.notes
+    assert "the ratio goes from 73.3x at 200,000 points to 15.8x at 3,200,000" in note
+    assert (
+        "a warm Spark one 100 ms + 1 s per million, so for large inputs the ratio tends to the "
+        "slopes' 10x"
+    ) in note
+    # 370 MB per core on 2 cores at 200 bytes a point: 3,625,000 points.
+    assert "(3,625,000 points)" in note
+    assert "extrapolated, 1.1x beyond the largest size" in note
+
+
+def test_cost_says_where_one_machine_stops_beating_the_cluster() -> None:
+    records = []
+    for factor, rows in ((1.0, 1_000_000), (4.0, 4_000_000), (16.0, 16_000_000)):
+        size = _ladder(factor, rows)
+        # One machine: 0.01 s + 1 s per million; the cluster: 5 s + 0.5 s per million.
+        records += [
+            _rec(wall_s=0.01 + rows / 1e6, **size),
+            _rec(engine="spark", variant="rdd", rules=False, where=STANDALONE,
+                 wall_s=5 + 0.5 * rows / 1e6, **size),
+        ]  # fmt: skip
+    claim = next(
+        c for c in check_claims(records, {"b": {"cpu_count_logical": 2}}) if c.claim.id == COST.id
+    )
+    (verdict,) = claim.main
+    assert verdict.rows == 16_000_000 and verdict.verdict == DOES_NOT_HOLD
+    (note,) = claim.notes
+    assert "numpy/default stays faster than the cheapest cluster line" in note
+    assert "up to 9,980,000 rows (inside the ladder)" in note
+    assert "on this machine's 2 cores" in note
+
+
+def test_cost_lines_that_never_cross() -> None:
+    records = []
+    for factor, rows in ((1.0, 1_000_000), (4.0, 4_000_000), (16.0, 16_000_000)):
+        size = _ladder(factor, rows)
+        records += [
+            _rec(wall_s=0.01 + 0.1 * rows / 1e6, **size),
+            _rec(engine="mrjob", variant="hadoop", where=HADOOP, wall_s=20 + rows / 1e6, **size),
+        ]
+    claim = next(c for c in check_claims(records) if c.claim.id == COST.id)
+    (note,) = claim.notes
+    assert "they do not cross for n > 0" in note
