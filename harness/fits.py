@@ -109,18 +109,30 @@ class Crossover:
     cheaper_after: Literal["one", "other"] | None
 
 
-def crossover(one: LineFit, other: LineFit, measured: Sequence[float] = ()) -> Crossover:
+#: Slopes of two fitted lines that agree to this relative tolerance are parallel: the solver
+#: finds each to about 1e-8, so a smaller difference is its rounding, not a crossing.
+FITTED_SLOPE_RTOL = 1e-6
+
+
+def crossover(
+    one: LineFit,
+    other: LineFit,
+    measured: Sequence[float] = (),
+    *,
+    rtol: float = FITTED_SLOPE_RTOL,
+) -> Crossover:
     """Where ``one`` and ``other`` cross for n > 0: ``measured`` when inside the sizes both
     were measured at (``measured`` overrides: the sizes of the ladder), ``extrapolated``
     outside them, ``never`` when the lines do not cross for n > 0 (parallel, or one is
-    cheaper everywhere)."""
+    cheaper everywhere). Slopes within ``rtol`` of each other (relative) count as parallel
+    (``FITTED_SLOPE_RTOL`` for lines from ``fit_line``)."""
     lo_hi = sorted(measured) if measured else sorted(set(one.sizes) & set(other.sizes))
     if not lo_hi:
         lo_hi = sorted(set(one.sizes) | set(other.sizes))
     lo, hi = lo_hi[0], lo_hi[-1]
     dfixed = other.fixed - one.fixed
     dslope = one.per_unit - other.per_unit
-    tolerance = 1e-12 * max(abs(one.per_unit), abs(other.per_unit), 1e-300)
+    tolerance = rtol * max(abs(one.per_unit), abs(other.per_unit), 1e-300)
     if abs(dslope) <= tolerance:
         if dfixed == 0:
             return Crossover("never", None, None, None)

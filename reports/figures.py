@@ -12,10 +12,14 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from reports.scaling import WorkloadScaling
     from reports.stats import CellSummary
 
 #: Use a log axis when the largest value is this many times the smallest.
 LOG_SCALE_SPREAD = 20.0
+#: The scaling chart's x axis reaches this many times beyond the sizes, and a fitted line
+#: is drawn (dashed) this far beyond the largest size of its cell.
+SCALING_MARGIN = 1.5
 
 
 @dataclass(frozen=True)
@@ -81,37 +85,100 @@ def _by_engine(runs: pd.DataFrame, column: str, ylabel: str, title: str, scale: 
     return Chart(title, alt, _encode(fig))
 
 
-def _scaling(summaries: list[CellSummary], workload: str) -> Chart | None:
+def scaling_chart(scaling: WorkloadScaling) -> Chart | None:
+    """Wall time against size on log-log axes: each cell's medians with their spread (min to
+    max) as error bars, its fitted line ``a + b n`` over its sizes (dashed a bit beyond, up
+    to its memory wall), crossovers of the lines as diamonds, and each memory wall (an x at
+    the size that ran out of memory, a dash-dotted line where the memory line predicts it).
+    None when no cell has a line."""
     import matplotlib.pyplot as plt
     import numpy as np
+    import seaborn as sns
+    from matplotlib.lines import Line2D
 
-    series: dict[str, list[tuple[float, float]]] = {}
-    for s in summaries:
-        if s.wall_median and s.input_bytes:
-            series.setdefault(s.label, []).append((float(s.input_bytes), s.wall_median))
-    series = {k: sorted(set(v)) for k, v in series.items() if len({x for x, _ in v}) >= 2}
-    if not series:
+    from reports.scaling import fmt_rows, fmt_signed
+
+    cells = [c for c in scaling.cells if c.points or c.oom_at_rows]
+    if not any(c.wall is not None for c in cells):
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, points in series.items():
-        x = np.array([p[0] for p in points])
-        y = np.array([p[1] for p in points])
-        slope, intercept = np.polyfit(np.log10(x), np.log10(y), 1)
-        line = ax.plot(x, y, "o", label=f"{label}: slope {slope:.2f}")[0]
-        xs = np.geomspace(x.min(), x.max(), 20)
-        ax.plot(xs, 10 ** (intercept + slope * np.log10(xs)), "--", color=line.get_color())
+    _setup()
+    sizes = [float(n) for c in cells for n in [*c.sizes, c.oom_at_rows or 0] if n]
+    low, high = min(sizes) / SCALING_MARGIN, max(sizes) * SCALING_MARGIN
+    fig, ax = plt.subplots(figsize=(8.0, 5.0))
+    palette = sns.color_palette(n_colors=len(cells))
+    colors = dict(zip((c.label for c in cells), palette, strict=True))
+    extra: dict[str, Line2D] = {}
+    for c in cells:
+        color = colors[c.label]
+        fit = c.wall
+        label = c.label
+        if fit is not None:
+            held = fit.held_out_error
+            label += f" (held-out {fmt_signed(held)})" if held is not None else ""
+        if c.points:
+            x = np.array([p.rows for p in c.points], dtype=float)
+            y = np.array([p.wall_median for p in c.points])
+            spread = np.array(
+                [[p.wall_median - p.wall_min for p in c.points],
+                 [p.wall_max - p.wall_median for p in c.points]]
+            )  # fmt: skip
+            ax.errorbar(x, y, yerr=spread, fmt="o", color=color, capsize=3, label=label)
+        wall = c.memory_wall
+        if fit is not None:
+            xs = np.geomspace(c.sizes[0], c.sizes[-1], 60)
+            ax.plot(xs, [fit.predict(float(n)) for n in xs], "-", color=color, lw=1.6)
+            end = c.sizes[-1] * SCALING_MARGIN
+            if wall is not None:
+                end = min(end, wall[0])
+            if end > c.sizes[-1]:
+                xs = np.geomspace(c.sizes[-1], end, 30)
+                ax.plot(xs, [fit.predict(float(n)) for n in xs], "--", color=color, lw=1.2)
+        if c.oom_at_rows is not None:
+            at = float(c.oom_at_rows)
+            top = fit.predict(at) if fit is not None else max(p.wall_max for p in c.points or [])
+            ax.axvline(at, color=color, ls=":", lw=1.2)
+            ax.plot([at], [top], marker="X", color=color, ms=11, mec="black", ls="none")
+            extra["oom"] = Line2D([], [], marker="X", color="grey", mec="black", ms=9, ls=":",
+                                  label="ran out of memory")  # fmt: skip
+        elif wall is not None and low <= wall[0] <= high:
+            ax.axvline(wall[0], color=color, ls="-.", lw=1.0)
+            extra["predicted"] = Line2D([], [], color="grey", ls="-.",
+                                        label="predicted memory wall")  # fmt: skip
+    done: set[frozenset[str]] = set()
+    for c in cells:
+        for cross in c.crossovers:
+            pair = frozenset((c.label, cross.other))
+            where = cross.rows
+            if where is None or pair in done or cross.beyond_memory_wall or c.wall is None:
+                continue
+            if not low <= where <= high:
+                continue
+            done.add(pair)
+            ax.plot([where], [c.wall.predict(where)], marker="D", ms=8, mfc="none", mec="black",
+                    mew=1.5, ls="none")  # fmt: skip
+            extra["cross"] = Line2D([], [], marker="D", mfc="none", mec="black", ls="none",
+                                    label="lines cross")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("input size (bytes, log)")
+    ax.set_xlim(low, high)
+    ax.set_xlabel(f"size ({scaling.unit}, log)")
     ax.set_ylabel("median wall time (s, log)")
-    title = f"{workload}: scaling (log-log, fitted slope; 1 = linear)"
+    title = f"{scaling.name}: scaling (log-log), wall time against {scaling.unit}"
     ax.set_title(title)
-    ax.legend(fontsize="small")
-    alt = (
-        title
-        + "; "
-        + ", ".join(f"{label} over {len(points)} sizes" for label, points in series.items())
+    handles, _ = ax.get_legend_handles_labels()
+    # Beside the axes: inside, it would hide the lines of a ladder with many cells.
+    ax.legend(
+        handles=[*handles, *extra.values()],
+        fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.01, 1.0),
     )
+    described = ", ".join(
+        f"{c.label} over {len(c.points)} size{'s' if len(c.points) != 1 else ''}"
+        + (f", out of memory at {fmt_rows(c.oom_at_rows)}" if c.oom_at_rows else "")
+        for c in cells
+    )
+    alt = f"{title}; dots are medians with min-max bars, lines the fitted a + b n; {described}"
     return Chart(title, alt, _encode(fig))
 
 
@@ -161,9 +228,6 @@ def workload_charts(runs: pd.DataFrame, summaries: list[CellSummary], workload: 
                 float(2**20),
             )
         )
-    scaling = _scaling(summaries, workload)
-    if scaling is not None:
-        charts.append(scaling)
     rules = _rules_pairs(ok, workload)
     if rules is not None:
         charts.append(rules)

@@ -17,9 +17,16 @@ from harness.results import now_iso
 from harness.rules import label as rules_label
 from harness.stopping import Policy
 from reports.busy import busy_warnings
-from reports.claims import ClaimReport, Verdict, check_claims
+from reports.claims import (
+    PAPER_BYTES_PER_CORE,
+    PAPER_ITERATIONS,
+    ClaimReport,
+    LadderRow,
+    Verdict,
+    check_claims,
+)
 from reports.data import load_results, records_frame
-from reports.figures import Chart, workload_charts
+from reports.figures import Chart, scaling_chart, workload_charts
 from reports.iterations import (
     IterationRatio,
     IterationRow,
@@ -28,6 +35,13 @@ from reports.iterations import (
     iteration_rows,
 )
 from reports.markdown import md_code, md_text
+from reports.scaling import (
+    SCALING_INTRO,
+    WorkloadScaling,
+    scaling_json_text,
+    scaling_markdown,
+    scaling_workloads,
+)
 from reports.stats import (
     PACED_NOTE,
     CellSummary,
@@ -334,6 +348,42 @@ def _claims_markdown(claims: list[ClaimReport]) -> list[str]:
         ]
         if c.apart:
             lines += ["", f"Shown apart, {CLAIMS_APART}:", "", *_claim_table(c.apart)]
+        if c.ladder:
+            lines += ["", "At each size of the ladder, next to the paper:", ""]
+            lines += _ladder_table(c.ladder)
+        if c.notes:
+            lines += ["", *(f"- {_md(note)}" for note in c.notes)]
+    return lines
+
+
+def _ladder_table(ladder: list[LadderRow]) -> list[str]:
+    header = (
+        "params", "scale", "points", "input", "per core", "MapReduce", "iteration", "Spark",
+        "first", "later", "ratio",
+    )  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in ladder:
+        cells = (
+            r.params,
+            r.scale,
+            f"{r.rows:,}" if r.rows else "-",
+            fmt_bytes(r.input_bytes),
+            fmt_bytes(r.per_core_bytes),
+            r.mapreduce,
+            fmt_seconds(r.mapreduce_s),
+            r.spark,
+            fmt_seconds(r.first_s),
+            fmt_seconds(r.later_s),
+            fmt_times(r.ratio),
+        )
+        lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+    hadoop, first, later = PAPER_ITERATIONS
+    paper = (
+        "the paper", "-", "-", "29 GB", fmt_bytes(PAPER_BYTES_PER_CORE), "Hadoop (20 nodes)",
+        f"{hadoop:g} s", "Spark (20 nodes)", f"{first:g} s", f"{later:g} s",
+        fmt_times(hadoop / later),
+    )  # fmt: skip
+    lines.append("| " + " | ".join(paper) + " |")
     return lines
 
 
@@ -342,8 +392,10 @@ def markdown_summary(
     env_rows: list[dict[str, str]],
     claims: list[ClaimReport] | None = None,
     warnings: list[str] | None = None,
+    scaling: list[WorkloadScaling] | None = None,
 ) -> str:
-    """The Markdown summary (CI job summaries): one table per workload, then the claims."""
+    """The Markdown summary (CI job summaries): one table per workload, the scaling over
+    sizes, then the claims."""
     lines = ["# bdbench summary", ""]
     for row in env_rows:
         lines.append(
@@ -428,17 +480,23 @@ def markdown_summary(
                     {True: "yes", False: "NO", None: "-"}[u.survivors_exact],
                 )
                 lines.append("| " + " | ".join(_md(c) for c in udf_cells) + " |")
+    lines += scaling_markdown(scaling or [])
     lines += _claims_markdown(claims or [])
     return "\n".join(lines) + "\n"
 
 
 def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
-    """Write ``index.html``, ``summary.md`` and ``results.csv`` into ``out_dir``."""
+    """Write ``index.html``, ``summary.md``, ``results.csv`` and ``scaling.json`` into
+    ``out_dir``."""
     results = load_results(paths)
     sections = _sections(results.records, results.environments)
     env_rows = _environment_rows(results.environments)
-    claims = check_claims(results.records)
+    claims = check_claims(results.records, results.environments)
     warnings = busy_warnings(results.records, results.environments)
+    scaling = scaling_workloads(results.records)
+    shown = [w for w in scaling if w.fitted]  # a workload with a line: ran at two sizes
+    for w in shown:
+        w.chart = scaling_chart(w)
     html = (
         _template_env()
         .get_template("report.html.j2")
@@ -453,9 +511,13 @@ def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
             quality_note=QUALITY_NOTE,
             percentiles=PERCENTILES,
             claims=claims,
+            paper_per_core=PAPER_BYTES_PER_CORE,
+            paper=PAPER_ITERATIONS,
             claims_intro=CLAIMS_INTRO,
             claims_apart=CLAIMS_APART,
             warnings=warnings,
+            scaling=shown,
+            scaling_intro=SCALING_INTRO,
         )
     )
     try:
@@ -463,8 +525,9 @@ def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
         index = out_dir / "index.html"
         index.write_text(html, encoding="utf-8")
         (out_dir / "summary.md").write_text(
-            markdown_summary(sections, env_rows, claims, warnings), "utf-8"
+            markdown_summary(sections, env_rows, claims, warnings, shown), "utf-8"
         )
+        (out_dir / "scaling.json").write_text(scaling_json_text(scaling), "utf-8")
         records_frame(results.records).to_csv(out_dir / "results.csv", index=False)
     except OSError as exc:
         raise UserError(f"cannot write report to {out_dir}: {exc.strerror or exc}") from exc
