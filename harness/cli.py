@@ -807,10 +807,11 @@ def _predict(args: argparse.Namespace) -> int:
     from reports.scaling import format_predictions, predict
 
     results = load_results([args.results])
-    lines = format_predictions(predict(results, args.predict, _csv_list(args.workload)))
-    if not lines:
+    workloads = _csv_list(args.workload)
+    tables = [format_predictions(predict(results, n, workloads)) for n in args.predict]
+    if not any(tables):
         raise UserError(f"no cell in {args.results} was measured at two sizes or more")
-    print("\n".join(lines))
+    print("\n\n".join("\n".join(lines) for lines in tables))
     return 0
 
 

@@ -89,7 +89,9 @@ def _workload(name: str) -> Workload | None:
 def size_unit(workload: str) -> str:
     """What a workload's sizes count (``words``, ``points``), ``rows`` when not registered."""
     spec = _workload(workload)
-    return spec.unit if spec is not None and spec.unit else DEFAULT_UNIT
+    if spec is None:
+        return DEFAULT_UNIT
+    return spec.size_unit or spec.unit or DEFAULT_UNIT
 
 
 def is_measured(record: RunRecord) -> bool:

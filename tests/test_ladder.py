@@ -155,3 +155,49 @@ def test_scale_size_of_explicit_rows_round_trips() -> None:
     for rows in (1, 3_700_000, 1_234_567, 12_800_001):
         factor = rows / workload.scale_sizes["small"]
         assert datasets.scale_size(workload, "small", factor) == rows
+
+
+@pytest.mark.slow
+def test_a_tiny_ladder_on_numpy_and_spark_end_to_end_with_its_fits(tmp_path: Path) -> None:
+    """A real 3-size ladder: records, the report's scaling.json, and --predict."""
+    results, report = tmp_path / "r", tmp_path / "report"
+    out = run_cli(
+        "scale", "-w", "logreg", "-e", "numpy,spark/rdd", "--rules", "off", "--scale", "tiny",
+        "--factor", "1,4,16", "--repeats", "2", "--results", str(results),
+        "--report", str(report), "--no-progress",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert {r.status for r in _records(results)} == {"ok"}
+    fitted = json.loads((report / "scaling.json").read_text())["logreg"]
+    assert set(fitted) == {"numpy/default", "spark/rdd"}
+    for cell in fitted.values():
+        assert cell["sizes"] == [2_000, 8_000, 32_000]
+        assert cell["fixed_s"] >= 0 and cell["per_million_s"] >= 0
+        assert cell["fixed_s"] + cell["per_million_s"] > 0
+        assert isinstance(cell["held_out_error"], float)
+        assert cell["memory"]["per_million_bytes"] is not None
+        assert cell["first_iteration"] is not None and cell["later_iterations"] is not None
+        assert cell["oom_at_rows"] is None
+        (cross,) = cell["crossovers"]
+        assert cross["kind"] in ("measured", "extrapolated", "never")
+    # Spark's fixed cost (a job per iteration) is far above NumPy's.
+    assert fitted["spark/rdd"]["fixed_s"] > 10 * fitted["numpy/default"]["fixed_s"]
+    assert "Scaling" in (report / "index.html").read_text()
+    assert "| numpy/default |" in (report / "summary.md").read_text()
+    predicted = run_cli("scale", "--predict", "1e6", "--results", str(results))
+    assert predicted.returncode == 0, predicted.stderr
+    assert "logreg at 1,000,000 points" in predicted.stdout
+    assert "numpy/default" in predicted.stdout and "spark/rdd" in predicted.stdout
+
+
+def test_predict_without_two_sizes_is_one_line(tmp_path: Path) -> None:
+    out = run_cli(
+        "run", "-w", "wordcount", "-e", "numpy", "--scale", "tiny", "--repeats", "1",
+        "--results", str(tmp_path), "--no-progress",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    predicted = run_cli("scale", "--predict", "1e6", "--results", str(tmp_path))
+    assert predicted.returncode == 2
+    assert predicted.stderr.strip().endswith("was measured at two sizes or more")
+    bad = run_cli("scale", "--predict", "many", "--results", str(tmp_path))
+    assert bad.returncode == 2 and "not a number of rows: 'many'" in bad.stderr
