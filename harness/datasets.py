@@ -3,16 +3,26 @@
 Generated data lives in ``<data dir>/<workload>/<scale>-x<factor>-s<seed>/`` with a
 ``meta.json``; reference answers are cached beside it. Generation and the reference are never
 inside a timed region: the runner prepares both before it starts any measured process.
+
+Generating refuses up front when the estimated input (``Workload.bytes_per_item`` x size) does
+not fit the data disk with room to spare, and a disk that fills up anyway leaves nothing
+behind; either is one clear line. A big input shows a progress bar on a terminal (bytes
+written and the rate), and the time it took is printed and kept in its ``meta.json``.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +38,20 @@ SCALES: tuple[str, ...] = ("tiny", "small", "medium", "large")
 DATA_DIR_ENV = "BDBENCH_DATA_DIR"
 DEFAULT_SEED = 42
 META_FILE = "meta.json"
+#: Free space left on the data disk after generating: this share of the estimate plus the
+#: fixed reserve (reference answers are written beside the data, and the estimate is one).
+DISK_MARGIN = 0.05
+DISK_RESERVE = 64 * 2**20
+#: A progress bar is shown (on a terminal) for inputs estimated at this many bytes or more.
+PROGRESS_MIN_BYTES = 50_000_000
+#: The "generated ..." line is printed once generating wrote this many bytes or took this
+#: many seconds: tiny inputs (the tests') stay quiet even on a busy machine.
+REPORT_MIN_BYTES = 10_000_000
+REPORT_MIN_S = 5.0
+#: How often the progress bar looks at the bytes written so far.
+POLL_S = 0.25
+#: errno values that mean the disk (or the user's quota, or the file size limit) is full.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 def default_data_dir() -> Path:
@@ -102,7 +126,151 @@ def scale_size(workload: Workload, scale: str, factor: float = 1.0) -> int:
 
 
 def _factor_tag(factor: float) -> str:
-    return f"{factor:g}"
+    # 12 significant digits: factors from explicit row counts (rows / the scale's size) stay
+    # apart, and round factors keep the names ``:g`` gave them (1, 4, 0.5, 64).
+    return f"{factor:.12g}"
+
+
+def human_bytes(n: float) -> str:
+    """A byte count in decimal units, as the progress bar shows them: ``2.61 GB``."""
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(n) < 999.5 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def folder_bytes(folder: Path) -> int:
+    """Total size of the files under ``folder`` (files that vanish meanwhile count 0)."""
+    total, stack = 0, [str(folder)]
+    while stack:
+        try:
+            with os.scandir(stack.pop()) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            total += entry.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+    return total
+
+
+def estimated_bytes(workload: Workload, size: int) -> int | None:
+    """The bytes ``make_data`` is expected to write for ``size`` items, or None (no estimate)."""
+    if workload.bytes_per_item is None:
+        return None
+    return round(workload.bytes_per_item * size)
+
+
+def _check_disk(label: str, expected: int | None, base: Path) -> None:
+    """A UserError when ``expected`` bytes (with the margin) do not fit where ``base`` is."""
+    if expected is None:
+        return
+    where = base
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return  # no answer: the disk-full handling still applies
+    spare = round(expected * DISK_MARGIN) + DISK_RESERVE
+    if expected + spare > free:
+        raise UserError(
+            f"not enough disk for {label} (about {human_bytes(expected)}, keeping "
+            f"{human_bytes(spare)} spare) in {base}: {human_bytes(free)} free"
+        )
+
+
+def _disk_full(exc: BaseException, folder: Path) -> bool:
+    """Whether ``exc`` (or an exception it was raised from) says the disk is full; an
+    OSError without an errno (some writers wrap it) counts when the disk has no room left."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError):
+            if current.errno in DISK_FULL_ERRNOS:
+                return True
+            if current.errno is None:
+                try:
+                    if shutil.disk_usage(folder).free < 2**20:
+                        return True
+                except OSError:
+                    pass
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _live_display_active() -> bool:
+    """Whether a rich live display (e.g. ``bdbench run``'s progress) is on the terminal: a
+    second bar beside it would garble both, so generation shows none then."""
+    from rich import get_console
+
+    # Private attributes, read defensively: ``_live_stack`` (rich 14+), ``_live`` (13).
+    console = get_console()
+    stack = getattr(console, "_live_stack", None)
+    return bool(stack) or getattr(console, "_live", None) is not None
+
+
+@contextmanager
+def _progress_bar(folder: Path, label: str, expected: int | None) -> Iterator[None]:
+    """A progress bar of the bytes written under ``folder`` (polled every ``POLL_S``) while
+    the block runs: only on a terminal, and only for inputs of ``PROGRESS_MIN_BYTES`` or more."""
+    if expected is None or expected < PROGRESS_MIN_BYTES or not sys.stderr.isatty():
+        yield
+        return
+    if _live_display_active():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
+    progress = Progress(
+        TextColumn(f"generating {label}", markup=False),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    stop = threading.Event()
+    with progress:
+        task = progress.add_task("generate", total=expected)
+
+        def poll() -> None:
+            while not stop.wait(POLL_S):
+                done = folder_bytes(folder)
+                # The estimate may be short: the bar then grows instead of overflowing.
+                progress.update(task, completed=done, total=max(expected, done))
+
+        thread = threading.Thread(target=poll, name="bdbench-datagen-progress", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
+
+
+def _read_meta(root: Path) -> dict[str, Any] | None:
+    """The cached ``meta.json`` of a dataset folder, or None when it is not there."""
+    meta_path = root / META_FILE
+    if not meta_path.is_file():
+        return None
+    meta: dict[str, Any] = json.loads(meta_path.read_text())
+    return meta
 
 
 def generated(
@@ -112,41 +280,95 @@ def generated(
     seed: int = DEFAULT_SEED,
     data_dir: Path | None = None,
 ) -> Dataset:
-    """The generated dataset for these keys, generating it first if it is not cached."""
+    """The generated dataset for these keys, generating it first if it is not cached.
+
+    A cached folder whose ``meta.json`` holds another size (two factors that share a folder
+    name, or a workload whose scale sizes changed) is not this dataset: it is generated into
+    a folder of its own, named with its size (``...-n<size>``).
+    """
     size = scale_size(workload, scale, factor)
     base = (data_dir or default_data_dir()).resolve() / workload.name
-    root = base / f"{scale}-x{_factor_tag(factor)}-s{seed}-v{workload.version}"
-    meta_path = root / META_FILE
-    if not meta_path.is_file():
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-            # Generate into a private folder and rename, so a crash never leaves half a dataset.
-            tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=base))
-        except OSError as exc:
-            raise UserError(f"cannot write data folder {base}: {exc.strerror}") from exc
-        try:
-            meta = dict(workload.make_data(tmp, size, seed))
-            meta.update(
-                workload=workload.name,
-                workload_version=workload.version,
-                scale=scale,
-                factor=factor,
-                seed=seed,
-                size=size,
-                source="generated",
-            )
-            (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
-            try:
-                tmp.rename(root)
-            except OSError:
-                # Another process won the race; its copy is identical (same seed).
-                shutil.rmtree(tmp, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    meta = json.loads(meta_path.read_text())
+    folder = f"{scale}-x{_factor_tag(factor)}-s{seed}-v{workload.version}"
+    root = base / folder
+    meta = _read_meta(root)
+    if meta is not None and meta.get("size", size) != size:
+        root = base / f"{folder}-n{size}"
+        meta = _read_meta(root)
+    if meta is None:
+        _generate(workload, scale, factor, seed, size, base, root)
+        meta = _read_meta(root)
+        if meta is None:
+            raise UserError(f"generated data vanished from {root}")
+    if meta.get("size", size) != size:
+        raise UserError(f"{root / META_FILE} is for {meta['size']} items, not {size}")
     inputs = tuple(root / name for name in meta["files"])
     return Dataset(workload.name, scale, factor, seed, root, inputs, meta)
+
+
+def _generate(
+    workload: Workload, scale: str, factor: float, seed: int, size: int, base: Path, root: Path
+) -> None:
+    """Generate the dataset into a private folder under ``base``, then rename it ``root``."""
+    label = f"{workload.name} {scale} x{factor:g}"
+    expected = estimated_bytes(workload, size)
+    _check_disk(label, expected, base)
+    # The folders made here (base and any missing parents), removed again if the disk fills.
+    created = [folder for folder in (base, *base.parents) if not folder.exists()]
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        # Generate into a private folder and rename, so a crash never leaves half a dataset.
+        tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=base))
+    except OSError as exc:
+        raise UserError(f"cannot write data folder {base}: {exc.strerror}") from exc
+    try:
+        began = time.perf_counter()
+        with _progress_bar(tmp, label, expected):
+            meta = dict(workload.make_data(tmp, size, seed))
+        elapsed = time.perf_counter() - began
+        written = folder_bytes(tmp)
+        meta.update(
+            workload=workload.name,
+            workload_version=workload.version,
+            scale=scale,
+            factor=factor,
+            seed=seed,
+            size=size,
+            source="generated",
+        )
+        for key, value in (
+            ("generate_s", round(elapsed, 3)),
+            ("generate_bytes", written),
+            ("generate_bytes_per_s", round(written / elapsed) if elapsed > 0 else None),
+        ):
+            meta.setdefault(key, value)
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True))
+        try:
+            tmp.rename(root)
+        except OSError:
+            # Another process won the race; its copy is identical (same seed).
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException as exc:
+        # Judged before the half-written files go: their removal frees the disk again.
+        full = isinstance(exc, Exception) and _disk_full(exc, base)
+        wrote = folder_bytes(tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+        if full:
+            for folder in created:
+                with suppress(OSError):
+                    folder.rmdir()  # only while empty: another process may use it
+            of = f" of about {human_bytes(expected)}" if expected is not None else ""
+            raise UserError(
+                f"disk full while generating {label} in {base} (after {human_bytes(wrote)}"
+                f"{of}): nothing kept"
+            ) from exc
+        raise
+    if written >= REPORT_MIN_BYTES or elapsed >= REPORT_MIN_S:
+        rate = f"{human_bytes(written / elapsed)}/s" if elapsed > 0 else "instant"
+        print(
+            f"bdbench: generated {label}: {human_bytes(written)} in {elapsed:.1f} s ({rate})",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _sha256(path: Path) -> str:

@@ -96,6 +96,13 @@ class Workload:
     #: Parameters of a quick run over the same code paths (the conformance test's), e.g. a
     #: faster feed for a workload whose runs last as long as their feed.
     smoke_params: Mapping[str, Any] = field(default_factory=dict)
+    #: What ``scale_sizes`` count when the throughput ``unit`` counts something else (e.g.
+    #: "points" where throughput is in point-iterations); None: ``unit``.
+    size_unit: str | None = None
+    #: Estimated bytes that ``make_data`` writes per unit of ``scale_sizes`` (all its files),
+    #: measured by generating at ``small``; sizes the disk check and the progress bar of data
+    #: generation. None: no estimate (no disk check, no bar).
+    bytes_per_item: float | None = None
 
 
 @dataclass

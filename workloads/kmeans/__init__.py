@@ -44,6 +44,9 @@ from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
 from workloads._numeric import (
     ITERATIVE,
+    FloatRows,
+    add_float_csv,
+    estimated_rows,
     finite_values,
     first_difference,
     tolerant_digest,
@@ -145,8 +148,6 @@ def _read(path: Path, wanted: list[str]) -> Any:
 def load_points(paths: list[Path], columns: str) -> np.ndarray:
     """The points (n x d float64) of a CSV input, validated. Every file has the first
     file's header (engines that split lines themselves find the columns by position)."""
-    import numpy as np
-
     if not paths:
         raise UserError("kmeans: the input has no file")
     first = header(paths[0])
@@ -158,14 +159,17 @@ def load_points(paths: list[Path], columns: str) -> np.ndarray:
         )
     if not wanted:
         raise UserError("kmeans: the input has no column")
-    blocks = []
+    # Plain finite numbers are read piece by piece straight into the points (held once);
+    # anything else takes the whole-frame path, which words what is wrong.
+    rows = FloatRows([range(len(wanted))], estimated_rows(paths))
     for path in paths:
         if header(path) != first:
             raise UserError(f"kmeans: {path.name} has other columns than {paths[0].name}")
-        blocks.append(finite_values(_read(path, wanted), f"kmeans: {path.name}"))
-    points = np.concatenate(blocks)
-    if len(points) == 0:
+        if not add_float_csv(rows, path, first, wanted):
+            rows.add(finite_values(_read(path, wanted), f"kmeans: {path.name}"))
+    if rows.rows == 0:
         raise UserError("kmeans: the input has no rows")
+    (points,) = rows.result()
     return points
 
 
@@ -310,6 +314,8 @@ KMEANS = register_workload(
         items=lambda expected: int(expected["points"]) * len(expected["inertia"]),
         params=DEFAULT_PARAMS,
         check_params=check_params,
+        # Measured: 7,755,862 bytes for small's 200,000 points (38.78 at x16 too).
+        bytes_per_item=38.8,
         **ITERATIVE,
     )
 )

@@ -35,6 +35,9 @@ from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
 from workloads._numeric import (
     ITERATIVE,
+    FloatRows,
+    add_float_csv,
+    estimated_rows,
     finite_values,
     first_difference,
     tolerant_digest,
@@ -87,38 +90,71 @@ def make_data(folder: Path, size: int, seed: int) -> dict[str, Any]:
 
 
 def load(paths: list[Path], label: str) -> tuple[np.ndarray, np.ndarray]:
-    """Labels (float64 0/1) and features (n x d float64) of a CSV input, validated."""
+    """Labels (float64 0/1) and features (n x d float64) of a CSV input, validated.
+
+    A file whose header passes the checks is read piece by piece straight into the label and
+    feature arrays (``add_float_csv``): memory holds the values about once. A file that is
+    not plainly finite numbers takes the whole-frame path, which finds and words what is
+    wrong with it, in the same order as ever.
+    """
     import numpy as np
     import pandas as pd
 
-    labels, features = [], []
+    rows: FloatRows | None = None
     columns: list[str] | None = None
     for path in paths:
+        names = _header(path)
+        plain = names is not None and label in names and len(names) >= 2
+        if plain and names is not None and (columns is None or names == columns):
+            if rows is None:
+                rows = _rows(names, label, paths)
+            if add_float_csv(rows, path, names):
+                columns = names
+                continue
         try:
             frame = pd.read_csv(path)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
             first = str(exc).splitlines()[0]
             raise UserError(f"logreg: cannot parse {path.name}: {first}") from exc
         if label not in frame.columns:
-            names = ", ".join(map(str, frame.columns))
-            raise UserError(f"logreg: no label column {label!r} (columns: {names})")
+            shown = ", ".join(map(str, frame.columns))
+            raise UserError(f"logreg: no label column {label!r} (columns: {shown})")
         if columns is not None and list(frame.columns) != columns:
             raise UserError(f"logreg: {path.name} has other columns than the first file")
         columns = list(frame.columns)
         if len(columns) < 2:
             raise UserError("logreg: the input has no feature column")
         values = finite_values(frame, f"logreg: {path.name}")
-        at = columns.index(label)
-        labels.append(values[:, at])
-        features.append(np.delete(values, at, axis=1))
-    y = np.concatenate(labels) if labels else np.empty(0)
-    if len(y) == 0:
+        del frame
+        if rows is None:
+            rows = _rows(columns, label, paths)
+        rows.add(values)
+    if rows is None or rows.rows == 0:
         raise UserError("logreg: the input has no rows")
+    labels, x = rows.result()
+    y = labels.reshape(-1)
     if not np.isin(y, (0.0, 1.0)).all():
         raise UserError(f"logreg: labels in column {label!r} must be 0 or 1")
     if np.unique(y).size < 2:
         raise UserError("logreg: the labels hold a single class; nothing to separate")
-    return y, np.concatenate(features)
+    return y, x
+
+
+def _header(path: Path) -> list[str] | None:
+    """The column names of a CSV file's header row, or None when it cannot be read."""
+    import pandas as pd
+
+    try:
+        return list(pd.read_csv(path, nrows=0).columns)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError):
+        return None
+
+
+def _rows(columns: list[str], label: str, paths: list[Path]) -> FloatRows:
+    """Room for the label column and the feature columns of every row of ``paths``."""
+    at = columns.index(label)
+    features = [i for i in range(len(columns)) if i != at]
+    return FloatRows([[at], features], estimated_rows(paths))
 
 
 def train(y: np.ndarray, x: np.ndarray, iterations: int, rate: float) -> dict[str, Any]:
@@ -210,6 +246,8 @@ LOGREG = register_workload(
         items=lambda expected: int(expected["points"]) * len(expected["loss"]),
         params=DEFAULT_PARAMS,
         check_params=check_params,
+        # Measured: 40,689,826 bytes for small's 200,000 points (203.45 at x16 too).
+        bytes_per_item=203.5,
         **ITERATIVE,
     )
 )

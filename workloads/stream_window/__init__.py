@@ -314,6 +314,8 @@ STREAM_WINDOW = register_workload(
         side_inputs=("campaigns",),
         answer_metrics=_answer_metrics,
         prepare=prepare,
+        # Measured: 73,664,013 bytes (events and campaigns) for small's 300,000 events.
+        bytes_per_item=246.0,
         # Spark cells run with our rules off and on, like every Spark cell.
         default_rules="both",
     )

@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +58,72 @@ def count_reference(raw: bytes) -> Counter[bytes]:
     """Word counts of one file's bytes, the plain way (the reference implementation)."""
     # bytes.split() splits on exactly the six ASCII whitespace bytes of the semantics.
     return Counter(decode_canonical(raw).split())
+
+
+#: Bytes read at a time by ``text_pieces``.
+PIECE_BYTES = 1 << 23
+#: The six ASCII whitespace bytes of the semantics (what ``bytes.split()`` splits on).
+WHITESPACE = b" \t\n\r\x0b\x0c"
+
+
+def _first_space(data: bytes) -> int:
+    """Index of the first ASCII whitespace byte of ``data``, or -1 (searched in growing
+    windows, so a whitespace byte missing from the text costs no scan of all of it)."""
+    window = 4096
+    while True:
+        hits = [i for i in (data.find(b, 0, window) for b in WHITESPACE) if i >= 0]
+        if hits:
+            return min(hits)
+        if window >= len(data):
+            return -1
+        window *= 16
+
+
+def _last_space(data: bytes) -> int:
+    """Index of the last ASCII whitespace byte of ``data``, or -1."""
+    window = 4096
+    while True:
+        low = max(0, len(data) - window)
+        last = max(data.rfind(b, low) for b in WHITESPACE)
+        if last >= 0 or low == 0:
+            return last
+        window *= 16
+
+
+def text_pieces(path: Path, size: int = PIECE_BYTES) -> Iterator[bytes | memoryview]:
+    """The bytes of a file in pieces of about ``size`` bytes that begin and end at ASCII
+    whitespace (or the file's ends), so no word is ever split between two pieces. Nor is a
+    UTF-8 sequence, valid or not: an ASCII byte never belongs to one, so repairing the pieces
+    one by one (``decode_canonical``) equals repairing the whole file.
+
+    Each block read yields the word running over from the block before (a small ``bytes``)
+    and a view of the rest up to its last whitespace byte (no copy); memory holds about one
+    block.
+    """
+    carry: list[bytes] = []
+    with path.open("rb") as fh:
+        while block := fh.read(size):
+            last = _last_space(block)
+            if last < 0:
+                carry.append(block)  # a word longer than a block: keep reading
+                continue
+            first = _first_space(block)
+            if carry or first > 0:
+                yield b"".join([*carry, block[:first]])
+            carry = [block[last + 1 :]] if last + 1 < len(block) else []
+            yield memoryview(block)[first : last + 1]
+    if carry:
+        yield b"".join(carry)
+
+
+def count_file(path: Path, size: int = PIECE_BYTES) -> Counter[bytes]:
+    """Word counts of one file, the plain way, in pieces of about ``size`` bytes
+    (``text_pieces``): the same counts as ``count_reference`` of the whole file, holding
+    only a piece at a time."""
+    counts: Counter[bytes] = Counter()
+    for piece in text_pieces(path, size):
+        counts.update(decode_canonical(bytes(piece)).split())
+    return counts
 
 
 def split_words(line: str) -> list[str]:
@@ -122,10 +188,11 @@ def make_data(folder: Path, size: int, seed: int) -> dict[str, Any]:
 
 
 def reference(data: Dataset, params: Mapping[str, Any]) -> dict[str, int]:
-    """The reference answer: ``collections.Counter`` over ``bytes.split()`` of each file."""
+    """The reference answer: ``collections.Counter`` over ``bytes.split()`` of each file,
+    read in pieces cut at whitespace (``count_file``)."""
     total: Counter[bytes] = Counter()
     for path in data.inputs:
-        total.update(count_reference(path.read_bytes()))
+        total.update(count_file(path))
     return {word.decode("utf-8"): count for word, count in total.items()}
 
 
@@ -176,6 +243,8 @@ WORDCOUNT = register_workload(
         digest=digest,
         from_json=lambda data: {str(k): int(v) for k, v in data.items()},
         items=items,
+        # Measured: 7,437,262 bytes for small's 1,000,000 words (7.44 at x0.25 and x16 too).
+        bytes_per_item=7.44,
     )
 )
 

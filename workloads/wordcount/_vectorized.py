@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import codecs
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
+
+from workloads.wordcount import PIECE_BYTES, text_pieces
 
 # Text is processed in pieces of about this many bytes so that the per-word index arrays
 # (several int64/uint64 arrays per word) stay small even for inputs of hundreds of MB.
@@ -199,49 +202,80 @@ def _spell(rows: np.ndarray) -> np.ndarray:
     return mat[np.arange(8 * k) <= length[:, None]]
 
 
+class _Tally:
+    """Word counts gathered chunk by chunk: per key count, tables of (unique key rows,
+    counts), folded together as they grow, and the rare words too long for keys."""
+
+    def __init__(self) -> None:
+        self.buckets: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(MAX_KEYS)]
+        self.huge: Counter[bytes] = Counter()
+
+    def add(self, raw: bytes | memoryview, ascii_only: bool) -> None:
+        """Count the words of ``raw``, which begins and ends at ASCII whitespace or at the
+        text's ends (``ascii_only``: it is known to be ASCII, so valid UTF-8)."""
+        arr = np.frombuffer(raw, dtype=np.uint8)
+        if arr.size == 0:
+            return
+        buckets = self.buckets
+        begin = 0
+        view = memoryview(raw)
+        for end in _chunk_ends(arr, CHUNK_BYTES):
+            text = arr[begin:end]
+            if not ascii_only:
+                # Chunks are cut at ASCII bytes, which never belong to a multi-byte sequence,
+                # so validating/repairing chunk by chunk equals doing it on the whole input.
+                try:
+                    codecs.utf_8_decode(view[begin:end], "strict", True)
+                except UnicodeDecodeError:
+                    fixed = bytes(view[begin:end]).decode("utf-8", "replace").encode("utf-8")
+                    text = np.frombuffer(fixed, dtype=np.uint8)
+            _count_chunk(text, buckets, self.huge)
+            begin = end
+            for i, parts in enumerate(buckets):
+                # Fold the per-chunk tables together once they outgrow the last merge, so
+                # memory stays proportional to the vocabulary while merging stays amortised
+                # linear.
+                pending = sum(p[0].shape[0] for p in parts)
+                if len(parts) > 1 and pending > max(_MERGE_ROWS, 2 * parts[0][0].shape[0]):
+                    buckets[i] = [_merge(parts)]
+
+    def result(self) -> dict[str, int]:
+        """The word -> count map of everything added."""
+        pieces: list[np.ndarray] = []
+        counts: list[np.ndarray] = []
+        for parts in self.buckets:
+            if parts:
+                rows, cnt = _merge(parts)
+                pieces.append(_spell(rows))
+                counts.append(cnt)
+        result: dict[str, int] = {}
+        if pieces:
+            # Every word is valid UTF-8 on its own (it was cut at ASCII bytes), so one decode
+            # of the space-joined unique words plus one str.split(" ") yields them all.
+            joined = np.concatenate(pieces).tobytes().decode("utf-8")
+            words = joined.split(" ")
+            words.pop()
+            result = dict(zip(words, np.concatenate(counts).tolist(), strict=True))
+        for word, c in self.huge.items():
+            result[word.decode("utf-8")] = c
+        return result
+
+
 def count_words(raw: bytes) -> dict[str, int]:
     """Count words in UTF-8 bytes with NumPy (exact; see the workload's semantics)."""
-    arr = np.frombuffer(raw, dtype=np.uint8)
+    tally = _Tally()
     # Pure ASCII text is already valid UTF-8, so the decode check can be skipped entirely.
-    ascii_only = raw.isascii()
-    buckets: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(MAX_KEYS)]
-    huge: Counter[bytes] = Counter()
-    begin = 0
-    view = memoryview(raw)
-    for end in _chunk_ends(arr, CHUNK_BYTES):
-        text = arr[begin:end]
-        if not ascii_only:
-            # Chunks are cut at ASCII bytes, which never belong to a multi-byte sequence,
-            # so validating/repairing chunk by chunk equals doing it on the whole input.
-            try:
-                codecs.utf_8_decode(view[begin:end], "strict", True)
-            except UnicodeDecodeError:
-                fixed = bytes(view[begin:end]).decode("utf-8", "replace").encode("utf-8")
-                text = np.frombuffer(fixed, dtype=np.uint8)
-        _count_chunk(text, buckets, huge)
-        begin = end
-        for i, parts in enumerate(buckets):
-            # Fold the per-chunk tables together once they outgrow the last merge, so memory
-            # stays proportional to the vocabulary while merging stays amortised linear.
-            pending = sum(p[0].shape[0] for p in parts)
-            if len(parts) > 1 and pending > max(_MERGE_ROWS, 2 * parts[0][0].shape[0]):
-                buckets[i] = [_merge(parts)]
+    tally.add(raw, raw.isascii())
+    return tally.result()
 
-    pieces: list[np.ndarray] = []
-    counts: list[np.ndarray] = []
-    for parts in buckets:
-        if parts:
-            rows, cnt = _merge(parts)
-            pieces.append(_spell(rows))
-            counts.append(cnt)
-    result: dict[str, int] = {}
-    if pieces:
-        # Every word is valid UTF-8 on its own (it was cut at ASCII bytes), so one decode of
-        # the space-joined unique words plus one str.split(" ") yields them all.
-        joined = np.concatenate(pieces).tobytes().decode("utf-8")
-        words = joined.split(" ")
-        words.pop()
-        result = dict(zip(words, np.concatenate(counts).tolist(), strict=True))
-    for word, c in huge.items():
-        result[word.decode("utf-8")] = c
-    return result
+
+def count_file(path: Path, size: int = PIECE_BYTES) -> dict[str, int]:
+    """Count the words of a file with NumPy, in pieces of about ``size`` bytes
+    (``text_pieces``, cut at whitespace): the same map as ``count_words`` of the whole
+    file, which is never held."""
+    tally = _Tally()
+    for piece in text_pieces(path, size):
+        # A view's block was read whole; an ASCII block needs no UTF-8 check.
+        block = piece.obj if isinstance(piece, memoryview) else piece
+        tally.add(piece, isinstance(block, bytes) and block.isascii())
+    return tally.result()
