@@ -48,7 +48,7 @@ def test_a_ladder_runs_every_size_smallest_first_and_records_rows(tmp_path: Path
     order = list(dict.fromkeys(r.factor for r in records))
     assert order == [1.0, 2.0, 4.0]
     env = _env(tmp_path)
-    assert env["ladder"] == {"factors": [1.0, 2.0, 4.0], "max_call_s": 300.0}
+    assert env["ladder"] == {"factors": [1.0, 2.0, 4.0], "max_call_s": 180.0}
 
 
 def test_explicit_rows_and_a_resumed_ladder(tmp_path: Path) -> None:
