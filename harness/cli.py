@@ -205,8 +205,6 @@ def _add_run_parser(sub: Any, scales: str, name: str = "run") -> None:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
     _add_data_options(p_run)
-    if name != "run":
-        _add_ladder_options(p_run)
     p_run.add_argument(
         "-e",
         "--engine",
@@ -233,6 +231,9 @@ def _add_run_parser(sub: Any, scales: str, name: str = "run") -> None:
     _add_measure_options(p_run)
     _add_output_options(p_run)
     _add_engine_options(p_run)
+    if name != "run":
+        # Last: its defaults (rules, timeout) replace those of the options added above.
+        _add_ladder_options(p_run)
 
 
 def _add_ladder_options(p_scale: argparse.ArgumentParser) -> None:

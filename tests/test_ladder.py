@@ -201,3 +201,13 @@ def test_predict_without_two_sizes_is_one_line(tmp_path: Path) -> None:
     assert predicted.stderr.strip().endswith("was measured at two sizes or more")
     bad = run_cli("scale", "--predict", "many", "--results", str(tmp_path))
     assert bad.returncode == 2 and "not a number of rows: 'many'" in bad.stderr
+
+
+def test_the_ladders_own_defaults_and_runs_unchanged() -> None:
+    from harness.cli import build_parser
+
+    ladder = build_parser().parse_args(["scale"])
+    assert (ladder.rules, ladder.timeout, ladder.max_call) == ("off", 600.0, 180.0)
+    assert build_parser().parse_args(["scale", "--rules", "both"]).rules == "both"
+    run = build_parser().parse_args(["run"])
+    assert (run.rules, run.timeout) == ("auto", 1800.0)
