@@ -688,7 +688,10 @@ def _run_point(
     ladder = {c: why for c in cells if (why := _ladder_skip(batch, c, keys)) is not None}
     for cell, why in ladder.items():
         batch.announce(f"{cell.name} (skipped)")
-        batch.emit(batch.record(cell, keys, repeat=0, is_warmup=False, status="skipped", error=why))
+        cls = get_engine_class(cell.engine)
+        where = cls(config.options.of(cls)).where(cell.variant)  # as its runs would say
+        fields = {"repeat": 0, "is_warmup": False, "status": "skipped", "error": why}
+        batch.emit(batch.record(cell, {**keys, "where": where}, **fields))
     cells = [c for c in cells if c not in ladder]
     if not cells:  # no data to make for cells that will not run
         return

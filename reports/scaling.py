@@ -428,6 +428,8 @@ def scaling_cells(records: Iterable[RunRecord]) -> list[ScalingCell]:
     units: dict[str, str] = {}
     cells = []
     for group in groups.values():
+        if all(r.status == "skipped" for _, r in group):
+            continue  # never ran here (e.g. no cluster up): no point on any line
         name = group[0][1].workload
         unit = units.setdefault(name, size_unit(name))
         cells.append(_scaling_cell(group, unit))
