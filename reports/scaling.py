@@ -776,8 +776,15 @@ def memory_wall_sentence(cell: ScalingCell) -> str | None:
             f"{cell.label}: no out-of-memory failure up to {fmt_rows(cell.largest_ok)} "
             f"{cell.unit} {under}"
         )
-        if predicted is not None:
+        if predicted is not None and predicted > cell.largest_ok:
             text += f"; predicted out of memory from {fmt_rows(predicted)}"
+        elif predicted is not None:
+            # Summed RSS counts pages shared between processes (e.g. mrjob's task processes)
+            # once per process; the cgroup counts them once.
+            text += (
+                f"; its memory line (summed RSS) reaches the limit at {fmt_rows(predicted)}, "
+                "below sizes it ran: it overstates this cell's memory"
+            )
     if cell.skipped_rows:
         larger = len(cell.skipped_rows)
         text += f" ({larger} larger size{'s' if larger != 1 else ''} not run)"
