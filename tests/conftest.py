@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -110,3 +111,12 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def chromium() -> str | None:
+    """The headless browser the report tests open pages in (None: none installed)."""
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import chromium, run_cli
 from harness import runner
 from harness.engines.mrjob_engine import LOCAL_NOTE
 from harness.results import ResultsWriter, RunRecord, capture_environment
@@ -196,16 +195,8 @@ def test_report_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in out.stderr
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 def test_report_renders_in_a_real_browser(report: Path, tmp_path: Path) -> None:
-    browser_path = _chromium()
+    browser_path = chromium()
     if browser_path is None:
         pytest.skip("no Chromium found (Debian: apt-get install chromium); .ci/run installs it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")

@@ -5,11 +5,11 @@ in a real browser. Records are made here; no engine runs."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
+from conftest import chromium
 from harness.results import ResultsWriter, RunRecord
 from reports.html import build_report
 from reports.scaling import (
@@ -336,16 +336,8 @@ def test_the_old_scaling_chart_is_replaced(report: Path) -> None:
     assert "spark/&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;" in html
 
 
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    return None
-
-
 def test_scaling_section_renders_in_a_real_browser(report: Path, tmp_path: Path) -> None:
-    browser_path = _chromium()
+    browser_path = chromium()
     if browser_path is None:
         pytest.skip("no Chromium found (Debian: apt-get install chromium); .ci/run installs it")
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
