@@ -180,8 +180,6 @@ def test_a_tiny_ladder_on_numpy_and_spark_end_to_end_with_its_fits(tmp_path: Pat
         assert cell["oom_at_rows"] is None
         (cross,) = cell["crossovers"]
         assert cross["kind"] in ("measured", "extrapolated", "never")
-    # Spark's fixed cost (a job per iteration) is far above NumPy's.
-    assert fitted["spark/rdd"]["fixed_s"] > 10 * fitted["numpy/default"]["fixed_s"]
     assert "Scaling" in (report / "index.html").read_text()
     assert "| numpy/default |" in (report / "summary.md").read_text()
     predicted = run_cli("scale", "--predict", "1e6", "--results", str(results))
