@@ -51,7 +51,7 @@ import numpy as np
 from harness import datasets, registry
 from harness.engines.numpy_engine import NumpyEngine
 from harness.registry import RunContext
-from workloads.logreg.impl_numpy import blas_threads, cores, fan_out, spans
+from workloads._iterative import blas_threads, cores, fan_out, spans
 
 WORKLOADS = ("logreg", "kmeans")
 #: Timings per micro-benchmark, variant and repeat (each well under a millisecond at small).

@@ -186,3 +186,22 @@ def test_old_results_still_load_with_their_notes(tmp_path: Path) -> None:
     assert summary.note == "mrjob 'local' simulates Hadoop Streaming"
     assert cli.main(["report", str(tmp_path), "--out", str(tmp_path / "report")]) == 0
     assert cli.main(["compare", str(tmp_path), str(tmp_path)]) == 0
+
+
+def test_no_implementation_imports_another_implementation() -> None:
+    # Shared code lives in a helper module (workloads/_name.py or the workload's package),
+    # never in one engine's impl_* that another engine's would then depend on.
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "workloads").glob("*/impl_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            found += [f"{path.relative_to(ROOT)}: {n}" for n in names if ".impl_" in n]
+    assert found == []

@@ -178,7 +178,8 @@ def test_numpy_threads_and_blocks_agree_with_one_block(workers: int, block: int)
 
 
 def test_numpy_fewer_rows_than_threads() -> None:
-    from workloads.logreg.impl_numpy import spans, train
+    from workloads._iterative import spans
+    from workloads.logreg.impl_numpy import train
 
     assert spans(2, 4, 8) == [[(0, 1)], [(1, 2)]]
     assert spans(10, 2, 3) == [[(0, 3), (3, 5)], [(5, 8), (8, 10)]]
@@ -190,7 +191,7 @@ def test_numpy_fewer_rows_than_threads() -> None:
 
 
 def test_blas_threads_restores_the_count() -> None:
-    from workloads.logreg.impl_numpy import _openblas, blas_threads
+    from workloads._iterative import _openblas, blas_threads
 
     functions = _openblas()
     if functions is None:
@@ -202,7 +203,7 @@ def test_blas_threads_restores_the_count() -> None:
 
 
 def test_blocks_are_even_and_a_multiple_of_the_threads() -> None:
-    from workloads.logreg.impl_numpy import blocks
+    from workloads._iterative import blocks
 
     assert blocks(10, 3, 2) == [(0, 2), (2, 5), (5, 7), (7, 10)]
     assert blocks(10, 100, 1) == [(0, 10)]
@@ -214,7 +215,7 @@ def test_blocks_are_even_and_a_multiple_of_the_threads() -> None:
 def test_share_runs_every_item_once(helpers: int) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from workloads.logreg.impl_numpy import share
+    from workloads._iterative import share
 
     done: list[tuple[int, int]] = []
     with ThreadPoolExecutor(max(1, helpers)) as pool:
@@ -229,7 +230,7 @@ def test_one_cpu_each_holds_and_restores_the_affinity() -> None:
     import os
     from concurrent.futures import ThreadPoolExecutor
 
-    from workloads.logreg.impl_numpy import one_cpu_each
+    from workloads._iterative import one_cpu_each
 
     if not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2:
         pytest.skip("needs CPU affinity and 2 CPUs")

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
-from harness.registry import CheckResult, Workload, register_workload
+from harness.registry import CheckResult, RunContext, Workload, register_workload
 from workloads._numeric import (
     ITERATIVE,
     FloatRows,
@@ -319,5 +319,38 @@ KMEANS = register_workload(
         **ITERATIVE,
     )
 )
+
+
+def update(
+    centroids: list[list[float]], sums: dict[int, list[float]]
+) -> tuple[list[list[float]], float, float]:
+    """New centroids from per-centroid ``[count, squared distances, coordinate sums]`` (a
+    centroid without points keeps its place), the iteration's inertia and the largest move."""
+    updated, moved = [], 0.0
+    for j, old in enumerate(centroids):
+        part = sums.get(j)
+        new = [s / part[0] for s in part[2:]] if part and part[0] else list(old)
+        moved = max(moved, math.dist(old, new))
+        updated.append(new)
+    inertia = math.fsum(part[1] for part in sums.values())
+    return updated, inertia, moved
+
+
+def first_distinct(ctx: RunContext, columns: list[int]) -> list[list[float]]:
+    """The first ``k`` distinct points (the documented initialisation), read by the driver
+    from the head of the input: only as many lines as it needs (the input was validated)."""
+    k = int(ctx.params["k"])
+    seen: dict[tuple[float, ...], None] = {}
+    for path in ctx.data.inputs:
+        with path.open(encoding="utf-8") as handle:
+            next(handle, None)  # the header
+            for line in handle:
+                cells = line.split(",")
+                # Adding 0.0 makes -0.0 and 0.0 one key, as numeric equality says.
+                seen.setdefault(tuple(float(cells[i]) + 0.0 for i in columns), None)
+                if len(seen) == k:
+                    return [list(point) for point in seen]
+    raise ValueError(f"fewer than {k} distinct points")  # the reference rejects this input first
+
 
 from workloads.kmeans import impl_mrjob, impl_numpy, impl_spark  # noqa: E402, F401

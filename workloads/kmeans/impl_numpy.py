@@ -11,7 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from harness.registry import RunContext, implements
-from workloads.logreg.impl_numpy import (
+from workloads._iterative import (
     blas_threads,
     blocks,
     cores,

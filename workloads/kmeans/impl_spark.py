@@ -18,8 +18,8 @@ from typing import Any
 
 from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
+from workloads._iterative import iteration_metrics
 from workloads._spark import input_uris, session, text_file, warm_sql
-from workloads.logreg.impl_numpy import iteration_metrics
 
 #: Lloyd iterations allowed to Spark ML (it stops earlier once converged) and its seed.
 MLLIB_MAX_ITER = 100
@@ -40,8 +40,7 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
     """Cached partitions of points; ``map`` + ``reduce`` per iteration, centroids broadcast."""
     import numpy as np
 
-    from workloads.kmeans import assign, positions
-    from workloads.kmeans.impl_mrjob import first_distinct, update
+    from workloads.kmeans import assign, first_distinct, positions, update
 
     sc = session(ctx).sparkContext
     columns = positions(ctx.data.inputs[0], ctx.params["columns"])

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
-from harness.registry import CheckResult, Workload, register_workload
+from harness.registry import CheckResult, RunContext, Workload, register_workload
 from workloads._numeric import (
     ITERATIVE,
     FloatRows,
@@ -251,5 +251,19 @@ LOGREG = register_workload(
         **ITERATIVE,
     )
 )
+
+
+def label_index(ctx: RunContext) -> int:
+    """Position of the label column in the CSV header (validated by the reference)."""
+    with ctx.data.inputs[0].open(encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+    return header.index(ctx.params["label"])
+
+
+def feature_count(ctx: RunContext) -> int:
+    """Columns of the CSV header minus the label."""
+    with ctx.data.inputs[0].open(encoding="utf-8") as handle:
+        return len(handle.readline().strip().split(",")) - 1
+
 
 from workloads.logreg import impl_mrjob, impl_numpy, impl_spark  # noqa: E402, F401

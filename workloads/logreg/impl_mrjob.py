@@ -8,20 +8,8 @@ from typing import Any
 
 from harness.engines.mrjob_engine import MrjobEngine
 from harness.registry import RunContext, implements
-from workloads.logreg.impl_numpy import iteration_metrics
-
-
-def label_index(ctx: RunContext) -> int:
-    """Position of the label column in the CSV header (validated by the reference)."""
-    with ctx.data.inputs[0].open(encoding="utf-8") as handle:
-        header = handle.readline().strip().split(",")
-    return header.index(ctx.params["label"])
-
-
-def feature_count(ctx: RunContext) -> int:
-    """Columns of the CSV header minus the label."""
-    with ctx.data.inputs[0].open(encoding="utf-8") as handle:
-        return len(handle.readline().strip().split(",")) - 1
+from workloads._iterative import iteration_metrics
+from workloads.logreg import feature_count, label_index
 
 
 @implements("logreg", "mrjob")

@@ -16,8 +16,8 @@ from typing import Any
 
 from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext, implements
+from workloads._iterative import iteration_metrics
 from workloads._spark import input_uris, session, text_file, warm_sql
-from workloads.logreg.impl_numpy import iteration_metrics
 
 #: What the Spark ML cell's time consists of (measured at small on 2 cores; see run_mllib).
 MLLIB_NOTE = (
@@ -33,7 +33,7 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
     """Cached partitions of points; ``map`` + ``reduce`` per iteration, weights broadcast."""
     import numpy as np
 
-    from workloads.logreg.impl_mrjob import feature_count, label_index
+    from workloads.logreg import feature_count, label_index
 
     sc = session(ctx).sparkContext
     at = label_index(ctx)
