@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness import paths
 from harness.errors import UserError
 
 if TYPE_CHECKING:
@@ -35,7 +36,7 @@ if TYPE_CHECKING:
 #: Named scales in increasing size; each workload says how many items each one means.
 SCALES: tuple[str, ...] = ("tiny", "small", "medium", "large")
 #: Environment variable that overrides the default data cache folder.
-DATA_DIR_ENV = "BDBENCH_DATA_DIR"
+DATA_DIR_ENV = paths.DATA_DIR_ENV
 DEFAULT_SEED = 42
 META_FILE = "meta.json"
 #: Free space left on the data disk after generating: this share of the estimate plus the
@@ -56,7 +57,7 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 def default_data_dir() -> Path:
     """Where generated data is cached: ``$BDBENCH_DATA_DIR`` or ``./.bdbench/data``."""
-    return Path(os.environ.get(DATA_DIR_ENV, ".bdbench/data"))
+    return paths.data_dir()
 
 
 @dataclass(frozen=True)

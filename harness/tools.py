@@ -1,4 +1,4 @@
-"""Finding external tools (java, javac, hadoop) the way their own launchers do."""
+"""Finding external tools (java, javac, a cluster's command) the way their own launchers do."""
 
 from __future__ import annotations
 
@@ -10,13 +10,9 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
-#: Environment variable overriding where built artifacts (e.g. jars) are cached.
-CACHE_ENV = "BDBENCH_CACHE_DIR"
+from harness.paths import CACHE_ENV, cache_root
 
-
-def cache_root() -> Path:
-    """Where built artifacts are cached: ``$BDBENCH_CACHE_DIR`` or ``./.bdbench``, absolute."""
-    return Path(os.environ.get(CACHE_ENV, ".bdbench")).resolve()
+__all__ = ["CACHE_ENV", "cache_root"]
 
 
 def find_binary(name: str, home_env: str) -> str | None:
@@ -31,7 +27,7 @@ def find_binary(name: str, home_env: str) -> str | None:
 
 def find_java() -> str | None:
     """Path of the ``java`` binary a JVM engine would use: ``$JAVA_HOME/bin/java`` when
-    ``JAVA_HOME`` is set (Spark's and Hadoop's launchers then use nothing else), else PATH."""
+    ``JAVA_HOME`` is set (the JVM engines' launchers then use nothing else), else PATH."""
     if os.environ.get("JAVA_HOME"):
         candidate = Path(os.environ["JAVA_HOME"]) / "bin" / "java"
         return str(candidate) if candidate.is_file() and os.access(candidate, os.X_OK) else None

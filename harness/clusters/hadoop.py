@@ -50,16 +50,16 @@ from xml.sax.saxutils import escape
 
 import psutil
 
+from harness import paths
 from harness.clusters import daemons
 from harness.clusters.daemons import ClusterError, Handle
 from harness.tools import build_jar, find_binary, find_java, find_javac, no_java_reason
 
 HADOOP_VERSION = "3.4.2"
 #: Environment variable naming the folder with the fetched jars (overrides ``hadoop_home()``).
-HOME_ENV = "BDBENCH_HADOOP_HOME"
+HOME_ENV = paths.HADOOP_HOME_ENV
 
 _HERE = Path(__file__).resolve().parent
-REPO_ROOT = _HERE.parents[1]
 #: The Maven project listing the jars (its hash keys the "fetched" stamp).
 POM = _HERE / "maven" / "pom.xml"
 #: Static configuration copied into every cluster's ``conf/``.
@@ -129,10 +129,7 @@ _ERROR_LINE = re.compile(
 def hadoop_home() -> Path:
     """Where the fetched jars live: ``$BDBENCH_HADOOP_HOME`` or ``.bdbench/hadoop/<version>``
     under the repository root."""
-    configured = os.environ.get(HOME_ENV)
-    if configured:
-        return Path(configured).resolve()
-    return REPO_ROOT / ".bdbench" / "hadoop" / HADOOP_VERSION
+    return paths.hadoop_home(HADOOP_VERSION)
 
 
 def find_mvn() -> str | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import time
 from collections.abc import Iterator
@@ -17,18 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import paths
 from harness.clusters import daemons
 from harness.clusters.daemons import ClusterError, Handle
 from harness.clusters.spark_standalone import SparkPorts, SparkStandalone
 
-CLUSTER_DIR_ENV = "BDBENCH_CLUSTER_DIR"
-REPO_ROOT = Path(__file__).resolve().parents[2]
+CLUSTER_DIR_ENV = paths.CLUSTER_DIR_ENV
 
 
 def cluster_dir() -> Path:
     """Where the local cluster keeps its state: ``$BDBENCH_CLUSTER_DIR`` or ``.bdbench/cluster``."""
-    configured = os.environ.get(CLUSTER_DIR_ENV)
-    return Path(configured).resolve() if configured else REPO_ROOT / ".bdbench" / "cluster"
+    return paths.cluster_dir()
 
 
 def state_path(root: Path | None = None) -> Path:
