@@ -77,3 +77,33 @@ def test_cache_dir_follows_the_environment(tmp_path: Path, monkeypatch: pytest.M
     assert build.cache_dir() == tmp_path.resolve() / "jars"
     monkeypatch.delenv(build.CACHE_ENV)
     assert build.cache_dir() == Path(os.getcwd()).resolve() / ".bdbench" / "jars"
+
+
+def _java_constants() -> dict[str, str]:
+    """Every ``public static final String`` of the rules' Java sources, concatenations of
+    earlier constants resolved."""
+    import re
+
+    found: dict[str, str] = {}
+    pattern = re.compile(r"public static final String (\w+)\s*=\s*([^;]+);")
+    for path in sorted(build.sources()):
+        for name, expr in pattern.findall(path.read_text()):
+            parts = [p.strip() for p in expr.split("+")]
+            found[name] = "".join(p.strip('"') if p.startswith('"') else found[p] for p in parts)
+    return found
+
+
+def test_java_and_python_rule_switches_and_conf_keys_are_equal() -> None:
+    from harness import spark_rules
+    from harness.spark_rules import costs
+
+    java = _java_constants()
+    assert java["ENABLED_KEY"] == spark_rules.RULES_ENABLED_KEY
+    for name in ("SPLIT_ENABLED_KEY", "BARRIER_ENABLED_KEY", "PAPER_ENABLED_KEY"):
+        assert java[name] == getattr(spark_rules, name), name
+    keys = [n for n in vars(costs) if n.endswith("_KEY") and n in java]
+    assert len(keys) >= 6
+    for name in keys:
+        assert java[name] == getattr(costs, name), name
+    for kind in ("cost", "selectivity", "declared", "measured", "constrained"):
+        assert java[f"{kind.upper()}_PREFIX"] == f"{costs.PREFIX}.{kind}.", kind
