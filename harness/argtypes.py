@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -55,46 +54,6 @@ def int_at_least(low: int) -> Callable[[str], int]:
         return value
 
     return parse
-
-
-#: A heap size both the JVM (``-Xmx``) and Spark read alike: digits and k, m, g or t. Spark's
-#: launcher passes the text to ``-Xmx`` as it is, so ``2gb``, ``1p`` or ``0.5g`` stop the JVM,
-#: and bare digits are bytes there (MiB to Spark).
-_JVM_SIZE = re.compile(r"^(\d+)([kmgt])$", re.IGNORECASE)
-_JVM_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-#: Spark's smallest driver heap: 1.5 x its 300 MiB reserved memory (``UnifiedMemoryManager``).
-MIN_DRIVER_HEAP = 450 << 20
-#: The master URLs Spark accepts (``SparkContext.createTaskScheduler``, ``SparkSubmit``).
-_SPARK_MASTER = re.compile(
-    r"^(local(\[(\*|\d+)(,\d+)?\])?"
-    r"|local-cluster\[\d+,\d+,\d+\]"
-    r"|spark://[^\s/:,]+:\d+(,[^\s/:,]+:\d+)*"
-    r"|yarn|k8s://\S+)$"
-)
-
-
-def jvm_size(text: str) -> str:
-    """A driver JVM heap size: ``512m``, ``2g``; from Spark's minimum to the machine's memory."""
-    from harness.memlimit import check_fits
-
-    match = _JVM_SIZE.match(text.strip())
-    if match is None:
-        raise argparse.ArgumentTypeError(f"expected a size like 512m or 2g, got {text!r}")
-    size = int(match.group(1)) * _JVM_UNITS[match.group(2).lower()]
-    # Below it the JVM dies at launch or Spark refuses to start: no run could use it.
-    if size < MIN_DRIVER_HEAP:
-        raise argparse.ArgumentTypeError(f"{text!r} is below Spark's smallest driver heap, 450m")
-    check_fits(text, size)
-    return text.strip()
-
-
-def spark_master(text: str) -> str:
-    """A Spark master URL: local, local[N], local[*], spark://HOST:PORT, yarn or k8s://..."""
-    if not _SPARK_MASTER.match(text.strip()):
-        raise argparse.ArgumentTypeError(
-            f"expected local[N], local[*], spark://HOST:PORT, yarn or k8s://URL, got {text!r}"
-        )
-    return text.strip()
 
 
 def existing_file(text: str) -> str:

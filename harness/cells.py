@@ -20,7 +20,7 @@ from harness.rules import selected as selected_rules
 if TYPE_CHECKING:
     from harness.results import RunRecord
 
-#: Label suffix per rules mode (off and "no switch" have none): ``spark/df+rules``.
+#: Label suffix per rules mode (off and "no switch" have none): ``<engine>/df+rules``.
 RULES_SUFFIXES = {"on": "+rules", "paper": "+paper"}
 
 
@@ -41,12 +41,12 @@ class Cell:
 
     @property
     def label(self) -> str:
-        """The engine part, e.g. ``numpy/default``, ``spark/df+rules``, ``spark/df+paper``."""
+        """The engine part, ``<engine>/<variant>`` with the rules suffix, e.g. ``x/df+rules``."""
         return f"{self.engine}/{self.variant}{RULES_SUFFIXES.get(rules_label(self.rules), '')}"
 
     @property
     def name(self) -> str:
-        """Workload and label, e.g. ``wordcount spark/df+rules``."""
+        """Workload and label, e.g. ``wordcount x/df+rules``."""
         return f"{self.workload} {self.label}"
 
     @classmethod

@@ -457,6 +457,12 @@ def _add_report_parser(sub: Any) -> None:
     p_report.add_argument(
         "--out", type=Path, default=Path("report"), help="output folder (default ./report)"
     )
+    p_report.add_argument(
+        "--baseline",
+        metavar="CELL",
+        help="the cell every other is compared with in the Relative column, e.g. "
+        "ENGINE/VARIANT (default: the fastest single-node cell whose check passed, per point)",
+    )
 
 
 def _add_compare_parser(sub: Any) -> None:
@@ -499,7 +505,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Write the HTML report, summary.md and results.csv."""
     from reports.html import build_report
 
-    index = build_report(args.results, args.out, command=_command_line())
+    index = build_report(args.results, args.out, command=_command_line(), baseline=args.baseline)
     print(f"report: {index}")
     print(f"summary: {index.with_name('summary.md')}")
     print(f"csv: {index.with_name('results.csv')}")

@@ -49,6 +49,8 @@ class RunRequest:
     #: Keep the started engine after the cell's last call and offer it for another cell
     #: (``--share-engines``): the worker says "idle" and waits for "cell PATH" or "exit".
     share: bool = False
+    #: The run's ``--memory-limit`` in bytes (None: none), for engines that keep under it.
+    memory_limit: int | None = None
 
     @property
     def cell(self) -> Cell:

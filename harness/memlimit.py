@@ -27,7 +27,8 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$", re.IGNORECASE
 _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 #: Name prefix of the cgroups made for runs.
 PREFIX = "bdbench-"
-#: Below this no run of any engine starts (a Python interpreter and NumPy alone take ~40 MiB).
+#: Below this no run of any engine starts (a Python interpreter and its array library alone
+#: take ~40 MiB).
 MIN_LIMIT = 64 << 20
 
 

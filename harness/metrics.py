@@ -145,7 +145,7 @@ CHECK_METHOD = declare(
 declare("prepared", "", "dict", "the workload's untimed preparation (e.g. a UDF profile)")
 
 # Engines' own figures (Engine.run_metrics).
-declare("jobs", "", "list", "each MapReduce job: wall time submit to finish, Hadoop counters")
+declare("jobs", "", "list", "each MapReduce job: wall time submit to finish, its counters")
 
 # Iterative workloads (logistic regression, k-means): per-iteration timings.
 declare("iteration_s", "s", "list", "wall time of each iteration, in order")

@@ -136,7 +136,7 @@ class ProbeResult:
 class TreeSampler:
     """Samples RSS and CPU times of ``root_pid`` and all its descendants in a thread.
 
-    ``cluster_roots`` are daemons of a cluster on this machine (a Spark worker, a YARN
+    ``cluster_roots`` are daemons of a cluster on this machine (a standalone worker, a YARN
     NodeManager): their descendants started after the sampler was made (executors, task
     containers) work for the run and count too; the daemons themselves do not.
 

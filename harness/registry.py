@@ -34,8 +34,8 @@ class CheckResult:
 
     passed: bool
     detail: str = ""
-    #: True when the answer came from a different algorithm (e.g. Spark ML) and was judged by
-    #: its quality against the reference, not value by value; reports say so.
+    #: True when the answer came from a different algorithm (e.g. an engine's ML library) and
+    #: was judged by its quality against the reference, not value by value; reports say so.
     by_quality: bool = False
 
 
@@ -74,7 +74,7 @@ class Workload:
     #: Further files a user input needs, each given as ``--<name> FILE`` (e.g. campaigns);
     #: the dataset's ``meta[name]`` holds its absolute path.
     side_inputs: tuple[str, ...] = ()
-    #: Rules modes for engines without an optimizer of their own (numpy, mrjob): workloads
+    #: Rules modes for engines without a rules switch of their own: workloads
     #: with ordered UDF filters run them in written order (off) and ranked order (on).
     rules_modes: tuple[RulesMode, ...] = ()
     #: What ``--rules auto`` (the default) selects for this workload (a ``rules.CHOICES`` key).
@@ -145,7 +145,7 @@ class ImplSpec:
     variant: str | None
     func: Implementation
     #: Untimed warm-up on the started engine, before the timed region (e.g. the first Python
-    #: UDF query of a Spark session, which makes its workers import pyarrow): engine start-up,
+    #: UDF query of a session, which makes its Python workers import pyarrow): engine start-up,
     #: not workload. Its time is part of ``startup_s`` and recorded as ``metrics.prewarm_s``.
     prewarm: Callable[[RunContext], None] | None = None
     #: What the cell's time consists of, for the report's notes (e.g. how much of it is the

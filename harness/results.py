@@ -73,6 +73,10 @@ class RunRecord:
     #: Where the cell ran when not in the run's own processes (a cluster, with its size), as
     #: the engine labels it (``Engine.where``); "" otherwise.
     where: str = ""
+    #: What the cell's engine variant is (``Role.to_json``: placement, nodes, cores, whether
+    #: it may be the single-node baseline, the system it is); empty in records from before
+    #: roles were recorded (``harness.engines.recorded_role`` reads those).
+    role: dict[str, Any] = field(default_factory=dict)
     #: ``--memory-limit`` on the run's own process tree, in bytes (None: no limit); how it was
     #: enforced is ``metrics["memory_limit_by"]``.
     memory_limit_bytes: int | None = None

@@ -1,9 +1,10 @@
 """The ``rules`` field of a cell: our optimizer off, on, or the paper's reorder-only control.
 
-For Spark it selects the Catalyst rules loaded into the session (``on``: our filter split and
-barrier rules; ``paper``: the paper's plain conjunct reorder, the negative control). For engines
-without an optimizer (numpy, mrjob) it only applies to workloads with ordered UDF filters:
-``off`` evaluates the filters in the written order, ``on`` in our rules' ranked order.
+For an engine that loads our optimizer rules (``Engine.rules_modes``) it selects the rules
+loaded into its session (``on``: our filter split and barrier rules; ``paper``: the paper's plain
+conjunct reorder, the negative control). For other engines it only applies to workloads with
+ordered UDF filters: ``off`` runs the filters as written (an engine with an optimizer of its
+own orders them as it will), ``on`` imposes our rules' ranked order.
 """
 
 from __future__ import annotations

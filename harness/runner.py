@@ -688,10 +688,8 @@ def _run_point(
     ladder = {c: why for c in cells if (why := _ladder_skip(batch, c, keys)) is not None}
     for cell, why in ladder.items():
         batch.announce(f"{cell.name} (skipped)")
-        cls = get_engine_class(cell.engine)
-        where = cls(config.options.of(cls)).where(cell.variant)  # as its runs would say
         fields = {"repeat": 0, "is_warmup": False, "status": "skipped", "error": why}
-        batch.emit(batch.record(cell, {**keys, "where": where}, **fields))
+        batch.emit(batch.record(cell, {**keys, **_placement(cell, config)}, **fields))
     cells = [c for c in cells if c not in ladder]
     if not cells:  # no data to make for cells that will not run
         return
@@ -702,8 +700,9 @@ def _run_point(
     except Exception as exc:  # a broken generator fails its cells, not the batch
         error = f"data preparation failed: {type(exc).__name__}: {exc}"
         for cell in cells:
+            placed = {**keys, **_placement(cell, config)}
             batch.emit(
-                batch.record(cell, keys, repeat=0, is_warmup=False, status="failed", error=error)
+                batch.record(cell, placed, repeat=0, is_warmup=False, status="failed", error=error)
             )
         return
     keys.update(
@@ -719,6 +718,13 @@ def _run_point(
         _run_cell(batch, cell, data, prepared, keys)
 
 
+def _placement(cell: Cell, config: RunConfig) -> dict[str, Any]:
+    """Where the cell's runs execute and what its engine variant is, as its runs would say."""
+    cls = get_engine_class(cell.engine)
+    engine = cls(config.options.of(cls))
+    return {"where": engine.where(cell.variant), "role": engine.role(cell.variant).to_json()}
+
+
 @dataclass
 class _Prepared:
     """A cell's engine, prepared: why it cannot run (None when it can), the cluster daemons
@@ -728,6 +734,8 @@ class _Prepared:
     reason: str | None
     roots: list[int]
     where: str
+    #: ``Role.to_json()`` of the cell's engine variant.
+    role: dict[str, Any]
     share_key: str | None
     #: The cluster daemons its runs need, watched while one is in flight (None: no cluster).
     watch: ClusterWatch | None = None
@@ -749,7 +757,8 @@ def _prepare_cell(cell: Cell, config: RunConfig, data: datasets.Dataset) -> _Pre
         # A memory limit is per worker process: its cgroup cannot follow a shared one.
         key = engine.share_key(cell.variant, cell.rules, data)
     watch = engine.cluster_watch(cell.variant) if reason is None else None
-    return _Prepared(reason, roots, engine.where(cell.variant), key, watch)
+    role = engine.role(cell.variant).to_json()
+    return _Prepared(reason, roots, engine.where(cell.variant), role, key, watch)
 
 
 def _run_cell(
@@ -767,7 +776,7 @@ def _run_cell(
         return
     prepared_cell = _prepare_cell(cell, config, data)
     reason, roots = prepared_cell.reason, prepared_cell.roots
-    keys = {**keys, "where": prepared_cell.where}
+    keys = {**keys, "where": prepared_cell.where, "role": prepared_cell.role}
     if reason is None and prepared_cell.watch is not None:
         reason = batch.cluster_loss(prepared_cell.watch)
     if reason is not None:
@@ -933,6 +942,7 @@ class _Process:
             result_path=str(scratch / "results.json"),
             answer_path=str(self.answers) if config.keep_answers else None,
             share=share_key is not None,
+            memory_limit=config.memory_limit,
         )
         self.request, self.cluster = request, bool(roots)
         shared = " (shared engine)" if self.lease is not None else ""

@@ -360,6 +360,7 @@ def _run_cell(
             request.cell, data, request.params, Path(request.scratch), options,
             request.prepared, shared,
         )  # fmt: skip
+        session.engine.memory_limit = request.memory_limit
         startup = session.start()
         startup_metrics = dict(session.startup_metrics)
         if shared is not None:

@@ -5,10 +5,14 @@ Only measured runs count: not warm-ups, status ok, answer not failed. Where the 
 hold a point at several sizes (a ladder, ``bdbench scale``), each verdict is given at the
 largest size measured, where the work and not the fixed costs shows; the ladder's sizes
 follow in a table, with the cost lines (``harness.fits``) that say how the ratio moves with
-the size and where one machine would stop beating the cluster. Real Hadoop
-(``mrjob/hadoop``) and Spark on a cluster are kept apart from one-machine stand-ins: rows built
-on ``mrjob/local`` (a simulation of Hadoop Streaming on this machine) or, for COST, on Spark
-local mode are listed separately and say so, since their figures are not a cluster's.
+the size and where one machine would stop beating the cluster.
+
+Cells are picked by what their engines declare (``harness.engines.Role``), never by their
+names: its placement (one machine, a simulation, a cluster), whether it may serve as the
+single-node baseline, and the system it is, matched against the systems a claim's paper
+compared (``reports.published``). Rows on a one-machine stand-in (a simulation, or a cluster
+engine in local mode) are listed separately and say so, since their figures are not a
+cluster's.
 """
 
 from __future__ import annotations
@@ -19,9 +23,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import fits
+from harness.engines import Placement
 from harness.results import RunRecord
 from reports.iterations import IterationRow, fmt_times, iteration_rows
-from reports.stats import CellSummary, fmt_bytes, fmt_seconds, summarize
+from reports.published import (
+    COST,
+    COST_CHECK,
+    FIRST_CHECK,
+    ITERATIONS_CLAIM,
+    LOCAL_MODE,
+    MAPREDUCE_SYSTEM,
+    PAPER_BYTES_PER_CORE,
+    PAPER_ITERATIONS,
+    RDD_SYSTEM,
+    SIMULATED,
+    WARM_CHECK,
+    WARM_SPEEDUP,
+    Claim,
+)
+from reports.stats import CellSummary, fmt_bytes, fmt_seconds, is_single_node, summarize
 from reports.udf import params_label, workload_defaults
 
 #: The three verdicts.
@@ -29,81 +49,20 @@ HOLDS = "holds"
 DOES_NOT_HOLD = "does not hold here"
 NOT_MEASURED = "not measured"
 
-#: What a row compared against, when it is not a real cluster.
-SIMULATED = "simulated Hadoop (mrjob local), not real Hadoop"
-SPARK_LOCAL = "Spark local mode (one machine), not a cluster"
-#: ``where`` of mrjob/local records: on this machine, not a cluster.
-SIMULATED_WHERE = "(simulated)"
-
-#: A warm Spark iteration must be at least this many times faster than a MapReduce one.
-WARM_SPEEDUP = 10.0
-#: The paper's input per core: 29 GB on 20 nodes of 4 cores (about 370 MB).
-PAPER_BYTES_PER_CORE = 29e9 / 80
-#: The paper's iteration times (s): Hadoop, Spark's first, Spark's later ones.
-PAPER_ITERATIONS = (127.0, 174.0, 6.0)
-
-#: What each row checks.
-WARM_CHECK = "warm Spark iteration vs Hadoop MapReduce iteration"
-FIRST_CHECK = "first Spark iteration slower than the later ones"
-COST_CHECK = "one machine (numpy/default) vs the cluster"
-
-
-@dataclass(frozen=True)
-class Claim:
-    """A published claim: what it says, where, the paper's figures, how it is checked here."""
-
-    id: str
-    statement: str
-    source: str
-    #: The paper's own figures.
-    paper: str
-    #: What is measured in these results.
-    measured: str
-    #: The verdict rules, as the report states them.
-    rules: tuple[str, ...]
-
-
-#: Claim A (Spark, HotCloud 2010).
-SPARK_ITERATIONS = Claim(
-    id="spark-logreg",
-    statement="Logistic regression: a warm Spark iteration is about 10x faster than a Hadoop "
-    "MapReduce iteration; the first Spark iteration is slower",
-    source='M. Zaharia, M. Chowdhury, M. J. Franklin, S. Shenker, I. Stoica, "Spark: Cluster '
-    'Computing with Working Sets", HotCloud 2010, section 5 and figure 2',
-    paper="127 s per Hadoop iteration; Spark 174 s for the first iteration and 6 s for each "
-    "later one (29 GB on 20 EC2 m1.xlarge nodes), so a warm iteration 127/6 = 21x faster",
-    measured="logreg: the median of later iterations of mrjob/hadoop (real Hadoop) and of "
-    "spark/rdd (Spark on a cluster when these results have one, else Spark local mode, as "
-    "the row says), and spark/rdd's first iteration; medians over the measured runs",
-    rules=(
-        f"{WARM_CHECK}: holds when mrjob/hadoop's iteration / spark/rdd's warm iteration "
-        f"≥ {WARM_SPEEDUP:g}x (the paper: 127 s / 6 s = 21x); does not hold here below that; "
-        "not measured without both cells",
-        f"{FIRST_CHECK}: holds when spark/rdd's first iteration / its warm iteration > 1 "
-        "(the paper: 174 s / 6 s = 29x); does not hold here otherwise",
-        "the same warm-iteration ratio with mrjob/local in place of mrjob/hadoop is shown "
-        f"apart: {SIMULATED}",
-    ),
-)
-
-#: Claim B (COST, HotOS 2015).
-COST = Claim(
-    id="cost",
-    statement="One machine beats the cluster at small scale",
-    source='F. McSherry, M. Isard, D. G. Murray, "Scalability! But at what COST?", HotOS 2015',
-    paper="single-threaded implementations on a laptop outperform published distributed "
-    "systems (graph processing), many of them in every configuration reported",
-    measured="per workload, scale and parameter point: the median wall time of the fastest "
-    "cell on a cluster (mrjob/hadoop, or Spark on a cluster; any variant and rules mode) "
-    "and of the fastest numpy/default cell (one process on this machine)",
-    rules=(
-        f"{COST_CHECK}: holds when the fastest cluster cell's median wall / numpy/default's "
-        "median wall > 1 (NumPy faster); does not hold here otherwise; not measured without "
-        "both at the same point; fed streaming cells are left out (their wall is the feed's)",
-        f"the same ratio against Spark local mode and against mrjob/local is shown apart: "
-        f"{SPARK_LOCAL}; {SIMULATED}",
-    ),
-)
+__all__ = [
+    "COST",
+    "DOES_NOT_HOLD",
+    "HOLDS",
+    "ITERATIONS_CLAIM",
+    "LOCAL_MODE",
+    "NOT_MEASURED",
+    "SIMULATED",
+    "Claim",
+    "ClaimReport",
+    "LadderRow",
+    "Verdict",
+    "check_claims",
+]
 
 
 @dataclass
@@ -120,7 +79,7 @@ class Verdict:
     ratio: float | None = None
     #: Labels (with where they ran) of the cells compared: numerator, denominator.
     cells: list[str] = field(default_factory=list)
-    #: What the row rests on: real Hadoop, a cluster, Spark local mode, the simulation.
+    #: What the row rests on: a cluster, one machine, a simulation.
     basis: str = ""
     #: Built on a one-machine stand-in, not a cluster: shown apart.
     apart: bool = False
@@ -132,7 +91,8 @@ class Verdict:
 
 @dataclass
 class LadderRow:
-    """One size of a ladder: a MapReduce iteration against Spark's first and warm ones."""
+    """One size of a ladder: a MapReduce iteration against the RDD system's first and warm
+    ones."""
 
     params: str
     scale: str
@@ -142,12 +102,12 @@ class LadderRow:
     per_core_bytes: float | None
     mapreduce: str
     mapreduce_s: float
-    spark: str
+    rdd: str
     first_s: float
     later_s: float
-    #: MapReduce iteration over Spark's warm one (the paper: 127 / 6 = 21x).
+    #: MapReduce iteration over the warm RDD one (the paper: 127 / 6 = 21x).
     ratio: float
-    #: Built on the Hadoop simulation (mrjob local), not real Hadoop: shown apart.
+    #: Built on a simulated MapReduce, not a cluster: shown apart.
     apart: bool = False
 
 
@@ -157,14 +117,14 @@ class ClaimReport:
 
     claim: Claim
     verdicts: list[Verdict] = field(default_factory=list)
-    #: The claim at each size of a ladder (the Spark iterations claim).
+    #: The claim at each size of a ladder (the iterations claim).
     ladder: list[LadderRow] = field(default_factory=list)
     #: What the fitted cost lines say: the ratio's trend, where the claim stops holding.
     notes: list[str] = field(default_factory=list)
 
     @property
     def main(self) -> list[Verdict]:
-        """Rows on real Hadoop or a cluster (or Spark itself, for its own iterations)."""
+        """Rows on a cluster (or the RDD system itself, for its own iterations)."""
         return [v for v in self.verdicts if not v.apart]
 
     @property
@@ -188,7 +148,7 @@ def check_claims(
     summaries = summarize(measured)
     ladder, notes = iteration_ladder(rows, cores)
     return [
-        ClaimReport(SPARK_ITERATIONS, at_largest(spark_iteration_verdicts(rows)), ladder, notes),
+        ClaimReport(ITERATIONS_CLAIM, at_largest(iteration_verdicts(rows)), ladder, notes),
         ClaimReport(COST, at_largest(cost_verdicts(summaries)), notes=cost_lines(summaries, cores)),
     ]
 
@@ -211,17 +171,13 @@ def at_largest(verdicts: list[Verdict]) -> list[Verdict]:
     ]
 
 
-def on_cluster(where: str) -> bool:
-    """Whether a cell ran on a cluster (real Hadoop, Spark on a cluster), not this machine."""
-    return bool(where) and where != SIMULATED_WHERE
-
-
-def _one_per_place(rows: list[IterationRow], engine: str, variant: str) -> list[IterationRow]:
-    # The first-seen cell of a place stands for it (rules off comes first, and the rules have
-    # nothing to act on in the iterative workloads).
+def _of_system(rows: list[IterationRow], system: str, placement: Placement) -> list[IterationRow]:
+    """The cells of ``system`` at ``placement``, one per place (where it ran): the first-seen
+    stands for it (rules off comes first, and the rules have nothing to act on in the
+    iterative workloads)."""
     found: dict[str, IterationRow] = {}
     for r in rows:
-        if (r.engine, r.variant) == (engine, variant):
+        if r.role.system == system and r.role.placement is placement:
             found.setdefault(r.where, r)
     return list(found.values())
 
@@ -232,122 +188,123 @@ def _mapreduce_iteration(row: IterationRow) -> float:
     return row.later_s or row.first_s
 
 
+def _rdd_cells(cells: list[IterationRow]) -> tuple[list[IterationRow], str]:
+    """The RDD system's cells with a warm iteration: on a cluster where there are some, else
+    on one machine; and the basis they give, with why one machine stood in."""
+    on_cluster = [r for r in _of_system(cells, RDD_SYSTEM, Placement.CLUSTER) if r.later_s]
+    if on_cluster:
+        return on_cluster, f"{RDD_SYSTEM} on a cluster"
+    local = [r for r in _of_system(cells, RDD_SYSTEM, Placement.SINGLE) if r.later_s]
+    return local, f"{RDD_SYSTEM} on one machine: no {RDD_SYSTEM} cell on a cluster at this point"
+
+
 def _why_local(which: str) -> str:
-    """Why Spark local mode stood in (``; no spark/rdd cell on a cluster...``), else ""."""
+    """Why one machine stood in (``; no ... cell on a cluster...``), else ""."""
     reason = which.partition(":")[2].strip()
     return f"; {reason}" if reason else ""
 
 
 def _warm_row(
-    point: tuple[str, str], mapreduce: IterationRow, spark: IterationRow, basis: str, which: str
+    point: tuple[str, str], mapreduce: IterationRow, rdd: IterationRow, basis: str, which: str
 ) -> Verdict:
-    """The warm-iteration check of one MapReduce cell against one Spark cell."""
-    assert spark.later_s
+    """The warm-iteration check of one MapReduce cell against one RDD cell."""
+    assert rdd.later_s
     iteration = _mapreduce_iteration(mapreduce)
-    ratio = iteration / spark.later_s
+    ratio = iteration / rdd.later_s
     holds = ratio >= WARM_SPEEDUP
     why = (
-        f"{fmt_seconds(iteration)} / {fmt_seconds(spark.later_s)} = {fmt_times(ratio)}, "
+        f"{fmt_seconds(iteration)} / {fmt_seconds(rdd.later_s)} = {fmt_times(ratio)}, "
         f"{'≥' if holds else '<'} {WARM_SPEEDUP:g}x{_why_local(which)}"
     )
     return Verdict(
-        SPARK_ITERATIONS.id,
+        ITERATIONS_CLAIM.id,
         WARM_CHECK,
         "logreg",
         *point,
         HOLDS if holds else DOES_NOT_HOLD,
         ratio=ratio,
-        cells=[mapreduce.label, spark.label],
+        cells=[mapreduce.label, rdd.label],
         basis=basis,
         apart=basis == SIMULATED,
         why=why,
     )
 
 
-def _first_row(point: tuple[str, str], spark: IterationRow, which: str) -> Verdict:
-    """The first-iteration check of one Spark cell."""
-    assert spark.later_s
-    ratio = spark.first_s / spark.later_s
+def _first_row(point: tuple[str, str], rdd: IterationRow, which: str) -> Verdict:
+    """The first-iteration check of one RDD cell."""
+    assert rdd.later_s
+    ratio = rdd.first_s / rdd.later_s
     holds = ratio > 1
     why = (
-        f"{fmt_seconds(spark.first_s)} / {fmt_seconds(spark.later_s)} = {fmt_times(ratio)}, "
+        f"{fmt_seconds(rdd.first_s)} / {fmt_seconds(rdd.later_s)} = {fmt_times(ratio)}, "
         f"{'>' if holds else '≤'} 1{_why_local(which)}"
     )
     return Verdict(
-        SPARK_ITERATIONS.id,
+        ITERATIONS_CLAIM.id,
         FIRST_CHECK,
         "logreg",
         *point,
         HOLDS if holds else DOES_NOT_HOLD,
         ratio=ratio,
-        cells=[f"{spark.label} first", f"{spark.label} later"],
+        cells=[f"{rdd.label} first", f"{rdd.label} later"],
         basis=which.partition(":")[0],
         why=why,
     )
 
 
-def spark_iteration_verdicts(rows: list[IterationRow]) -> list[Verdict]:
-    """Claim A on the iteration rows: warm Spark vs MapReduce, Spark's first vs later."""
+def iteration_verdicts(rows: list[IterationRow]) -> list[Verdict]:
+    """Claim A on the iteration rows: a warm RDD iteration vs a MapReduce one, the RDD
+    system's first iteration vs its later ones."""
     points: dict[tuple[str, str], list[IterationRow]] = defaultdict(list)
     for r in rows:
         if r.workload == "logreg":
             points[(r.scale, r.params)].append(r)
     verdicts = []
     for point, cells in points.items():
-        found = _spark_iteration_point(point, cells)
+        found = _iteration_point(point, cells)
         for v in found:
             v.rows = cells[0].rows
         verdicts += found
     if not points:
         why = "no successful logreg run with per-iteration times in these results"
         return [
-            Verdict(SPARK_ITERATIONS.id, check, "logreg", "-", "-", NOT_MEASURED, why=why)
+            Verdict(ITERATIONS_CLAIM.id, check, "logreg", "-", "-", NOT_MEASURED, why=why)
             for check in (WARM_CHECK, FIRST_CHECK)
         ]
     return verdicts
 
 
-def _spark_iteration_point(point: tuple[str, str], cells: list[IterationRow]) -> list[Verdict]:
+def _iteration_point(point: tuple[str, str], cells: list[IterationRow]) -> list[Verdict]:
     """Claim A at one size and parameter point."""
     verdicts: list[Verdict] = []
 
     def missing(check: str, why: str) -> Verdict:
-        return Verdict(SPARK_ITERATIONS.id, check, "logreg", *point, NOT_MEASURED, why=why)
+        return Verdict(ITERATIONS_CLAIM.id, check, "logreg", *point, NOT_MEASURED, why=why)
 
-    sparks = [r for r in _one_per_place(cells, "spark", "rdd") if r.later_s]
-    if any(r.where.startswith("on ") for r in sparks):
-        sparks = [r for r in sparks if r.where.startswith("on ")]
-        which = "Spark on a cluster"
-    else:
-        sparks = [r for r in sparks if not r.where]
-        which = "Spark local mode: no spark/rdd cell on a cluster at this point"
-    if not sparks:
-        why = "no spark/rdd cell with a warm (later) iteration at this point"
+    rdds, which = _rdd_cells(cells)
+    if not rdds:
+        why = f"no {RDD_SYSTEM} cell with a warm (later) iteration at this point"
         return [missing(WARM_CHECK, why), missing(FIRST_CHECK, why)]
-    hadoops = _one_per_place(cells, "mrjob", "hadoop")
-    if not hadoops:
-        why = "no mrjob/hadoop cell (real Hadoop) at this point in these results"
+    mapreduces = _of_system(cells, MAPREDUCE_SYSTEM, Placement.CLUSTER)
+    if not mapreduces:
+        why = f"no {MAPREDUCE_SYSTEM} cell on a cluster at this point in these results"
         verdicts.append(missing(WARM_CHECK, why))
-    basis = f"real Hadoop vs {which.partition(':')[0]}"
-    verdicts += [_warm_row(point, h, s, basis, which) for h in hadoops for s in sparks]
-    verdicts += [_first_row(point, s, which) for s in sparks]
-    simulations = _one_per_place(cells, "mrjob", "local")
-    verdicts += [_warm_row(point, m, s, SIMULATED, which) for m in simulations for s in sparks]
+    basis = f"{MAPREDUCE_SYSTEM} on a cluster vs {which.partition(':')[0]}"
+    verdicts += [_warm_row(point, m, r, basis, which) for m in mapreduces for r in rdds]
+    verdicts += [_first_row(point, r, which) for r in rdds]
+    simulations = _of_system(cells, MAPREDUCE_SYSTEM, Placement.SIMULATED)
+    verdicts += [_warm_row(point, m, r, SIMULATED, which) for m in simulations for r in rdds]
     return verdicts
 
 
 def _kind(s: CellSummary) -> str | None:
-    """Which side of the COST comparison a cell is on, if any."""
-    if (s.engine, s.variant) == ("numpy", "default"):
-        return "numpy"
-    # mrjob/hadoop always runs on Hadoop, whatever label its records carry.
-    if on_cluster(s.where) or (s.engine, s.variant) == ("mrjob", "hadoop"):
+    """Which side of the COST comparison a cell is on, if any: one machine (a single-node
+    baseline candidate whose check passed), the cluster, or a stand-in shown apart."""
+    if is_single_node(s):
+        return "one" if s.check == "pass" else None
+    if s.role.placement is Placement.CLUSTER:
         return "cluster"
-    if s.engine == "spark" and not s.where:
-        return "spark-local"
-    if (s.engine, s.variant) == ("mrjob", "local"):
-        return "simulated"
-    return None
+    return "local" if s.role.placement is Placement.SINGLE else "simulated"
 
 
 def _fastest(cells: list[CellSummary]) -> CellSummary | None:
@@ -356,14 +313,15 @@ def _fastest(cells: list[CellSummary]) -> CellSummary | None:
 
 
 def _cost_row(
-    point: tuple[str, str, str], numpy: CellSummary, other: CellSummary, basis: str, apart: bool
+    point: tuple[str, str, str], one: CellSummary, other: CellSummary, basis: str, apart: bool
 ) -> Verdict:
-    assert numpy.wall_median and other.wall_median is not None
-    ratio = other.wall_median / numpy.wall_median
+    assert one.wall_median and other.wall_median is not None
+    ratio = other.wall_median / one.wall_median
     holds = ratio > 1
     why = (
-        f"{fmt_seconds(other.wall_median)} / {fmt_seconds(numpy.wall_median)} = "
-        f"{fmt_times(ratio)}, {'> 1: NumPy faster' if holds else '≤ 1: NumPy not faster'}"
+        f"{fmt_seconds(other.wall_median)} / {fmt_seconds(one.wall_median)} = "
+        f"{fmt_times(ratio)}, "
+        f"{'> 1: one machine faster' if holds else '≤ 1: one machine not faster'}"
     )
     workload, scale, params = point
     return Verdict(
@@ -374,15 +332,21 @@ def _cost_row(
         params_label(json.loads(params), workload_defaults(workload)),
         HOLDS if holds else DOES_NOT_HOLD,
         ratio=ratio,
-        cells=[other.label, numpy.label],
+        cells=[other.label, one.label],
         basis=basis,
         apart=apart,
         why=why,
     )
 
 
+#: Said when a side of COST is missing.
+NO_ONE = "no single-node cell with a passing check"
+NO_CLUSTER = "no cell on a cluster"
+
+
 def cost_verdicts(summaries: list[CellSummary]) -> list[Verdict]:
-    """Claim B on the cell summaries: the fastest cluster cell vs NumPy at each point."""
+    """Claim B on the cell summaries: the fastest cluster cell vs the fastest single-node
+    cell at each point."""
     points: dict[tuple[str, str, str], dict[str, list[CellSummary]]] = defaultdict(
         lambda: defaultdict(list)
     )
@@ -394,23 +358,20 @@ def cost_verdicts(summaries: list[CellSummary]) -> list[Verdict]:
             continue
         points[(s.workload, s.scale_label, s.params)][kind].append(s)
         sizes[(s.workload, s.scale_label, s.params)] = s.rows
-    any_numpy = any(p["numpy"] for p in points.values())
+    any_one = any(p["one"] for p in points.values())
     any_cluster = any(p["cluster"] for p in points.values())
     verdicts = []
-    if not (any_numpy and any_cluster):
+    if not (any_one and any_cluster):
         missing = [
             text
-            for text, absent in (
-                ("no numpy/default run", not any_numpy),
-                ("no cell on a cluster (mrjob/hadoop or Spark on a cluster)", not any_cluster),
-            )
+            for text, absent in ((f"{NO_ONE}", not any_one), (NO_CLUSTER, not any_cluster))
             if absent
         ]
         why = " and ".join(missing) + " in these results"
         verdicts.append(Verdict(COST.id, COST_CHECK, "-", "-", "-", NOT_MEASURED, why=why))
     for point, kinds in points.items():
         first = len(verdicts)
-        _cost_point(verdicts, point, kinds, any_numpy and any_cluster)
+        _cost_point(verdicts, point, kinds, any_one and any_cluster)
         for v in verdicts[first:]:
             v.rows = sizes[point]
     return verdicts
@@ -423,26 +384,22 @@ def _cost_point(
     both: bool,
 ) -> None:
     """Claim B's rows at one workload, size and parameter point, appended to ``verdicts``."""
-    numpy = _fastest(kinds["numpy"])
+    one = _fastest(kinds["one"])
     cluster = _fastest(kinds["cluster"])
-    if numpy and cluster:
-        basis = "real Hadoop" if cluster.engine == "mrjob" else "Spark on a cluster"
-        verdicts.append(_cost_row(point, numpy, cluster, basis, apart=False))
-    elif both and (numpy or cluster):
+    if one and cluster:
+        basis = f"{cluster.role.system or 'an engine'} on a cluster"
+        verdicts.append(_cost_row(point, one, cluster, basis, apart=False))
+    elif both and (one or cluster):
         workload, scale, params = point
-        why = (
-            "no cell on a cluster (mrjob/hadoop or Spark on a cluster) at this point"
-            if numpy
-            else "no numpy/default run at this point"
-        )
+        why = f"{NO_CLUSTER if one else NO_ONE} at this point"
         label = params_label(json.loads(params), workload_defaults(workload))
         verdicts.append(Verdict(COST.id, COST_CHECK, workload, scale, label, NOT_MEASURED, why=why))
-    if numpy is None:
+    if one is None:
         return
-    for kind, basis in (("spark-local", SPARK_LOCAL), ("simulated", SIMULATED)):
+    for kind, basis in (("local", LOCAL_MODE), ("simulated", SIMULATED)):
         other = _fastest(kinds[kind])
         if other is not None:
-            verdicts.append(_cost_row(point, numpy, other, basis, apart=True))
+            verdicts.append(_cost_row(point, one, other, basis, apart=True))
 
 
 def _per_million(fit: fits.LineFit) -> str:
@@ -452,9 +409,9 @@ def _per_million(fit: fits.LineFit) -> str:
 def iteration_ladder(
     rows: list[IterationRow], cores: int | None
 ) -> tuple[list[LadderRow], list[str]]:
-    """Claim A at every size of logreg's ladders (a MapReduce iteration over Spark's warm
-    one), and what the lines fitted to them say: the ratio's trend and its value at the
-    paper's data per core on ``cores`` cores."""
+    """Claim A at every size of logreg's ladders (a MapReduce iteration over the RDD
+    system's warm one), and what the lines fitted to them say: the ratio's trend and its value
+    at the paper's data per core on ``cores`` cores."""
     table: list[LadderRow] = []
     notes: list[str] = []
     by_params: dict[str, list[IterationRow]] = defaultdict(list)
@@ -464,17 +421,22 @@ def iteration_ladder(
     for params, cells in by_params.items():
         if len({r.rows for r in cells}) < 2:
             continue  # one size: its verdict says it all
-        sparks = [r for r in cells if (r.engine, r.variant) == ("spark", "rdd") and r.later_s]
-        sparks = [r for r in sparks if r.where.startswith("on ")] or [
-            r for r in sparks if not r.where
+        rdds = [r for r in cells if r.role.system == RDD_SYSTEM and r.later_s]
+        rdds = [r for r in rdds if r.role.placement is Placement.CLUSTER] or [
+            r for r in rdds if r.role.placement is Placement.SINGLE
         ]
-        mapreduces = [r for r in cells if r.engine == "mrjob" and r.variant in ("hadoop", "local")]
+        mapreduces = [
+            r
+            for r in cells
+            if r.role.system == MAPREDUCE_SYSTEM
+            and r.role.placement in (Placement.CLUSTER, Placement.SIMULATED)
+        ]
         for mr_label in dict.fromkeys(r.label for r in mapreduces):
             mr_at = {r.rows: r for r in mapreduces if r.label == mr_label}
-            for spark_label in dict.fromkeys(r.label for r in sparks):
-                sp_at = {r.rows: r for r in sparks if r.label == spark_label}
-                both = sorted(n for n in set(mr_at) & set(sp_at) if n)
-                added = [_ladder_row(params, mr_at[n], sp_at[n], cores) for n in both]
+            for rdd_label in dict.fromkeys(r.label for r in rdds):
+                rdd_at = {r.rows: r for r in rdds if r.label == rdd_label}
+                both = sorted(n for n in set(mr_at) & set(rdd_at) if n)
+                added = [_ladder_row(params, mr_at[n], rdd_at[n], cores) for n in both]
                 table += added
                 if len(added) >= 2:
                     notes.append(_iteration_trend(added, cores))
@@ -482,66 +444,66 @@ def iteration_ladder(
 
 
 def _ladder_row(
-    params: str, mapreduce: IterationRow, spark: IterationRow, cores: int | None
+    params: str, mapreduce: IterationRow, rdd: IterationRow, cores: int | None
 ) -> LadderRow:
-    assert spark.later_s
+    assert rdd.later_s
     iteration = _mapreduce_iteration(mapreduce)
     return LadderRow(
         params=params,
-        scale=spark.scale,
-        rows=spark.rows,
-        input_bytes=spark.input_bytes,
-        per_core_bytes=spark.input_bytes / cores if spark.input_bytes and cores else None,
+        scale=rdd.scale,
+        rows=rdd.rows,
+        input_bytes=rdd.input_bytes,
+        per_core_bytes=rdd.input_bytes / cores if rdd.input_bytes and cores else None,
         mapreduce=mapreduce.label,
         mapreduce_s=iteration,
-        spark=spark.label,
-        first_s=spark.first_s,
-        later_s=spark.later_s,
-        ratio=iteration / spark.later_s,
-        apart=mapreduce.variant == "local",
+        rdd=rdd.label,
+        first_s=rdd.first_s,
+        later_s=rdd.later_s,
+        ratio=iteration / rdd.later_s,
+        apart=mapreduce.role.placement is Placement.SIMULATED,
     )
 
 
 def _iteration_trend(ladder: list[LadderRow], cores: int | None) -> str:
-    """One sentence: the lines of a MapReduce and a warm Spark iteration, how their ratio
+    """One sentence: the lines of a MapReduce and a warm RDD iteration, how their ratio
     moves over the sizes, where it tends, and its value at the paper's data per core."""
     first, last = ladder[0], ladder[-1]
     sizes = [float(r.rows or 0) for r in ladder]
     mapreduce = fits.fit_line(sizes, [r.mapreduce_s for r in ladder])
-    spark = fits.fit_line(sizes, [r.later_s for r in ladder])
+    rdd = fits.fit_line(sizes, [r.later_s for r in ladder])
     text = (
-        f"{first.mapreduce} / {first.spark}: the ratio goes from {fmt_times(first.ratio)} at "
+        f"{first.mapreduce} / {first.rdd}: the ratio goes from {fmt_times(first.ratio)} at "
         f"{first.rows:,} points to {fmt_times(last.ratio)} at {last.rows:,}"
     )
-    if mapreduce is None or spark is None:
+    if mapreduce is None or rdd is None:
         return text
     text += (
         f"; fitted, a MapReduce iteration takes {_per_million(mapreduce)} points and a warm "
-        f"Spark one {_per_million(spark)}"
+        f"RDD one {_per_million(rdd)}"
     )
-    if spark.per_unit > 0:
+    if rdd.per_unit > 0:
         text += (
             f", so for large inputs the ratio tends to the slopes' "
-            f"{fmt_times(mapreduce.per_unit / spark.per_unit)}"
+            f"{fmt_times(mapreduce.per_unit / rdd.per_unit)}"
         )
     else:
-        text += ", with no measurable cost per point for Spark over these sizes"
+        text += ", with no measurable cost per point for the RDD system over these sizes"
     per_row = [r.input_bytes / r.rows for r in ladder if r.input_bytes and r.rows]
     if cores and per_row:
         rows = PAPER_BYTES_PER_CORE * cores / (sum(per_row) / len(per_row))
-        at = mapreduce.predict(rows) / spark.predict(rows)
+        at = mapreduce.predict(rows) / rdd.predict(rows)
         where = (
             "inside the ladder"
             if rows <= sizes[-1]
             else f"extrapolated, {rows / sizes[-1]:.1f}x beyond the largest size"
         )
-        hadoop, _, warm = PAPER_ITERATIONS
+        mr_paper, _, warm = PAPER_ITERATIONS
         text += (
             f"; at the paper's {fmt_bytes(PAPER_BYTES_PER_CORE)} per core on this machine's "
             f"{cores} cores ({rows:,.0f} points) the lines give "
-            f"{fmt_seconds(mapreduce.predict(rows))} / {fmt_seconds(spark.predict(rows))} = "
-            f"{fmt_times(at)} ({where}; the paper: {hadoop:g} s / {warm:g} s = "
-            f"{fmt_times(hadoop / warm)})"
+            f"{fmt_seconds(mapreduce.predict(rows))} / {fmt_seconds(rdd.predict(rows))} = "
+            f"{fmt_times(at)} ({where}; the paper: {mr_paper:g} s / {warm:g} s = "
+            f"{fmt_times(mr_paper / warm)})"
         )
     return text
 
@@ -556,7 +518,7 @@ def cost_lines(summaries: list[CellSummary], cores: int | None) -> list[str]:
     kinds: dict[str, str] = {}
     for s in summaries:
         kind = _kind(s)
-        if kind not in ("numpy", "cluster") or s.paced or not s.wall_median or not s.rows:
+        if kind not in ("one", "cluster") or s.paced or not s.wall_median or not s.rows:
             continue
         groups[(s.workload, s.params)][s.label][s.rows] = s.wall_median
         kinds[s.label] = kind
@@ -568,7 +530,11 @@ def cost_lines(summaries: list[CellSummary], cores: int | None) -> list[str]:
             for label, at in cells.items()
             if (line := fits.fit_line(list(at), list(at.values()))) is not None
         }
-        ones = [label for label in lines_of if kinds[label] == "numpy"]
+        # One machine is its fastest single-node cell at the largest size they share.
+        ones = sorted(
+            (label for label in lines_of if kinds[label] == "one"),
+            key=lambda label: lines_of[label].predict(max(cells[label])),
+        )
         clusters = [label for label in lines_of if kinds[label] == "cluster"]
         if not ones or not clusters:
             continue

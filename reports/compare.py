@@ -238,7 +238,7 @@ def compare_metric(
 
 
 def cell_label(record: RunRecord, with_params: bool = False) -> str:
-    """Display label of a record's cell, e.g. ``wordcount spark/df+rules small``."""
+    """Display label of a record's cell, e.g. ``wordcount <engine>/df+rules small``."""
     label = f"{record.workload} {display_label(record.cell, record.where)} {record.scale}"
     if record.factor != 1:
         label += f" x{record.factor:g}"

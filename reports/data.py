@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.cells import Cell
+from harness.engines import Role, recorded_role
 from harness.errors import UserError
 from harness.results import RunRecord, load_records
 
@@ -92,8 +93,14 @@ def record_rows(record: RunRecord) -> int | None:
     return max(1, round(workload.scale_sizes[record.scale] * record.factor))
 
 
+def record_role(record: RunRecord) -> Role:
+    """What the record's engine variant is: the role it recorded, or for an older record,
+    what its engine makes of its ``where``."""
+    return recorded_role(record.engine, record.variant, record.where, record.role)
+
+
 def display_label(cell: Cell, where: str = "") -> str:
-    """A cell's label with where it ran: ``spark/df+rules on YARN``."""
+    """A cell's label with where it ran, e.g. ``<engine>/<variant>+rules on YARN``."""
     return f"{cell.label} {where}" if where else cell.label
 
 
@@ -106,6 +113,8 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
         row = record.to_json()
         metrics = row.pop("metrics") or {}
         row.pop("engine_info", None)
+        row.pop("role", None)
+        row["placement"] = str(record_role(record).placement)
         row["params"] = json.dumps(row["params"], sort_keys=True, default=str)
         row["input_bytes"] = (row.pop("input") or {}).get("bytes")
         row["label"] = display_label(Cell.of(record), record.where)

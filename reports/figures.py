@@ -182,20 +182,20 @@ def scaling_chart(scaling: WorkloadScaling) -> Chart | None:
     return Chart(title, alt, _encode(fig))
 
 
-#: Legend of the rules modes (numpy/mrjob "on" = UDF filters in ranked order).
+#: Legend of the rules modes ("on" without an optimizer of its own = UDF filters in ranked order).
 RULES_LABELS = {False: "rules off", True: "rules on", "paper": "paper reorder"}
 
 
 def _rules_pairs(runs: pd.DataFrame, workload: str) -> Chart | None:
     import matplotlib.pyplot as plt
 
-    spark = runs[runs["rules"].notna()]
-    spark = spark.assign(rules_label=spark["rules"].map(RULES_LABELS.get))
-    pairs = spark.groupby(["engine", "variant", "scale_label"])["rules_label"].nunique()
+    ruled = runs[runs["rules"].notna()]
+    ruled = ruled.assign(rules_label=ruled["rules"].map(RULES_LABELS.get))
+    pairs = ruled.groupby(["engine", "variant", "scale_label"])["rules_label"].nunique()
     paired = pairs[pairs >= 2].reset_index()
     if paired.empty:
         return None
-    keep = spark.merge(paired[["engine", "variant", "scale_label"]])
+    keep = ruled.merge(paired[["engine", "variant", "scale_label"]])
     keep = keep.assign(cell=keep["engine"] + "/" + keep["variant"] + " " + keep["scale_label"])
     order = [v for v in RULES_LABELS.values() if v in set(keep["rules_label"])]
     fig, ax = plt.subplots(figsize=(max(6.0, 1.8 * keep["cell"].nunique() + 2), 4.2))

@@ -12,19 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from harness import metrics
+from harness.engines import Placement
 from harness.errors import UserError
 from harness.results import now_iso
 from harness.rules import label as rules_label
 from harness.stopping import Policy
 from reports.busy import busy_warnings
-from reports.claims import (
-    PAPER_BYTES_PER_CORE,
-    PAPER_ITERATIONS,
-    ClaimReport,
-    LadderRow,
-    Verdict,
-    check_claims,
-)
+from reports.claims import ClaimReport, LadderRow, Verdict, check_claims
 from reports.data import load_results, records_frame
 from reports.figures import Chart, scaling_chart, workload_charts
 from reports.iterations import (
@@ -35,6 +29,14 @@ from reports.iterations import (
     iteration_rows,
 )
 from reports.markdown import md_code, md_text
+from reports.published import (
+    MAPREDUCE_SYSTEM,
+    PAPER_BYTES_PER_CORE,
+    PAPER_INPUT,
+    PAPER_ITERATIONS,
+    PAPER_SIDES,
+    RDD_SYSTEM,
+)
 from reports.scaling import (
     SCALING_INTRO,
     WorkloadScaling,
@@ -73,10 +75,10 @@ CLAIMS_INTRO = (
     "Each claim with its source, the ratio measured in these results and a verdict: holds, "
     "does not hold here, or not measured (with why). Only measured runs count (no warm-ups, "
     "status ok, answer not failed); medians over the runs. Rows on a one-machine stand-in are "
-    "shown apart from those on real Hadoop or a cluster."
+    "shown apart from those on a cluster."
 )
 #: Heads the rows shown apart.
-CLAIMS_APART = "not a real cluster (Spark local mode, or mrjob local simulating Hadoop)"
+CLAIMS_APART = "not a cluster (a cluster engine in local mode, or a simulation on one machine)"
 
 
 @dataclass
@@ -134,13 +136,15 @@ def _how(
     return out
 
 
-def _sections(records: list[Any], environments: dict[str, dict[str, Any]]) -> list[WorkloadSection]:
+def _sections(
+    records: list[Any], environments: dict[str, dict[str, Any]], baseline: str | None = None
+) -> list[WorkloadSection]:
     frame = records_frame(records)
     frame["scale_label"] = [
         s if f == 1 else f"{s} x{f:g}" for s, f in zip(frame["scale"], frame["factor"], strict=True)
     ]
-    summaries = summarize(records, environments)
-    simulated = {s.label for s in summaries if s.note}
+    summaries = summarize(records, environments, baseline)
+    simulated = {s.label for s in summaries if s.role.placement is Placement.SIMULATED}
     # Figure labels carry the simulation caveat too, not only the tables.
     frame["label"] = [
         f"{x} (simulated)" if x in simulated and "(simulated)" not in x else x
@@ -216,8 +220,8 @@ def measured_how(env: dict[str, Any]) -> str:
         parts.append(f"no warm-up for {', '.join(sorted(cold))} ({'; '.join(reasons)})")
     if env.get("share_engines"):
         parts.append(
-            "engines shared between cells (--share-engines: a Spark JVM serves the next cells "
-            "with the same settings, a new SparkSession each; a first call may find it warm)"
+            "engines shared between cells (--share-engines: a started engine serves the next "
+            "cells with the same settings, each with fresh state; a first call may find it warm)"
         )
     return "; ".join(parts)
 
@@ -262,7 +266,7 @@ def _iteration_markdown(section: WorkloadSection) -> list[str]:
         f"### {_md(section.name)}: cold vs warm iterations (medians over runs)",
         "",
         "| engine/variant | scale | params | runs | iterations | first | later (median) | "
-        "cold / warm | later x numpy |",
+        "cold / warm | later x baseline |",
         "|" + "---|" * 9,
     ]
     for r in section.iteration_rows:
@@ -275,7 +279,7 @@ def _iteration_markdown(section: WorkloadSection) -> list[str]:
             fmt_metric(metrics.FIRST_ITERATION, r.first_s),
             fmt_metric(metrics.LATER_ITERATIONS, r.later_s),
             fmt_times(r.cold_warm),
-            fmt_times(r.vs_numpy),
+            fmt_times(r.vs_baseline),
         )
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
     if section.iteration_ratios:
@@ -358,7 +362,7 @@ def _claims_markdown(claims: list[ClaimReport]) -> list[str]:
 
 def _ladder_table(ladder: list[LadderRow]) -> list[str]:
     header = (
-        "params", "scale", "points", "input", "per core", "MapReduce", "iteration", "Spark",
+        "params", "scale", "points", "input", "per core", MAPREDUCE_SYSTEM, "iteration", RDD_SYSTEM,
         "first", "later", "ratio",
     )  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -371,17 +375,17 @@ def _ladder_table(ladder: list[LadderRow]) -> list[str]:
             fmt_bytes(r.per_core_bytes),
             r.mapreduce,
             fmt_seconds(r.mapreduce_s),
-            r.spark,
+            r.rdd,
             fmt_seconds(r.first_s),
             fmt_seconds(r.later_s),
             fmt_times(r.ratio),
         )
         lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
-    hadoop, first, later = PAPER_ITERATIONS
+    mapreduce, first, later = PAPER_ITERATIONS
     paper = (
-        "the paper", "-", "-", "29 GB", fmt_bytes(PAPER_BYTES_PER_CORE), "Hadoop (20 nodes)",
-        f"{hadoop:g} s", "Spark (20 nodes)", f"{first:g} s", f"{later:g} s",
-        fmt_times(hadoop / later),
+        "the paper", "-", "-", PAPER_INPUT, fmt_bytes(PAPER_BYTES_PER_CORE), PAPER_SIDES[0],
+        f"{mapreduce:g} s", PAPER_SIDES[1], f"{first:g} s", f"{later:g} s",
+        fmt_times(mapreduce / later),
     )  # fmt: skip
     lines.append("| " + " | ".join(paper) + " |")
     return lines
@@ -485,11 +489,14 @@ def markdown_summary(
     return "\n".join(lines) + "\n"
 
 
-def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
+def build_report(
+    paths: list[Path], out_dir: Path, command: str = "", baseline: str | None = None
+) -> Path:
     """Write ``index.html``, ``summary.md``, ``results.csv`` and ``scaling.json`` into
-    ``out_dir``."""
+    ``out_dir``; ``baseline`` (a cell label) replaces the fastest single-node cell as the
+    Relative column's reference."""
     results = load_results(paths)
-    sections = _sections(results.records, results.environments)
+    sections = _sections(results.records, results.environments, baseline)
     env_rows = _environment_rows(results.environments)
     claims = check_claims(results.records, results.environments)
     warnings = busy_warnings(results.records, results.environments)
@@ -513,6 +520,9 @@ def build_report(paths: list[Path], out_dir: Path, command: str = "") -> Path:
             claims=claims,
             paper_per_core=PAPER_BYTES_PER_CORE,
             paper=PAPER_ITERATIONS,
+            paper_input=PAPER_INPUT,
+            paper_sides=PAPER_SIDES,
+            systems=(MAPREDUCE_SYSTEM, RDD_SYSTEM),
             claims_intro=CLAIMS_INTRO,
             claims_apart=CLAIMS_APART,
             warnings=warnings,

@@ -754,7 +754,7 @@ def decision_tables(scaling: WorkloadScaling) -> list[Table]:
 
 def memory_wall_sentence(cell: ScalingCell) -> str | None:
     """One machine's wall for a cell that ran under a memory limit or ran out of memory,
-    e.g. ``numpy/default: out of memory from 3,200,000 rows under 1 GiB; predicted
+    e.g. ``<engine>/<variant>: out of memory from 3,200,000 rows under 1 GiB; predicted
     2,900,000`` (None for a cell with neither)."""
     limit = cell.memory_limit_bytes
     if limit is None and cell.oom_at_rows is None:
@@ -779,7 +779,7 @@ def memory_wall_sentence(cell: ScalingCell) -> str | None:
         if predicted is not None and predicted > cell.largest_ok:
             text += f"; predicted out of memory from {fmt_rows(predicted)}"
         elif predicted is not None:
-            # Summed RSS counts pages shared between processes (e.g. mrjob's task processes)
+            # Summed RSS counts pages shared between processes (e.g. MapReduce task processes)
             # once per process; the cgroup counts them once.
             text += (
                 f"; its memory line (summed RSS) reaches the limit at {fmt_rows(predicted)}, "

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness import metrics
+from harness.engines import Placement, Role
+from harness.errors import UserError
 from harness.results import RunRecord
 from harness.rules import RulesMode
 from harness.stopping import median_ci
-from reports.data import cell_key, display_label, record_rows
+from reports.data import cell_key, display_label, record_role, record_rows
 
-#: The engine/variant every other cell is compared with ("Relative" column).
-BASELINE = ("numpy", "default")
 #: Shown for a value that does not exist (no successful run).
 MISSING = "-"
 
@@ -65,13 +65,22 @@ class CellSummary:
     #: Runs whose engine failed to stop afterwards (their figures stand), with the first error.
     stop_failures: str | None = None
     #: The check's detail when the cell's answers were judged by quality (a different
-    #: algorithm, e.g. Spark ML), not value by value.
+    #: algorithm, e.g. an engine's ML library), not value by value.
     quality_check: str | None = None
     #: A fed (streaming) cell: its wall is the feed's schedule, so its throughput is over the
     #: time it spent processing (``busy_s``) and it has no Relative.
     paced: bool = False
     #: The data's size in the workload's unit (None: unknown, e.g. a user's input).
     rows: int | None = None
+    #: What the cell's engine variant is (placement, nodes, cores, baseline candidate).
+    role: Role = field(default_factory=lambda: Role(Placement.SINGLE, cores=None))
+    #: The label of the cell its ``relative`` is against (None: no baseline at its point).
+    baseline: str | None = None
+
+    @property
+    def point(self) -> tuple[str, str, float, str]:
+        """Workload, scale, factor and parameters: the cells of one point are comparable."""
+        return (self.workload, self.scale, self.factor, self.params)
 
     @property
     def scale_label(self) -> str:
@@ -105,15 +114,19 @@ def _status(measured: list[RunRecord], skipped: list[RunRecord]) -> tuple[str, s
 
 
 def summarize(
-    records: list[RunRecord], environments: Mapping[str, Mapping[str, Any]] | None = None
+    records: list[RunRecord],
+    environments: Mapping[str, Mapping[str, Any]] | None = None,
+    baseline: str | None = None,
 ) -> list[CellSummary]:
     """One summary per cell, in first-seen order; warm-ups are counted, never measured.
-    ``environments`` (batch id -> env file) give each cell its engine's note."""
+    ``environments`` (batch id -> env file) give each cell its engine's note; ``baseline``
+    (a cell label) is the cell every other is compared with, instead of the fastest
+    single-node one."""
     groups: dict[tuple[Any, ...], list[RunRecord]] = defaultdict(list)
     for record in records:
         groups[cell_key(record)].append(record)
     summaries = [_summarize_cell(group, environments or {}) for group in groups.values()]
-    _add_relative(summaries)
+    _add_relative(summaries, baseline)
     return summaries
 
 
@@ -172,6 +185,7 @@ def _summarize_cell(
         wall=walls,
         input_bytes=first.input.get("bytes") if first.input else None,
         rows=record_rows(first),
+        role=record_role(first),
         note=next(filter(None, (engine_note(r, environments) for r in group)), None),
         stop_failures=_stop_failures(group),
     )
@@ -204,16 +218,52 @@ def _summarize_cell(
     return summary
 
 
-def _add_relative(summaries: list[CellSummary]) -> None:
-    """Spark ``Benchmark``-style Relative: baseline median / this median (higher is faster)."""
-    base: dict[tuple[Any, ...], float] = {}
+def is_single_node(s: CellSummary) -> bool:
+    """A single-node baseline candidate: an engine built for one machine, on this machine."""
+    return s.role.baseline and s.role.placement is Placement.SINGLE
+
+
+def _timed(s: CellSummary) -> bool:
+    return s.wall_median is not None and not s.paced and s.check != "fail"
+
+
+def baselines(
+    summaries: list[CellSummary], chosen: str | None = None
+) -> dict[tuple[str, str, float, str], CellSummary]:
+    """Per point (workload, scale, factor, parameters): the cell the others are compared
+    with: the fastest single-node cell whose check passed, or the ``chosen`` label's cell
+    (a UserError when no cell has that label)."""
+    if chosen is not None:
+        known = {s.label for s in summaries} | {s.label.split(" ")[0] for s in summaries}
+        if chosen not in known:
+            raise UserError(
+                f"--baseline {chosen!r}: no such cell in these results "
+                f"(cells: {', '.join(sorted({s.label for s in summaries}))})"
+            )
+    found: dict[tuple[str, str, float, str], CellSummary] = {}
     for s in summaries:
-        if (s.engine, s.variant) == BASELINE and s.wall_median:
-            base[(s.workload, s.scale, s.factor, s.params)] = s.wall_median
+        if not _timed(s):
+            continue
+        if chosen is not None:
+            if chosen not in (s.label, s.label.split(" ")[0]):
+                continue
+        elif not (is_single_node(s) and s.check == "pass"):
+            continue
+        best = found.get(s.point)
+        if best is None or (s.wall_median or 0.0) < (best.wall_median or 0.0):
+            found[s.point] = s
+    return found
+
+
+def _add_relative(summaries: list[CellSummary], chosen: str | None) -> None:
+    """Relative, as engines' own ``Benchmark`` tables show it: baseline median / this median
+    (higher is faster), against each point's baseline (``baselines``)."""
+    base = baselines(summaries, chosen)
     for s in summaries:
-        ref = base.get((s.workload, s.scale, s.factor, s.params))
-        if ref and s.wall_median and not s.paced:
-            s.relative = ref / s.wall_median
+        ref = base.get(s.point)
+        if ref is not None and ref.wall_median and s.wall_median and not s.paced:
+            s.relative = ref.wall_median / s.wall_median
+            s.baseline = ref.label
 
 
 #: Said under a table with fed (streaming) cells.
@@ -265,7 +315,7 @@ def fmt_metric(metric: metrics.Metric, value: float | None, unit: str = "items")
 
 
 def fmt_relative(value: float | None) -> str:
-    """Spark-style relative speed, e.g. ``0.25X``."""
+    """Relative speed as ``Benchmark`` tables show it, e.g. ``0.25X``."""
     if value is None:
         return MISSING
     return f"{value:.2f}X" if value >= 0.1 else f"{value:.2g}X"

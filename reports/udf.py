@@ -12,8 +12,9 @@ scale and parameter point:
   serialising rows to Python workers, scheduling) is kept, so ideal is what a perfect
   reordering with no overhead of its own would reach on that engine.
 
-Each mode also shows how it grouped the UDFs (Spark: its eval nodes, bottom-up, from the
-executed plan) and whether every UDF was called once per row reaching its step.
+Each mode also shows how it grouped the UDFs (an engine's eval nodes, bottom-up, from its
+executed plan, where it records them) and whether every UDF was called once per row reaching
+its step.
 """
 
 from __future__ import annotations

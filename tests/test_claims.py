@@ -14,10 +14,10 @@ from reports.claims import (
     DOES_NOT_HOLD,
     FIRST_CHECK,
     HOLDS,
+    ITERATIONS_CLAIM,
+    LOCAL_MODE,
     NOT_MEASURED,
     SIMULATED,
-    SPARK_ITERATIONS,
-    SPARK_LOCAL,
     WARM_CHECK,
     ClaimReport,
     Verdict,
@@ -76,13 +76,13 @@ def test_warm_spark_iteration_against_real_hadoop_holds() -> None:
         it("spark", "rdd", 3.0, 1.0),
         it("spark", "rdd", 3.4, 1.0, repeat=1),
     ]
-    claim = _claim(records, SPARK_ITERATIONS.id)
+    claim = _claim(records, ITERATIONS_CLAIM.id)
     warm = _only(claim.main, WARM_CHECK)
     assert warm.verdict == HOLDS and warm.ratio == pytest.approx(12.0)
     assert warm.cells == [f"mrjob/hadoop {HADOOP}", "spark/rdd"]
     # No Spark cluster cell: local mode stands in, and the row says so.
-    assert warm.basis == "real Hadoop vs Spark local mode"
-    assert "; no spark/rdd cell on a cluster" in warm.why and "≥ 10x" in warm.why
+    assert warm.basis == "Hadoop MapReduce on a cluster vs Spark RDD on one machine"
+    assert "; no Spark RDD cell on a cluster" in warm.why and "≥ 10x" in warm.why
     first = _only(claim.main, FIRST_CHECK)
     assert first.verdict == HOLDS and first.ratio == pytest.approx(3.2)
     assert claim.apart == []
@@ -90,7 +90,7 @@ def test_warm_spark_iteration_against_real_hadoop_holds() -> None:
 
 def test_claims_that_do_not_hold_here() -> None:
     records = [it("mrjob", "hadoop", 5.0, 5.0, where=HADOOP), it("spark", "rdd", 0.5, 1.0)]
-    claim = _claim(records, SPARK_ITERATIONS.id)
+    claim = _claim(records, ITERATIONS_CLAIM.id)
     warm = _only(claim.main, WARM_CHECK)
     assert warm.verdict == DOES_NOT_HOLD and warm.ratio == pytest.approx(5.0)
     assert "< 10x" in warm.why
@@ -99,21 +99,25 @@ def test_claims_that_do_not_hold_here() -> None:
 
 
 def test_not_measured_without_a_hadoop_cell_or_any_logreg_run() -> None:
-    claim = _claim([it("spark", "rdd", 3.0, 1.0)], SPARK_ITERATIONS.id)
+    claim = _claim([it("spark", "rdd", 3.0, 1.0)], ITERATIONS_CLAIM.id)
     warm = _only(claim.main, WARM_CHECK)
     assert warm.verdict == NOT_MEASURED and warm.ratio is None
-    assert "no mrjob/hadoop cell" in warm.why
+    assert "no Hadoop MapReduce cell on a cluster" in warm.why
     assert _only(claim.main, FIRST_CHECK).verdict == HOLDS  # needs Spark only
-    nothing = _claim([_rec()], SPARK_ITERATIONS.id)
+    nothing = _claim([_rec()], ITERATIONS_CLAIM.id)
     assert [v.verdict for v in nothing.verdicts] == [NOT_MEASURED, NOT_MEASURED]
     assert all("no successful logreg run" in v.why for v in nothing.verdicts)
 
 
 def test_simulated_hadoop_is_kept_apart_and_labelled() -> None:
     records = [it("mrjob", "local", 30.0, 30.0, where="(simulated)"), it("spark", "rdd", 3.0, 1.0)]
-    claim = _claim(records, SPARK_ITERATIONS.id)
+    claim = _claim(records, ITERATIONS_CLAIM.id)
     (simulated,) = claim.apart
-    assert simulated.basis == SIMULATED == "simulated Hadoop (mrjob local), not real Hadoop"
+    assert (
+        simulated.basis
+        == SIMULATED
+        == ("a simulation of the cluster system on this machine, not a cluster")
+    )
     assert simulated.cells[0] == "mrjob/local (simulated)"
     assert simulated.verdict == HOLDS and simulated.ratio == pytest.approx(30.0)
     # The real-Hadoop row is still not measured: a simulation never stands in for it.
@@ -127,13 +131,13 @@ def test_spark_on_a_cluster_is_preferred_over_local_mode() -> None:
         it("spark", "rdd", 6.0, 2.0, where=STANDALONE),
         it("spark", "rdd", 9.0, 9.0, where=STANDALONE, rules=True),  # rules off stands for it
     ]
-    claim = _claim(records, SPARK_ITERATIONS.id)
+    claim = _claim(records, ITERATIONS_CLAIM.id)
     warm = _only(claim.main, WARM_CHECK)
     assert warm.cells == [f"mrjob/hadoop {HADOOP}", f"spark/rdd {STANDALONE}"]
     assert warm.ratio == pytest.approx(15.0) and warm.verdict == HOLDS
-    assert warm.basis == "real Hadoop vs Spark on a cluster"
+    assert warm.basis == "Hadoop MapReduce on a cluster vs Spark RDD on a cluster"
     first = _only(claim.main, FIRST_CHECK)
-    assert first.ratio == pytest.approx(3.0) and first.basis == "Spark on a cluster"
+    assert first.ratio == pytest.approx(3.0) and first.basis == "Spark RDD on a cluster"
 
 
 def test_warmups_failed_and_wrong_runs_are_ignored() -> None:
@@ -163,7 +167,7 @@ def test_warmups_failed_and_wrong_runs_are_ignored() -> None:
             where=STANDALONE,
         ),
     ]
-    warm = _only(_claim(records, SPARK_ITERATIONS.id).main, WARM_CHECK)
+    warm = _only(_claim(records, ITERATIONS_CLAIM.id).main, WARM_CHECK)
     assert warm.ratio == pytest.approx(12.0)
     cost = _claim(records, COST.id)
     (row,) = cost.main
@@ -197,16 +201,16 @@ def test_cost_fastest_cluster_cell_against_numpy_with_stand_ins_apart() -> None:
     small, kmeans = cost.main
     assert (small.scale, small.verdict, small.ratio) == ("small", DOES_NOT_HOLD, 0.4)
     assert small.cells == ["spark/df on YARN", "numpy/default"]
-    assert small.basis == "Spark on a cluster" and "NumPy not faster" in small.why
+    assert small.basis == "Spark SQL on a cluster" and "one machine not faster" in small.why
     (tiny,) = next(v for v in check_claims(records[:5]) if v.claim.id == COST.id).main
     assert (tiny.scale, tiny.verdict, tiny.ratio) == ("tiny", HOLDS, pytest.approx(3.0))
     assert tiny.cells == ["spark/df on YARN", "numpy/default"]
-    assert tiny.basis == "Spark on a cluster" and "NumPy faster" in tiny.why
+    assert tiny.basis == "Spark SQL on a cluster" and "one machine faster" in tiny.why
     assert kmeans.verdict == NOT_MEASURED and "no cell on a cluster" in kmeans.why
     apart = {v.basis: v for v in cost.apart}
-    assert set(apart) == {SPARK_LOCAL, SIMULATED}
-    assert apart[SPARK_LOCAL].verdict == DOES_NOT_HOLD
-    assert apart[SPARK_LOCAL].ratio == pytest.approx(0.5)
+    assert set(apart) == {LOCAL_MODE, SIMULATED}
+    assert apart[LOCAL_MODE].verdict == DOES_NOT_HOLD
+    assert apart[LOCAL_MODE].ratio == pytest.approx(0.5)
     assert apart[SIMULATED].verdict == HOLDS and apart[SIMULATED].ratio == pytest.approx(4.0)
     assert apart[SIMULATED].cells == ["mrjob/local (simulated)", "numpy/default"]
     assert all(v.check == COST_CHECK for v in cost.verdicts)
@@ -216,9 +220,7 @@ def test_cost_without_any_cluster_cell_is_one_not_measured_row() -> None:
     records = [_rec(), _rec(engine="mrjob", variant="local", wall_s=3.0, where="(simulated)")]
     cost = _claim(records, COST.id)
     (row,) = cost.main
-    assert row.verdict == NOT_MEASURED and row.why == (
-        "no cell on a cluster (mrjob/hadoop or Spark on a cluster) in these results"
-    )
+    assert row.verdict == NOT_MEASURED and row.why == ("no cell on a cluster in these results")
     (simulated,) = cost.apart
     assert simulated.basis == SIMULATED and simulated.ratio == pytest.approx(3.0)
 
@@ -250,14 +252,14 @@ def test_report_and_summary_have_the_claims_section(tmp_path: Path) -> None:
         assert "Spark: Cluster Computing with Working Sets" in text
         assert "Scalability! But at what COST?" in text
         assert SIMULATED in text and "≥ 10x" in text
-    assert "| 21.2x | holds | real Hadoop vs Spark on a cluster |" in summary
-    assert "| 29x | holds | Spark on a cluster |" in summary
+    assert "| 21.2x | holds | Hadoop MapReduce on a cluster vs Spark RDD on a cluster |" in summary
+    assert "| 29x | holds | Spark RDD on a cluster |" in summary
     md_apart = summary.split("Shown apart")[1]
     assert "mrjob/local (simulated) / spark/rdd on standalone (1 worker)" in md_apart
     assert "<strong>21.2x</strong>" in html and 'class="left verdict-holds"' in html
     assert "on <b>evil</b>" not in html and "on &lt;b&gt;evil&lt;/b&gt;" in html
     html_apart = html.split('<h4 class="apart">')[1]
-    assert SIMULATED in html_apart and "Spark local mode" not in html.split("<footer")[1]
+    assert SIMULATED in html_apart and LOCAL_MODE not in html.split("<footer")[1]
 
 
 def _ladder(factor: float, rows: int) -> dict[str, object]:
@@ -278,7 +280,7 @@ def test_a_ladder_gives_verdicts_at_its_largest_size_and_the_ratio_at_every_size
         ]
     claim = next(
         c for c in check_claims(records, {"b": {"cpu_count_logical": 2}})
-        if c.claim.id == SPARK_ITERATIONS.id
+        if c.claim.id == ITERATIONS_CLAIM.id
     )  # fmt: skip
     warm = _only(claim.main, WARM_CHECK)
     assert warm.scale == "small x16" and warm.rows == 3_200_000
@@ -290,7 +292,7 @@ def test_a_ladder_gives_verdicts_at_its_largest_size_and_the_ratio_at_every_size
     (note,) = claim.notes
     assert "the ratio goes from 73.3x at 200,000 points to 15.8x at 3,200,000" in note
     assert (
-        "a warm Spark one 100 ms + 1 s per million, so for large inputs the ratio tends to the "
+        "a warm RDD one 100 ms + 1 s per million, so for large inputs the ratio tends to the "
         "slopes' 10x"
     ) in note
     # 370 MB per core on 2 cores at 200 bytes a point: 3,625,000 points.

@@ -307,13 +307,18 @@ def test_cold_and_warm_iterations_table_and_ratios(tmp_path: Path) -> None:
                                        "mrjob/local"]  # fmt: skip
     numpy_row, rdd = rows[0], rows[1]
     assert numpy_row.runs == 2 and numpy_row.first_s == pytest.approx(0.005)
-    assert numpy_row.iterations == 5 and numpy_row.vs_numpy == pytest.approx(1.0)
-    assert rdd.cold_warm == pytest.approx(12.0) and rdd.vs_numpy == pytest.approx(50.0)
+    assert numpy_row.iterations == 5 and numpy_row.vs_baseline == pytest.approx(1.0)
+    assert rdd.cold_warm == pytest.approx(12.0) and rdd.vs_baseline == pytest.approx(50.0)
+    assert rdd.baseline == "numpy/default"
     ratios = {q.what: q.ratio for q in iteration_ratios(rows)}
     # The rules-off Spark cell stands for Spark RDD.
-    assert ratios["warm Spark RDD iteration / mrjob local iteration"] == pytest.approx(0.05)
-    assert ratios["NumPy iteration / warm Spark RDD iteration"] == pytest.approx(0.02)
-    assert ratios["NumPy iteration / mrjob local iteration"] == pytest.approx(0.001)
+    assert ratios["warm Spark RDD iteration / simulated Hadoop MapReduce iteration"] == (
+        pytest.approx(0.05)
+    )
+    assert ratios["single-node iteration / warm Spark RDD iteration"] == pytest.approx(0.02)
+    assert ratios["single-node iteration / simulated Hadoop MapReduce iteration"] == (
+        pytest.approx(0.001)
+    )
     writer = ResultsWriter(tmp_path / "res", "iterations")
     writer.ensure_writable()
     writer.write_env({"batch_id": "iterations"})
@@ -323,8 +328,8 @@ def test_cold_and_warm_iterations_table_and_ratios(tmp_path: Path) -> None:
     summary = (tmp_path / "out" / "summary.md").read_text()
     assert "| spark/rdd | tiny | defaults | 1 | 5 | 1.2 s | 100 ms | 12x | 50x |" in summary
     assert (
-        "- warm Spark RDD iteration / mrjob local iteration (tiny, defaults): 0.05x (1/20)"
-        in summary
+        "- warm Spark RDD iteration / simulated Hadoop MapReduce iteration (tiny, defaults): "
+        "0.05x (1/20)" in summary
     )
     html = index.read_text()
     assert "Cold vs warm iterations" in html and "<strong>0.05x (1/20)</strong>" in html

@@ -43,6 +43,8 @@ def test_warmups_are_recorded_and_flagged(tmp_path: Path) -> None:
         assert record.peak_rss_bytes and record.peak_rss_bytes > 10 * 2**20
         assert record.metrics["items"] == 20_000
         assert record.metrics["probe_samples"] >= 2
+        # What the engine declares travels with every record (reports read it, not names).
+        assert record.role["placement"] == "single machine" and record.role["baseline"] is True
     # one worker process made the three calls (tests/test_stopping.py checks the pids); each
     # call is its own record with its own digest
     assert [(r.process, r.call) for r in records] == [(0, 0), (0, 1), (0, 2)]

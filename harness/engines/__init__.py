@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from harness.engines.base import Engine, EngineOptions
+from typing import Any
+
+from harness.engines.base import Engine, EngineOptions, Placement, Role
 from harness.engines.mrjob_engine import MrjobEngine
 from harness.engines.numpy_engine import NumpyEngine
 from harness.engines.spark_engine import SparkEngine
@@ -12,7 +14,24 @@ ENGINES: dict[str, type[Engine]] = {
     cls.name: cls for cls in (NumpyEngine, MrjobEngine, SparkEngine)
 }
 
-__all__ = ["ENGINES", "Engine", "EngineOptions", "get_engine_class"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineOptions",
+    "Placement",
+    "Role",
+    "get_engine_class",
+    "recorded_role",
+]
+
+
+def recorded_role(engine: str, variant: str, where: str, role: dict[str, Any] | None) -> Role:
+    """The role a record declares, or for a record from before roles were recorded, what its
+    engine makes of it (an engine no longer known: this machine, no baseline)."""
+    if role:
+        return Role.from_json(role)
+    cls = ENGINES.get(engine)
+    return cls.recorded_role(variant, where) if cls else Role(Placement.SINGLE, cores=None)
 
 
 def get_engine_class(name: str) -> type[Engine]:

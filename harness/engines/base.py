@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from importlib import metadata
 from importlib.util import find_spec
 from pathlib import Path
@@ -17,6 +18,45 @@ from harness.rules import RulesMode
 if TYPE_CHECKING:
     from harness.clusters.watch import ClusterWatch
     from harness.datasets import Dataset
+
+
+class Placement(StrEnum):
+    """Where a variant's work runs."""
+
+    #: On this machine, in the run's own processes (NumPy, DuckDB, Spark local mode).
+    SINGLE = "single machine"
+    #: On this machine, imitating a cluster's execution (mrjob's local runner).
+    SIMULATED = "simulated"
+    #: On a cluster's nodes (real Hadoop, Spark standalone or YARN), even a local one.
+    CLUSTER = "cluster"
+
+
+@dataclass(frozen=True)
+class Role:
+    """What an engine variant is, as reports and claims read it from the records: never
+    from engine names or labels."""
+
+    placement: Placement
+    #: Machines (cluster nodes) the work is spread over: 1 off a cluster; None when unknown
+    #: (a user's cluster).
+    nodes: int | None = 1
+    #: Cores the work may use (over all nodes); None when the engine cannot tell.
+    cores: int | None = None
+    #: May serve as the single-node baseline: an engine built for one machine, written as
+    #: its experts write it (the "Relative" column, COST's "one machine").
+    baseline: bool = False
+    #: The published system the variant is an instance of, as published claims name it
+    #: (e.g. the Spark paper's "Hadoop MapReduce" and "Spark RDD"); None: no such claim.
+    system: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form, for records."""
+        return {**asdict(self), "placement": str(self.placement)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Role:
+        """Inverse of ``to_json``."""
+        return cls(**{**data, "placement": Placement(data["placement"])})
 
 
 @dataclass
@@ -68,6 +108,9 @@ class Engine(ABC):
         self.options: Any = options if options is not None else self.Options()
         self.variant: str | None = None
         self.rules: RulesMode = None
+        #: The run's ``--memory-limit`` in bytes (None: none), set before ``start``: an engine
+        #: that manages its own memory (spills) keeps under it instead of being killed.
+        self.memory_limit: int | None = None
 
     def unavailable(self, variant: str, rules: RulesMode) -> str | None:
         """Why this variant cannot run here (None when it can); cheap, imports no engine."""
@@ -142,6 +185,17 @@ class Engine(ABC):
         """The options to use when a batch runs on a local cluster (``bdbench run --cluster``);
         ``cluster`` is its recorded state. Unchanged by default."""
         return options
+
+    def role(self, variant: str) -> Role:
+        """What ``variant`` is, with this engine's options: its placement, size and whether
+        it may serve as the single-node baseline (default: this machine, not a baseline)."""
+        return Role(Placement.SINGLE, nodes=1, cores=cpu_count())
+
+    @classmethod
+    def recorded_role(cls, variant: str, where: str) -> Role:
+        """The role of a record written before records carried one, from its ``where``
+        label (which only this engine knows how to read)."""
+        return Role(Placement.SINGLE, cores=None)
 
     def where(self, variant: str) -> str:
         """Where this variant's runs execute when that is not the run's own processes (a

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.argtypes import executable, existing_file, int_at_least
-from harness.engines.base import Engine, cpu_count
+from harness.engines.base import Engine, Placement, Role, cpu_count
 from harness.engines.options import option
 from harness.errors import EngineUnavailable
 from harness.rules import RulesMode
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
     from harness.clusters.watch import ClusterWatch
     from harness.datasets import Dataset
+
+#: The system every variant runs (the local runners simulate it), as published claims name it.
+SYSTEM = "Hadoop MapReduce"
 
 LOCAL_NOTE = (
     "mrjob 'local' simulates Hadoop Streaming on one machine "
@@ -297,6 +300,30 @@ class MrjobEngine(Engine):
             conf = str(Path(os.environ["HADOOP_HOME"]) / "etc" / "hadoop")
         web = watch.yarn_web_address([conf]) if conf else None
         return watch.ClusterWatch(yarn_rest=web, yarn_web=web) if web else None
+
+    def role(self, variant: str) -> Role:
+        """``local`` and ``inline`` simulate Hadoop on this machine (``inline`` in one process,
+        one task at a time); ``hadoop`` runs on a cluster, of as many nodes as the local
+        cluster has NodeManagers (unknown for a user's cluster)."""
+        if variant == "hadoop":
+            from harness.clusters import local
+
+            state = (local.read_state() or {}).get("hadoop") or {}
+            if not state or self.options.hadoop_bin:  # a user's cluster: its size is unknown
+                return Role(Placement.CLUSTER, nodes=None, system=SYSTEM)
+            nodes = int(state.get("nodemanagers") or 1)
+            vcores = state.get("nodemanager_vcores")
+            cores = nodes * int(vcores) if vcores else None
+            return Role(Placement.CLUSTER, nodes=nodes, cores=cores, system=SYSTEM)
+        cores = self.num_cores() if variant == "local" else 1
+        return Role(Placement.SIMULATED, nodes=1, cores=cores, system=SYSTEM)
+
+    @classmethod
+    def recorded_role(cls, variant: str, where: str) -> Role:
+        """``hadoop`` on a cluster, the local runners simulated."""
+        if variant == "hadoop":
+            return Role(Placement.CLUSTER, nodes=None, cores=None, system=SYSTEM)
+        return Role(Placement.SIMULATED, cores=None, system=SYSTEM)
 
     def where(self, variant: str) -> str:
         """``(simulated)`` for the local runner; the Hadoop it runs on for ``hadoop``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -17,8 +18,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.argtypes import int_at_least, jvm_size, spark_master
-from harness.engines.base import Engine, cpu_count
+from harness.argtypes import int_at_least
+from harness.engines.base import Engine, Placement, Role, cpu_count
 from harness.engines.options import option
 from harness.errors import EngineUnavailable
 from harness.rules import RulesMode
@@ -35,6 +36,50 @@ LOG4J_CONF = Path(__file__).with_name("log4j2.properties")
 BYTES_PER_PARTITION = 64 * 1024 * 1024
 #: How long ``stop`` waits for the driver JVM to exit before killing it.
 STOP_TIMEOUT_S = 30
+
+
+#: A heap size both the JVM (``-Xmx``) and Spark read alike: digits and k, m, g or t. Spark's
+#: launcher passes the text to ``-Xmx`` as it is, so ``2gb``, ``1p`` or ``0.5g`` stop the JVM,
+#: and bare digits are bytes there (MiB to Spark).
+_JVM_SIZE = re.compile(r"^(\d+)([kmgt])$", re.IGNORECASE)
+_JVM_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+#: Spark's smallest driver heap: 1.5 x its 300 MiB reserved memory (``UnifiedMemoryManager``).
+MIN_DRIVER_HEAP = 450 << 20
+#: The master URLs Spark accepts (``SparkContext.createTaskScheduler``, ``SparkSubmit``).
+_SPARK_MASTER = re.compile(
+    r"^(local(\[(\*|\d+)(,\d+)?\])?"
+    r"|local-cluster\[\d+,\d+,\d+\]"
+    r"|spark://[^\s/:,]+:\d+(,[^\s/:,]+:\d+)*"
+    r"|yarn|k8s://\S+)$"
+)
+
+
+def jvm_size(text: str) -> str:
+    """A driver JVM heap size: ``512m``, ``2g``; from Spark's minimum to the machine's memory."""
+    from harness.memlimit import check_fits
+
+    match = _JVM_SIZE.match(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected a size like 512m or 2g, got {text!r}")
+    size = int(match.group(1)) * _JVM_UNITS[match.group(2).lower()]
+    # Below it the JVM dies at launch or Spark refuses to start: no run could use it.
+    if size < MIN_DRIVER_HEAP:
+        raise argparse.ArgumentTypeError(f"{text!r} is below Spark's smallest driver heap, 450m")
+    check_fits(text, size)
+    return text.strip()
+
+
+def spark_master(text: str) -> str:
+    """A Spark master URL: local, local[N], local[*], spark://HOST:PORT, yarn or k8s://..."""
+    if not _SPARK_MASTER.match(text.strip()):
+        raise argparse.ArgumentTypeError(
+            f"expected local[N], local[*], spark://HOST:PORT, yarn or k8s://URL, got {text!r}"
+        )
+    return text.strip()
+
+
+#: The system each variant is, as published claims name it.
+SYSTEMS = {"rdd": "Spark RDD", "df": "Spark SQL", "stream": "Spark Structured Streaming"}
 
 
 def master_cores(master: str) -> int:
@@ -293,6 +338,34 @@ class SparkEngine(Engine):
         if master and options.master == SparkOptions().master:
             return dataclasses.replace(options, master=master)
         return options
+
+    def role(self, variant: str) -> Role:
+        """Local mode: this machine, never the single-node baseline (a cluster engine in one
+        JVM); on a cluster: its workers (standalone) or NodeManagers (YARN) when they are the
+        local cluster's, else an unknown number of nodes."""
+        system = SYSTEMS.get(variant)
+        if self.is_local():
+            return Role(Placement.SINGLE, cores=master_cores(self.options.master), system=system)
+        from harness.clusters import local
+
+        state = local.read_state() or {}
+        spark, hadoop = state.get("spark") or {}, state.get("hadoop") or {}
+        if self.options.master == spark.get("master"):
+            workers = int(spark.get("workers", 1))
+            cores = workers * int(spark["worker_cores"]) if spark.get("worker_cores") else None
+            return Role(Placement.CLUSTER, nodes=workers, cores=cores, system=system)
+        if self.options.master == "yarn" and hadoop:
+            nodes = int(hadoop.get("nodemanagers") or 1)
+            vcores = hadoop.get("nodemanager_vcores")
+            cores = nodes * int(vcores) if vcores else None
+            return Role(Placement.CLUSTER, nodes=nodes, cores=cores, system=system)
+        return Role(Placement.CLUSTER, nodes=None, system=system)
+
+    @classmethod
+    def recorded_role(cls, variant: str, where: str) -> Role:
+        """A cluster when the label says where ("on ..."), else local mode."""
+        placement = Placement.CLUSTER if where else Placement.SINGLE
+        return Role(placement, nodes=None if where else 1, cores=None, system=SYSTEMS.get(variant))
 
     def where(self, variant: str) -> str:
         """ "" in local mode; "on standalone (N workers)" or "on YARN" on a cluster."""
