@@ -90,6 +90,12 @@ declare("unit", "", "str", "what an item is (words, rows, points, events)")
 ITEMS_PER_S = declare("items_per_s", "items/s", "float", "throughput: items over busy time", False)
 declare("prewarm_s", "s", "float", "the implementation's untimed warm-up", True)
 declare("settle_s", "s", "float", "wait for the tree to go idle after start-up", True)
+declare(
+    "engine_shared_after",
+    "",
+    "int",
+    "cells a shared engine served before this one (--share-engines)",
+)
 declare("cpu_s_sampled", "s", "float", "CPU of the tree seen by the probe's samples", True)
 declare("cpu_s_rusage", "s", "float", "CPU by getrusage (self and reaped children)", True)
 declare("peak_procs", "", "int", "most processes seen at once in the run's tree")

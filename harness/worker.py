@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import datasets, registry
+from harness import metrics as metric_registry
 from harness.cells import Cell
 from harness.contract import RunRequest, RunResult, answer_file
 from harness.engines import EngineOptions, get_engine_class
@@ -294,6 +295,14 @@ def _finish(
     result.answer_digest = judged.digest
     result.check = "pass" if judged.passed else "fail"
     result.check_detail = judged.detail
+    # Every figure is declared once (its unit, meaning, direction) for the reports and
+    # compare to read: a run that records an undeclared one fails, naming it.
+    unknown = metric_registry.undeclared(result.metrics)
+    if unknown:
+        result.error = (
+            f"undeclared metric(s) {', '.join(unknown)}: declare them with harness.metrics.declare"
+        )
+        return
     if request.answer_path:
         answer = session.workload.to_json(timed.answer)
         _write_whole(

@@ -47,7 +47,7 @@ def _spec(name: str, make_data: Any = _make) -> Workload:
 
 for _name in (
     "t_sleepy", "t_crashy", "t_hog", "t_liar", "t_burner", "t_killed", "t_jvm_killed", "t_cold",
-    "t_dies_later",
+    "t_dies_later", "t_undeclared",
 ):  # fmt: skip
     _spec(_name)
 _spec("t_baddata", make_data=_broken_generator)
@@ -93,6 +93,13 @@ def burner(ctx: RunContext) -> int:
 def liar(ctx: RunContext) -> int:
     """Fast and wrong."""
     return 41
+
+
+@implements("t_undeclared", "numpy")
+def undeclared(ctx: RunContext) -> int:
+    """Right, but records a figure nobody declared."""
+    ctx.metrics["bogus_figure"] = 1
+    return 42
 
 
 @implements("t_killed", "numpy")

@@ -67,3 +67,22 @@ def test_cell_runs_through_the_runner_and_passes_its_check(cell: Cell, tmp_path:
     assert record.metrics["items"] > 0 and record.metrics["items_per_s"] > 0
     # Reports and compare read figures through the registry: nothing may go undeclared.
     assert metrics.undeclared(record.metrics) == []
+
+
+def test_one_batch_with_shared_engines_passes_with_declared_figures(tmp_path: Path) -> None:
+    # --share-engines: a started engine serves the next cell with the same settings; every
+    # cell still passes, and what sharing adds to the records is declared too.
+    writer = ResultsWriter(tmp_path, "conformance-shared")
+    writer.ensure_writable()
+    cells = [c for c in CELLS if c.workload == "wordcount"]
+    config = runner.RunConfig(
+        scales=["tiny"], repeats=1, warmups=0, timeout=300, share_engines=True
+    )
+    records = runner.run_batch(cells, config, writer)
+    ran = [r for r in records if r.status != "skipped"]
+    assert ran and all(r.status == "ok" and r.check == "pass" for r in ran), [
+        (r.cell.name, r.error) for r in ran if r.status != "ok"
+    ]
+    assert all(metrics.undeclared(r.metrics) == [] for r in records)
+    if any(c.engine == "spark" for c in cells):  # the engine that can be shared, when here
+        assert any("engine_shared_after" in r.metrics for r in ran)

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from conftest import needs_java
-from harness import probe, runner
+from harness import metrics, probe, runner
 from harness.results import ResultsWriter, RunRecord, load_records
 from plugin_workloads import ALLOCATE, PIDFILE_ENV
 
@@ -60,6 +60,10 @@ def test_crash_is_a_failed_record_and_the_batch_goes_on(tmp_path: Path) -> None:
     assert "Traceback" in by_name["t_crashy"].metrics["traceback"]
     assert by_name["t_liar"].status == "failed"
     assert by_name["t_liar"].check == "fail"
+    undeclared = _batch(tmp_path / "undeclared", ["t_undeclared"])[0]
+    assert undeclared.status == "failed" and undeclared.error == (
+        "undeclared metric(s) bogus_figure: declare them with harness.metrics.declare"
+    )
     assert "answer check failed" in (by_name["t_liar"].error or "")
     assert by_name["t_baddata"].status == "failed"
     assert by_name["t_baddata"].error == (
@@ -229,6 +233,7 @@ def test_shared_engines_serve_later_cells_but_never_two_processes_of_one(tmp_pat
     assert app["df", 0] == app["rdd", 1]  # the idle engine served the next cell
     assert app["df", 1] not in (app["rdd", 0], app["rdd", 1])
     shared = {(r.variant, r.process): r.metrics.get("engine_shared_after") for r in records}
+    assert all(metrics.undeclared(r.metrics) == [] for r in records)
     assert shared == {("rdd", 0): None, ("rdd", 1): None, ("df", 0): 1, ("df", 1): None}
     # Every worker, idle ones included, is gone with the batch (a zombie of another test's
     # child is not one: it has no command line left to read).
