@@ -1109,51 +1109,18 @@ def _print_summary(records: list[Any], environments: dict[str, Any] | None = Non
     from rich.console import Console
     from rich.table import Table
 
-    from harness import metrics
     from reports import stats
+    from reports.columns import COLUMNS
 
     table = Table(title="bdbench run summary (measured values; warm-ups excluded)")
-    for col in (
-        "workload",
-        "engine/variant",
-        "rules",
-        "scale",
-        "values ok (+warm-ups)",
-        "median wall",
-        "min wall",
-        "median cpu",
-        "peak rss",
-        "startup",
-        "throughput",
-        "relative",
-        "check",
-        "note",
-    ):
-        table.add_column(col, overflow="fold")
+    table.add_column("workload", overflow="fold")
+    for column in COLUMNS:
+        table.add_column(column.header, overflow="fold")
     for s in stats.summarize(records):
-        note = "" if s.status == "ok" else f"{s.status}: {s.reason}"
-        if s.paced and s.status == "ok":
-            note = "fed: throughput over busy time, no relative"
-        if s.stop_failures:
-            note = f"{note}; {s.stop_failures}" if note else s.stop_failures
-        if len(note) > 90:
-            note = note[:89] + "…"
-        table.add_row(
-            s.workload,
-            f"{s.engine}/{s.variant} {s.where}".strip(),
-            rules_label(s.rules),
-            s.scale_label,
-            stats.runs_label(s),
-            stats.fmt_metric(metrics.WALL, s.wall_median),
-            stats.fmt_metric(metrics.WALL, s.wall_min),
-            stats.fmt_metric(metrics.CPU, s.cpu_median),
-            stats.fmt_metric(metrics.PEAK_RSS, s.rss_median),
-            stats.fmt_metric(metrics.STARTUP, s.startup_median),
-            stats.fmt_metric(metrics.ITEMS_PER_S, s.throughput_median, s.unit),
-            stats.fmt_relative(s.relative),
-            s.check,
-            note,
-        )
+        cells = [column.text(s) for column in COLUMNS]
+        # A long reason reads better whole in the report; the terminal gets its start.
+        cells[-1] = cells[-1] if len(cells[-1]) <= 90 else cells[-1][:89] + "…"
+        table.add_row(s.workload, *cells)
     # Not a terminal (CI logs, pipes): a wide table reads better than a folded one.
     console = Console() if Console().is_terminal else Console(width=200)
     console.print(table)

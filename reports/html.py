@@ -15,10 +15,10 @@ from harness import metrics
 from harness.engines import Placement
 from harness.errors import UserError
 from harness.results import now_iso
-from harness.rules import label as rules_label
 from harness.stopping import Policy
 from reports.busy import busy_warnings
 from reports.claims import ClaimReport, LadderRow, Verdict, check_claims
+from reports.columns import COLUMNS
 from reports.data import load_results, records_frame
 from reports.figures import Chart, scaling_chart, workload_charts
 from reports.iterations import (
@@ -251,13 +251,6 @@ def _template_env() -> Any:
 _md = md_text
 
 
-def _interval(s: CellSummary) -> str:
-    if s.wall_ci is None:
-        return "-"
-    low, high, coverage = s.wall_ci
-    return f"{fmt_seconds(low)} to {fmt_seconds(high)} ({coverage:.0%})"
-
-
 def _iteration_markdown(section: WorkloadSection) -> list[str]:
     if not section.iteration_rows:
         return []
@@ -408,46 +401,18 @@ def markdown_summary(
         )
     for warning in warnings or []:
         lines += ["", f"> **Warning: busy machine.** {_md(warning)}."]
-    header = (
-        "engine/variant",
-        "rules",
-        "scale",
-        "ok/values (+warm-ups)",
-        "median wall",
-        "min wall",
-        "CPU",
-        "peak RSS",
-        "start-up",
-        "throughput",
-        "relative",
-        "check",
-        "status",
-    )
     for section in sections:
         lines += [
             "",
             f"## {_md(section.name)}",
             "",
-            "| " + " | ".join(header) + " |",
-            "|" + "---|" * len(header),
+            "| " + " | ".join(c.header for c in COLUMNS) + " |",
+            "|" + "---|" * len(COLUMNS),
         ]
         for s in section.summaries:
-            status = s.status if not s.reason else f"{s.status}: {s.reason}"
-            cells = (
-                s.label + (f" [{section.params[s.params]}]" if section.params else ""),
-                rules_label(s.rules),
-                s.scale_label,
-                runs_label(s),
-                fmt_metric(metrics.WALL, s.wall_median),
-                fmt_metric(metrics.WALL, s.wall_min),
-                fmt_metric(metrics.CPU, s.cpu_median),
-                fmt_metric(metrics.PEAK_RSS, s.rss_median),
-                fmt_metric(metrics.STARTUP, s.startup_median),
-                fmt_metric(metrics.ITEMS_PER_S, s.throughput_median, s.unit),
-                fmt_relative(s.relative),
-                s.check + (" (by quality)" if s.quality_check else ""),
-                status,
-            )
+            cells = [c.text(s) for c in COLUMNS]
+            if section.params:
+                cells[0] += f" [{section.params[s.params]}]"
             lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
         if section.how:
             lines += ["", "How each cell is implemented:", ""]
@@ -514,7 +479,7 @@ def build_report(
             generated_at=now_iso(),
             files=[str(p) for p in results.files],
             n_records=len(results.records),
-            interval=_interval,
+            columns=COLUMNS,
             quality_note=QUALITY_NOTE,
             percentiles=PERCENTILES,
             claims=claims,

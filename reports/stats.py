@@ -266,6 +266,8 @@ def _add_relative(summaries: list[CellSummary], chosen: str | None) -> None:
             s.baseline = ref.label
 
 
+#: Said of a fed cell in the status column.
+PACED_NOTE_SHORT = "fed: throughput over busy time, no relative"
 #: Said under a table with fed (streaming) cells.
 PACED_NOTE = (
     "fed cells (a stream fed at the offered rate) last as long as their feed: their throughput "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,24 @@ def test_markdown_summary_is_a_table_per_workload(report: Path) -> None:
     assert "| engine/variant | rules | scale |" in md
     row = next(line for line in md.splitlines() if line.startswith("| spark/rdd"))
     assert "failed: Py4JError" in row
+
+
+def test_the_three_results_tables_share_one_column_model(
+    report: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from harness import cli
+    from reports.columns import COLUMNS
+    from reports.data import load_results
+
+    headers = [c.header for c in COLUMNS]
+    md = (report.parent / "summary.md").read_text()
+    assert "| " + " | ".join(headers) + " |" in md
+    html = report.read_text()
+    found = re.findall(r"<th(?: class=\"left\")?>([^<]*)</th>", html.split('class="cells"')[1])
+    assert found[: len(headers)] == headers
+    cli._print_summary(load_results([results_dir]).records)
+    out = capsys.readouterr().out
+    assert all(h in out for h in ("workload", *headers))
 
 
 def test_relative_column_and_statistics() -> None:
