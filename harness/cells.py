@@ -152,6 +152,7 @@ def matrix_rows(options: EngineOptions | None = None) -> list[dict[str, Any]]:
                 "state": state,
                 "reason": reason or "",
                 "note": engine.simulation_note(cell.variant) or "",
+                "role": engine.role(cell.variant).to_json(),
             }
         )
     return rows

@@ -539,6 +539,7 @@ def _command_line(args: argparse.Namespace | None = None) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     """Print the matrix with what is missing or unavailable and why."""
     from harness.cells import matrix_rows
+    from harness.engines import Role
 
     rows = matrix_rows()
     if args.json:
@@ -548,14 +549,20 @@ def cmd_list(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     table = Table(title="bdbench matrix (workload x engine x variant)")
-    for col in ("workload", "engine", "variant", "rules", "status"):
+    for col in ("workload", "engine", "variant", "rules", "role", "status"):
         table.add_column(col, overflow="fold")
     for row in rows:
         rules = rules_label(row["rules"])
         style = {"ready": "green", "missing": "yellow"}.get(row["state"], "red")
         status = row["state"] if not row["reason"] else f"{row['state']}: {row['reason']}"
+        role = Role.from_json(row["role"]).describe()
         table.add_row(
-            row["workload"], row["engine"], row["variant"], rules, f"[{style}]{status}[/{style}]"
+            row["workload"],
+            row["engine"],
+            row["variant"],
+            rules,
+            role,
+            f"[{style}]{status}[/{style}]",
         )
     Console().print(table)
     for row in rows:

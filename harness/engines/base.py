@@ -49,6 +49,17 @@ class Role:
     #: (e.g. the Spark paper's "Hadoop MapReduce" and "Spark RDD"); None: no such claim.
     system: str | None = None
 
+    def describe(self) -> str:
+        """In words: ``single machine, 2 cores, baseline``, ``cluster, 3 nodes``."""
+        parts = [str(self.placement)]
+        if self.placement is Placement.CLUSTER and self.nodes:
+            parts.append(f"{self.nodes} node{'s' if self.nodes != 1 else ''}")
+        if self.cores:
+            parts.append(f"{self.cores} core{'s' if self.cores != 1 else ''}")
+        if self.baseline:
+            parts.append("baseline")
+        return ", ".join(parts)
+
     def to_json(self) -> dict[str, Any]:
         """JSON form, for records."""
         return {**asdict(self), "placement": str(self.placement)}
