@@ -1070,6 +1070,9 @@ def _engine_versions(cells: Sequence[Any], options: Any) -> dict[str, Any]:
         cls = get_engine_class(cell.engine)
         engine = cls(options.of(cls))
         out.setdefault(cell.engine, {"versions": engine.versions()})
+        # What each variant is, as the batch's records say too (reports read either).
+        roles = out[cell.engine].setdefault("roles", {})
+        roles[cell.variant] = engine.role(cell.variant).to_json()
         note = engine.simulation_note(cell.variant)
         if note:
             out[cell.engine].setdefault("notes", {})[cell.variant] = note

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import metrics
-from harness.engines import Placement
+from harness.engines import Placement, Role
 from harness.errors import UserError
 from harness.results import now_iso
 from harness.stopping import Policy
@@ -202,9 +202,20 @@ def _environment_rows(environments: dict[str, dict[str, Any]]) -> list[dict[str,
                 "versions": ", ".join(f"{k} {v}" for k, v in versions.items() if v),
                 "commit": commit,
                 "measured": measured_how(env),
+                "placement": ran_where(env),
             }
         )
     return rows
+
+
+def ran_where(env: dict[str, Any]) -> str:
+    """What each engine variant of the batch is, as its engine declared it: ``a/b: single
+    machine, 2 cores, baseline; c/d: cluster, 2 nodes, 4 cores`` ("" in older env files)."""
+    parts = []
+    for engine, facts in (env.get("engines") or {}).items():
+        for variant, role in ((facts or {}).get("roles") or {}).items():
+            parts.append(f"{engine}/{variant}: {Role.from_json(role).describe()}")
+    return "; ".join(parts)
 
 
 def measured_how(env: dict[str, Any]) -> str:
@@ -399,6 +410,8 @@ def markdown_summary(
             f"- batch {md_code(row['batch'])} at {_md(row['date'])}, commit "
             f"{md_code(row['commit'])}: {_md(row['machine'])}; {md_code(row['command'])}"
         )
+        if row["placement"]:
+            lines.append(f"  - ran where: {_md(row['placement'])}")
     for warning in warnings or []:
         lines += ["", f"> **Warning: busy machine.** {_md(warning)}."]
     for section in sections:
