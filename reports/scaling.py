@@ -752,6 +752,11 @@ def decision_tables(scaling: WorkloadScaling) -> list[Table]:
     return tables
 
 
+#: A memory line that reaches the limit only beyond this many times the largest size that
+#: ran is called flat rather than given an absurd size.
+FLAT_BEYOND = 1000
+
+
 def memory_wall_sentence(cell: ScalingCell) -> str | None:
     """One machine's wall for a cell that ran under a memory limit or ran out of memory,
     e.g. ``<engine>/<variant>: out of memory from 3,200,000 rows under 1 GiB; predicted
@@ -776,7 +781,13 @@ def memory_wall_sentence(cell: ScalingCell) -> str | None:
             f"{cell.label}: no out-of-memory failure up to {fmt_rows(cell.largest_ok)} "
             f"{cell.unit} {under}"
         )
-        if predicted is not None and predicted > cell.largest_ok:
+        if predicted is not None and predicted > FLAT_BEYOND * cell.largest_ok:
+            # A line that reaches the limit only this far out is flat: no wall in sight.
+            text += (
+                f"; its memory line is nearly flat (it would reach the limit only beyond "
+                f"{FLAT_BEYOND:,}x that size)"
+            )
+        elif predicted is not None and predicted > cell.largest_ok:
             text += f"; predicted out of memory from {fmt_rows(predicted)}"
         elif predicted is not None:
             # Summed RSS counts pages shared between processes (e.g. MapReduce task processes)

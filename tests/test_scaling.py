@@ -4,6 +4,7 @@ in a real browser. Records are made here; no engine runs."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -183,6 +184,12 @@ def test_out_of_memory_at_the_top_size_is_the_memory_wall(ladder: WorkloadScalin
     assert memory_wall_sentence(rdd) == (
         "spark/rdd: no out-of-memory failure up to 1,600,000 rows under 1 GiB; predicted out "
         "of memory from 6,540,000"
+    )
+    # A nearly flat memory line (a streaming cell) is not given an absurd wall.
+    flat = dataclasses.replace(rdd, oom_predicted_rows=7.6e20)
+    assert memory_wall_sentence(flat) == (
+        "spark/rdd: no out-of-memory failure up to 1,600,000 rows under 1 GiB; its memory line "
+        "is nearly flat (it would reach the limit only beyond 1,000x that size)"
     )
     assert memory_wall_sentence(_cell(ladder, "spark/df")) is None
     assert len(ladder.memory_walls) == 2
