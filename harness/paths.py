@@ -3,7 +3,8 @@ environment variable that moves it.
 
 * the build cache (jars): ``$BDBENCH_CACHE_DIR`` or ``./.bdbench``;
 * generated data: ``$BDBENCH_DATA_DIR`` or ``./.bdbench/data``;
-* the fetched Hadoop jars: ``$BDBENCH_HADOOP_HOME`` or ``<project>/.bdbench/hadoop/<version>``;
+* software fetched for a local cluster: its own variable, or
+  ``<project>/.bdbench/<name>/<version>``;
 * the local cluster's state: ``$BDBENCH_CLUSTER_DIR`` or ``<project>/.bdbench/cluster``.
 
 The caches follow the working directory (a run in another folder builds its own); the
@@ -20,7 +21,6 @@ from pathlib import Path
 NAME = ".bdbench"
 CACHE_ENV = "BDBENCH_CACHE_DIR"
 DATA_DIR_ENV = "BDBENCH_DATA_DIR"
-HADOOP_HOME_ENV = "BDBENCH_HADOOP_HOME"
 CLUSTER_DIR_ENV = "BDBENCH_CLUSTER_DIR"
 #: The project folder (this package's parent).
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -36,12 +36,13 @@ def data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV, f"{NAME}/data"))
 
 
-def hadoop_home(version: str) -> Path:
-    """Where the fetched Hadoop jars of ``version`` live, absolute."""
-    configured = os.environ.get(HADOOP_HOME_ENV)
+def fetched(name: str, version: str, env: str) -> Path:
+    """Where fetched software ``name`` of ``version`` lives: ``$env`` or the project's
+    ``.bdbench/<name>/<version>``, absolute."""
+    configured = os.environ.get(env)
     if configured:
         return Path(configured).resolve()
-    return PROJECT_ROOT / NAME / "hadoop" / version
+    return PROJECT_ROOT / NAME / name / version
 
 
 def cluster_dir() -> Path:

@@ -34,11 +34,14 @@ CORE = sorted(
 
 
 def _engine_words() -> set[str]:
-    """Every engine's name and the software it wraps (``pyspark``), lower-cased."""
+    """Every engine's name and the software it wraps (``pyspark``), lower-cased; not the
+    libraries the harness itself depends on (an engine may record pyarrow's version too)."""
+    from harness.results import HARNESS_DISTRIBUTIONS
+
     words = set(ENGINES)
     for cls in ENGINES.values():
         words.update(d.lower() for d in cls.distributions)
-    return words | {"hadoop", "duckdb", "polars"}
+    return (words | {"hadoop", "duckdb", "polars"}) - set(HARNESS_DISTRIBUTIONS)
 
 
 def _import_lines(source: str) -> set[int]:

@@ -57,7 +57,7 @@ from harness.tools import build_jar, find_binary, find_java, find_javac, no_java
 
 HADOOP_VERSION = "3.4.2"
 #: Environment variable naming the folder with the fetched jars (overrides ``hadoop_home()``).
-HOME_ENV = paths.HADOOP_HOME_ENV
+HOME_ENV = "BDBENCH_HADOOP_HOME"
 
 _HERE = Path(__file__).resolve().parent
 #: The Maven project listing the jars (its hash keys the "fetched" stamp).
@@ -129,7 +129,7 @@ _ERROR_LINE = re.compile(
 def hadoop_home() -> Path:
     """Where the fetched jars live: ``$BDBENCH_HADOOP_HOME`` or ``.bdbench/hadoop/<version>``
     under the repository root."""
-    return paths.hadoop_home(HADOOP_VERSION)
+    return paths.fetched("hadoop", HADOOP_VERSION, HOME_ENV)
 
 
 def find_mvn() -> str | None:
