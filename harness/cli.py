@@ -1115,8 +1115,8 @@ def _run_with_progress(cells: list[Any], config: Any, writer: Any, no_progress: 
         )
 
 
-def _print_summary(records: list[Any], environments: dict[str, Any] | None = None) -> None:
-    from rich.console import Console
+def summary_table(records: list[Any]) -> Any:
+    """The run's results table (``reports.columns``, as the report's), a rich Table."""
     from rich.table import Table
 
     from reports import stats
@@ -1131,6 +1131,13 @@ def _print_summary(records: list[Any], environments: dict[str, Any] | None = Non
         # A long reason reads better whole in the report; the terminal gets its start.
         cells[-1] = cells[-1] if len(cells[-1]) <= 90 else cells[-1][:89] + "…"
         table.add_row(s.workload, *cells)
+    return table
+
+
+def _print_summary(records: list[Any], environments: dict[str, Any] | None = None) -> None:
+    from rich.console import Console
+
+    table = summary_table(records)
     # Not a terminal (CI logs, pipes): a wide table reads better than a folded one.
     console = Console() if Console().is_terminal else Console(width=200)
     console.print(table)
