@@ -233,3 +233,23 @@ def test_no_implementation_imports_another_implementation() -> None:
             )
             found += [f"{path.relative_to(ROOT)}: {n}" for n in names if ".impl_" in n]
     assert found == []
+
+
+def test_an_engine_whose_library_is_missing_is_unavailable_and_its_cells_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each engine's library is an optional extra: without it the engine says why, bdbench
+    # list shows it, and a batch records its cells as skipped with that reason.
+    monkeypatch.setattr(NumpyEngine, "distributions", ("bdbench_no_such_library",))
+    reason = "numpy: python package 'bdbench_no_such_library' is not installed"
+    assert NumpyEngine().unavailable("default", None) == reason
+    from harness.cells import matrix_rows
+
+    row = next(r for r in matrix_rows() if r["label"] == "numpy/default")
+    assert (row["state"], row["reason"]) == ("unavailable", reason)
+    writer = ResultsWriter(tmp_path, "nolib")
+    writer.ensure_writable()
+    config = runner.RunConfig(scales=["tiny"], repeats=1, warmups=0, timeout=120)
+    (record,) = runner.run_batch(expand_cells(["wordcount"], ["numpy"]), config, writer)
+    assert (record.status, record.error) == ("skipped", reason)
+    assert record.role["baseline"] is True  # what it is, even when it cannot run here
