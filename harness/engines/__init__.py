@@ -5,13 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from harness.engines.base import Engine, EngineOptions, Placement, Role
+from harness.engines.duckdb_engine import DuckdbEngine
 from harness.engines.mrjob_engine import MrjobEngine
 from harness.engines.numpy_engine import NumpyEngine
+from harness.engines.polars_engine import PolarsEngine
 from harness.engines.spark_engine import SparkEngine
 from harness.errors import UserError
 
 ENGINES: dict[str, type[Engine]] = {
-    cls.name: cls for cls in (NumpyEngine, MrjobEngine, SparkEngine)
+    cls.name: cls for cls in (NumpyEngine, MrjobEngine, SparkEngine, DuckdbEngine, PolarsEngine)
 }
 
 __all__ = [

@@ -353,4 +353,4 @@ def first_distinct(ctx: RunContext, columns: list[int]) -> list[list[float]]:
     raise ValueError(f"fewer than {k} distinct points")  # the reference rejects this input first
 
 
-from workloads.kmeans import impl_mrjob, impl_numpy, impl_spark  # noqa: E402, F401
+from workloads.kmeans import impl_duckdb, impl_mrjob, impl_numpy, impl_polars, impl_spark  # noqa: E402, F401

@@ -266,4 +266,4 @@ def feature_count(ctx: RunContext) -> int:
         return len(handle.readline().strip().split(",")) - 1
 
 
-from workloads.logreg import impl_mrjob, impl_numpy, impl_spark  # noqa: E402, F401
+from workloads.logreg import impl_duckdb, impl_mrjob, impl_numpy, impl_polars, impl_spark  # noqa: E402, F401

@@ -321,4 +321,4 @@ STREAM_WINDOW = register_workload(
     )
 )
 
-from workloads.stream_window import impl_mrjob, impl_numpy, impl_spark  # noqa: E402, F401
+from workloads.stream_window import impl_duckdb, impl_mrjob, impl_numpy, impl_polars, impl_spark  # noqa: E402, F401

@@ -336,4 +336,4 @@ UDF_FILTER = register_workload(
     )
 )
 
-from workloads.udf_filter import impl_mrjob, impl_numpy, impl_spark  # noqa: E402, F401
+from workloads.udf_filter import impl_duckdb, impl_mrjob, impl_numpy, impl_polars, impl_spark  # noqa: E402, F401

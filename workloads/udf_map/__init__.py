@@ -141,4 +141,4 @@ UDF_MAP = register_workload(
     )
 )
 
-from workloads.udf_map import impl_mrjob, impl_numpy, impl_spark  # noqa: E402, F401
+from workloads.udf_map import impl_duckdb, impl_mrjob, impl_numpy, impl_polars, impl_spark  # noqa: E402, F401

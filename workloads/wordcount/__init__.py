@@ -249,4 +249,4 @@ WORDCOUNT = register_workload(
 )
 
 # Explicit registration of the implementations (never discovered by file name).
-from workloads.wordcount import impl_mrjob, impl_numpy, impl_spark  # noqa: E402, F401
+from workloads.wordcount import impl_duckdb, impl_mrjob, impl_numpy, impl_polars, impl_spark  # noqa: E402, F401
