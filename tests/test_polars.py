@@ -341,14 +341,16 @@ def test_engine_settings_under_a_memory_limit(udf_tiny: datasets.Dataset, tmp_pa
     assert "POLARS_OVERRIDE_TOTAL_MEMORY_MB" not in os.environ
 
 
-def test_streaming_runs_out_of_core_where_numpy_dies(isolated_env: Path, tmp_path: Path) -> None:
+def test_streaming_and_duckdb_run_out_of_core_where_numpy_dies(isolated_env: Path, tmp_path: Path) -> None:
     """Under a memory cgroup's limit too small for NumPy to hold the input (it is killed),
-    the streaming engine passes its check."""
+    the streaming engine and DuckDB pass their checks."""
     group = memlimit.RunCgroup.create(f"bdbench-test-{os.getpid()}", 256 << 20)
     if group is None:
         pytest.skip("no writable memory cgroup here (the probe enforces limits instead)")
     group.remove()
-    cells = runner.expand_cells(["udf_filter"], ["numpy/default", "polars/streaming"], rules="on")
+    cells = runner.expand_cells(
+        ["udf_filter"], ["numpy/default", "polars/streaming", "duckdb"], rules="on"
+    )
     writer = ResultsWriter(tmp_path / "results", "polars-ooc")
     writer.ensure_writable()
     config = runner.RunConfig(
@@ -358,5 +360,8 @@ def test_streaming_runs_out_of_core_where_numpy_dies(isolated_env: Path, tmp_pat
     records = {(r.engine, r.variant): r for r in runner.run_batch(cells, config, writer)}
     streaming = records[("polars", "streaming")]
     assert (streaming.status, streaming.check) == ("ok", "pass"), streaming.error
+    # DuckDB too: its buffers kept under 60% of the limit, spilling to the run's scratch.
+    duck = records[("duckdb", "default")]
+    assert (duck.status, duck.check) == ("ok", "pass"), duck.error
     died = records[("numpy", "default")]
     assert memlimit.out_of_memory(died.error), died.error
