@@ -341,7 +341,9 @@ def test_engine_settings_under_a_memory_limit(udf_tiny: datasets.Dataset, tmp_pa
     assert "POLARS_OVERRIDE_TOTAL_MEMORY_MB" not in os.environ
 
 
-def test_streaming_and_duckdb_run_out_of_core_where_numpy_dies(isolated_env: Path, tmp_path: Path) -> None:
+def test_streaming_and_duckdb_run_out_of_core_where_numpy_dies(
+    isolated_env: Path, tmp_path: Path
+) -> None:
     """Under a memory cgroup's limit too small for NumPy to hold the input (it is killed),
     the streaming engine and DuckDB pass their checks."""
     group = memlimit.RunCgroup.create(f"bdbench-test-{os.getpid()}", 256 << 20)
