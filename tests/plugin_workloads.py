@@ -11,7 +11,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.metrics import declare
 from harness.registry import CheckResult, RunContext, Workload, implements, register_workload
+
+# A plugin declares its own figures, as a workload package does (the worker refuses others).
+declare("pid", "", "int", "the measured process's pid (t_cold)")
+declare("nth_call", "", "int", "calls this process made so far (t_cold)")
 
 PIDFILE_ENV = "BDBENCH_TEST_PIDFILE"
 
