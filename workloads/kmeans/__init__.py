@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -334,6 +335,34 @@ def update(
         updated.append(new)
     inertia = math.fsum(part[1] for part in sums.values())
     return updated, inertia, moved
+
+
+def lloyd(
+    ctx: RunContext,
+    centroids: list[list[float]],
+    sums_of: Callable[[int, list[list[float]]], dict[int, list[float]]],
+) -> dict[str, Any]:
+    """The driver every engine's Lloyd iterations share: per iteration ``sums_of(step,
+    centroids)`` (the engine's pass: per centroid ``[count, squared distances, coordinate
+    sums]``), then ``update``; stops early once no centroid moves more than ``tolerance``.
+    Records each iteration's time; returns the answer."""
+    from workloads._iterative import iteration_metrics
+
+    tolerance = float(ctx.params["tolerance"])
+    inertia: list[float] = []
+    times: list[float] = []
+    points = 0
+    for step in range(int(ctx.params["iterations"])):
+        began = time.perf_counter()
+        sums = sums_of(step, centroids)
+        points = int(sum(part[0] for part in sums.values()))
+        centroids, total, moved = update(centroids, sums)
+        inertia.append(total)
+        times.append(time.perf_counter() - began)
+        if tolerance > 0 and moved <= tolerance:
+            break
+    ctx.metrics.update(iteration_metrics(times))
+    return {"centroids": centroids, "inertia": inertia, "points": points}
 
 
 def first_distinct(ctx: RunContext, columns: list[int]) -> list[list[float]]:

@@ -5,12 +5,10 @@ summed distances; the new centroids are computed from those few sums in Python."
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from harness.registry import RunContext, implements
 from workloads._duckdb import csv_header, files, ident, literal, session
-from workloads._iterative import iteration_metrics
 
 #: Up to this many centroids the distances are written out as one column each (k x d
 #: arithmetic expressions, the fastest form); beyond, one list of distances per point built by
@@ -70,7 +68,7 @@ def list_sql(d: int) -> str:
 def run(ctx: RunContext) -> dict[str, Any]:
     """``read_csv`` into a temporary table, then per iteration one query that assigns every
     point and aggregates per centroid (centroids as query parameters), and the update."""
-    from workloads.kmeans import column_names, first_distinct, update
+    from workloads.kmeans import column_names, first_distinct, lloyd
 
     names = csv_header(ctx.data.inputs[0])
     wanted = column_names(ctx.params["columns"]) or names
@@ -78,20 +76,12 @@ def run(ctx: RunContext) -> dict[str, Any]:
     centroids = first_distinct(ctx, [names.index(c) for c in wanted])
     k, d = len(centroids), len(wanted)
     sql = inline_sql(k, d) if k <= INLINE_K else list_sql(d)
-    tolerance = float(ctx.params["tolerance"])
-    inertia, times, points = [], [], 0
     with session(ctx) as db:
         db.con.execute(load_sql(names, wanted), [files(ctx)])
-        for _ in range(int(ctx.params["iterations"])):
-            began = time.perf_counter()
+
+        def query(step: int, centroids: list[list[float]]) -> dict[int, list[float]]:
             params: list[Any] = [v for c in centroids for v in c] if k <= INLINE_K else [centroids]
             rows = db.con.execute(sql, params).fetchall()
-            sums = {int(r[0]): [float(v) for v in r[1:]] for r in rows}
-            points = int(sum(s[0] for s in sums.values()))
-            centroids, total, moved = update(centroids, sums)
-            inertia.append(total)
-            times.append(time.perf_counter() - began)
-            if tolerance > 0 and moved <= tolerance:
-                break
-    ctx.metrics.update(iteration_metrics(times))
-    return {"centroids": centroids, "inertia": inertia, "points": points}
+            return {int(r[0]): [float(v) for v in r[1:]] for r in rows}
+
+        return lloyd(ctx, centroids, query)

@@ -4,11 +4,9 @@ ones) and one ``group_by`` summing count, squared distance and coordinates per c
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from harness.registry import RunContext, implements
-from workloads._iterative import iteration_metrics
 from workloads._polars import csv_header, engine, held, scan_float_csv
 
 if TYPE_CHECKING:
@@ -88,26 +86,16 @@ def run(ctx: RunContext) -> dict[str, Any]:
     points from its head; then per iteration one query (distances, nearest centroid and
     ``group_by(__label)`` sums) and the update of the centroids on the driver
     (``workloads.kmeans.update``: a centroid without points stays where it was)."""
-    from workloads.kmeans import column_names, update
+    from workloads.kmeans import column_names, lloyd
 
     polars = engine(ctx)
     paths = list(ctx.data.inputs)
     columns = column_names(ctx.params["columns"]) or csv_header(paths[0])
     points = held(ctx, scan_float_csv(paths, columns), "points")
     centroids = first_distinct(polars, points, columns, int(ctx.params["k"]))
-    tolerance = float(ctx.params["tolerance"])
-    inertia: list[float] = []
-    times: list[float] = []
-    count = 0
-    for _ in range(int(ctx.params["iterations"])):
-        began = time.perf_counter()
-        query = labelled(points, columns, centroids).group_by("__label").agg(sums(columns))
-        parts = {int(row[0]): [float(v) for v in row[1:]] for row in polars.collect(query).rows()}
-        count = int(sum(part[0] for part in parts.values()))
-        centroids, total, moved = update(centroids, parts)
-        inertia.append(total)
-        times.append(time.perf_counter() - began)
-        if tolerance > 0 and moved <= tolerance:
-            break
-    ctx.metrics.update(iteration_metrics(times))
-    return {"centroids": centroids, "inertia": inertia, "points": count}
+
+    def query(step: int, centroids: list[list[float]]) -> dict[int, list[float]]:
+        grouped = labelled(points, columns, centroids).group_by("__label").agg(sums(columns))
+        return {int(row[0]): [float(v) for v in row[1:]] for row in polars.collect(grouped).rows()}
+
+    return lloyd(ctx, centroids, query)
