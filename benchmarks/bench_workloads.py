@@ -51,8 +51,8 @@ from harness.cells import RULES_SUFFIXES, Cell, matrix
 from harness.engines import ENGINES
 from harness.errors import EngineUnavailable
 from harness.probe import TreeSampler
+from harness.rules import CHOICES as RULES_CHOICES
 from harness.rules import RulesMode
-from harness.rules import same as same_rules
 from harness.worker import Session, Timed
 
 SCALES_ENV = "BDBENCH_ASV_SCALES"
@@ -82,13 +82,9 @@ def profile_scales() -> list[str]:
     return list(dict.fromkeys(scales)) or [DEFAULT_SCALES]
 
 
-#: What ``BDBENCH_ASV_RULES`` keeps (None = cells without a rules switch, always kept).
+#: What ``BDBENCH_ASV_RULES`` keeps (cells without a rules switch are always kept).
 RULES_PROFILES: dict[str, tuple[RulesMode, ...]] = {
-    "off": (None, False),
-    "on": (None, True),
-    "both": (None, False, True),
-    "paper": (None, "paper"),
-    "all": (None, False, True, "paper"),
+    name: (RulesMode.NONE, *modes) for name, modes in RULES_CHOICES.items()
 }
 
 
@@ -111,9 +107,7 @@ def profile_cells(workload: registry.Workload) -> list[Cell]:
     rules = os.environ.get(RULES_ENV, "both").strip() or "both"
     if rules not in RULES_PROFILES:
         raise ValueError(f"{RULES_ENV} must be off, on, both, paper or all, not {rules!r}")
-    cells = [
-        c for c in all_cells(workload) if any(same_rules(c.rules, m) for m in RULES_PROFILES[rules])
-    ]
+    cells = [c for c in all_cells(workload) if c.rules in RULES_PROFILES[rules]]
     selectors = env_list(ENGINES_ENV)
     if selectors:
         every = [c for w in registry.workloads_by_name().values() for c in all_cells(w)]

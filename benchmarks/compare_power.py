@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.results import RunRecord
+from harness.rules import RulesMode
 from harness.stopping import STOP, CellProgress, Policy
 from reports.compare import (
     DEFAULT_ALPHA,
@@ -129,7 +130,7 @@ def collect_pools(
     )
     registry.load_all()
     spin_workload.register()
-    cells = [runner.Cell(spin_workload.NAME, "numpy", "default", None)]
+    cells = [runner.Cell(spin_workload.NAME, "numpy", "default", RulesMode.NONE)]
     sides = {"base": iterations, "slow": round(iterations * slowdown)}
     pools: dict[str, list[Process]] = {name: [] for name in sides}
     failures = 0

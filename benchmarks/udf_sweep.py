@@ -45,6 +45,7 @@ import numpy as np
 
 from harness import datasets, registry
 from harness.engines.spark_engine import SparkEngine, SparkOptions, local_uri
+from harness.rules import RulesMode
 from harness.spark_rules import (
     BARRIER_ENABLED_KEY,
     PAPER_ENABLED_KEY,
@@ -433,7 +434,9 @@ def main() -> None:
         spark = engine.spark
         assert spark is not None
         params = dict(uf.DEFAULT_PARAMS)
-        impl_spark.prewarm(registry.RunContext(engine, "df", data, params, scratch, rules=True))
+        impl_spark.prewarm(
+            registry.RunContext(engine, "df", data, params, scratch, rules=RulesMode.ON)
+        )
         unit_s = unit_cost_s()
         results["unit_cost_s"] = unit_s
         print(f"spin unit: {unit_s * 1e6:.2f} us per row in Python", flush=True)

@@ -14,7 +14,6 @@ from harness.engines.base import Engine
 from harness.errors import UserError
 from harness.rules import CHOICES as RULES_CHOICES
 from harness.rules import RulesMode
-from harness.rules import label as rules_label
 from harness.rules import selected as selected_rules
 
 if TYPE_CHECKING:
@@ -33,16 +32,19 @@ class Cell:
     variant: str
     rules: RulesMode
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.rules, RulesMode):
+            raise TypeError(f"Cell.rules must be a RulesMode, not {self.rules!r}")
+
     @property
     def key(self) -> tuple[str, str, str, str]:
-        """Hashable identity; the rules as their label, so True, "paper", False and None
-        never collide (``True == 1`` and ``hash(False) == hash(0)`` would)."""
-        return (self.workload, self.engine, self.variant, rules_label(self.rules))
+        """Hashable, sortable identity (the rules as their label)."""
+        return (self.workload, self.engine, self.variant, self.rules.label)
 
     @property
     def label(self) -> str:
         """The engine part, ``<engine>/<variant>`` with the rules suffix, e.g. ``x/df+rules``."""
-        return f"{self.engine}/{self.variant}{RULES_SUFFIXES.get(rules_label(self.rules), '')}"
+        return f"{self.engine}/{self.variant}{RULES_SUFFIXES.get(self.rules.label, '')}"
 
     @property
     def name(self) -> str:
@@ -71,7 +73,7 @@ def matrix(workloads: list[str] | None = None, with_missing: bool = False) -> It
                 implemented = registry.find_impl(name, engine_name, variant) is not None
                 if not (implemented or with_missing):
                     continue
-                for rules in supported_rules(workload, cls) or (None,):
+                for rules in supported_rules(workload, cls) or (RulesMode.NONE,):
                     yield Cell(name, engine_name, variant, rules)
 
 
@@ -110,7 +112,7 @@ def expand_cells(
     for cell in matrix(workloads):
         workload = registry.get_workload(cell.workload)
         choice = RULES_CHOICES[workload.default_rules if rules == "auto" else rules]
-        if cell.rules is not None and not selected_rules((cell.rules,), choice):
+        if cell.rules is not RulesMode.NONE and not selected_rules((cell.rules,), choice):
             continue
         if selectors is not None and not any(
             e == cell.engine and v in (None, cell.variant) for e, v in selectors
@@ -119,7 +121,7 @@ def expand_cells(
         cells.append(cell)
     if not cells:
         raise UserError("no implemented cell matches the selected workloads, engines and rules")
-    untouched = list(dict.fromkeys(c.workload for c in cells if c.rules is None))
+    untouched = list(dict.fromkeys(c.workload for c in cells if c.rules is RulesMode.NONE))
     if rules != "auto" and untouched and notes is not None:
         notes.append(
             f"--rules {rules} does not apply to {', '.join(untouched)} (no optimizer rules "
@@ -147,7 +149,7 @@ def matrix_rows(options: EngineOptions | None = None) -> list[dict[str, Any]]:
                 "workload": cell.workload,
                 "engine": cell.engine,
                 "variant": cell.variant,
-                "rules": cell.rules,
+                "rules": cell.rules.to_json(),
                 "label": cell.label,
                 "state": state,
                 "reason": reason or "",

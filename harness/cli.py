@@ -18,7 +18,7 @@ from harness.argtypes import int_at_least, positive_float, positive_floats, row_
 from harness.clusters import commands
 from harness.errors import UserError
 from harness.rules import CHOICES as RULES_CHOICES
-from harness.rules import label as rules_label
+from harness.rules import RulesMode
 
 PROG = "bdbench"
 
@@ -552,7 +552,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for col in ("workload", "engine", "variant", "rules", "role", "status"):
         table.add_column(col, overflow="fold")
     for row in rows:
-        rules = rules_label(row["rules"])
+        rules = RulesMode.from_json(row["rules"]).label
         style = {"ready": "green", "missing": "yellow"}.get(row["state"], "red")
         status = row["state"] if not row["reason"] else f"{row['state']}: {row['reason']}"
         role = Role.from_json(row["role"]).describe()

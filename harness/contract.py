@@ -52,6 +52,10 @@ class RunRequest:
     #: The run's ``--memory-limit`` in bytes (None: none), for engines that keep under it.
     memory_limit: int | None = None
 
+    def __post_init__(self) -> None:
+        # Read back from JSON, ``rules`` is its JSON value.
+        self.rules = RulesMode.from_json(self.rules)
+
     @property
     def cell(self) -> Cell:
         """The cell this run measures."""
@@ -59,7 +63,8 @@ class RunRequest:
 
     def write(self, path: Path) -> None:
         """Write the request as JSON."""
-        path.write_text(json.dumps(dataclasses.asdict(self), ensure_ascii=False))
+        data = dataclasses.asdict(self) | {"rules": self.rules.to_json()}
+        path.write_text(json.dumps(data, ensure_ascii=False))
 
     @classmethod
     def read(cls, path: Path) -> RunRequest:

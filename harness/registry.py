@@ -115,7 +115,7 @@ class RunContext:
     params: dict[str, Any]
     scratch: Path
     #: The cell's rules mode (see ``harness.rules``).
-    rules: RulesMode = None
+    rules: RulesMode = RulesMode.NONE
     #: What the workload's ``prepare`` step produced for this dataset (untimed).
     prepared: dict[str, Any] = field(default_factory=dict)
     #: Implementations may add workload-specific figures here (they land in ``metrics``).

@@ -42,8 +42,8 @@ class RunRecord:
     workload: str
     engine: str
     variant: str
-    #: Our optimizer rules: False off, True on, "paper" the paper's reorder-only control;
-    #: None where the cell has no such switch (see ``harness.rules``).
+    #: Our optimizer rules: off, on, the paper's reorder-only control, or none where the cell
+    #: has no such switch (see ``harness.rules``; JSON false, true, "paper", null).
     rules: RulesMode
     scale: str
     params: dict[str, Any]
@@ -88,9 +88,13 @@ class RunRecord:
     started_at: str = field(default_factory=lambda: now_iso())
     schema_version: int = SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        # Read back from JSON, ``rules`` is its JSON value.
+        self.rules = RulesMode.from_json(self.rules)
+
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-ready dict."""
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self) | {"rules": self.rules.to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RunRecord:

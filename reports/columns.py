@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness import metrics
-from harness.rules import label as rules_label
 from reports.stats import (
     PACED_NOTE_SHORT,
     CellSummary,
@@ -59,7 +58,7 @@ def _first_call(s: CellSummary) -> str | None:
 #: The columns, in order.
 COLUMNS: tuple[Column, ...] = (
     Column("label", "engine/variant", lambda s: s.label),
-    Column("rules", "rules", lambda s: rules_label(s.rules) or "-"),
+    Column("rules", "rules", lambda s: s.rules.label or "-"),
     Column("scale", "scale", lambda s: s.scale_label),
     Column("runs", "values ok (+warm-ups)", runs_label, _first_call),
     Column("wall", "median wall", lambda s: fmt_metric(metrics.WALL, s.wall_median), _interval),

@@ -35,7 +35,6 @@ from harness.cells import Cell
 from harness.errors import UserError
 from harness.fits import CrossKind, LineFit
 from harness.results import RunRecord
-from harness.rules import label as rules_label
 from reports.data import Results, display_label, record_rows
 from reports.iterations import fmt_times
 from reports.markdown import md_text
@@ -450,7 +449,7 @@ def _label(cells: list[ScalingCell]) -> None:
     seen: Counter[tuple[str, str]] = Counter((c.workload, c.label) for c in cells)
     for c in cells:
         if seen[(c.workload, c.label)] > 1:
-            c.label = f"{c.label} (rules {rules_label(c.cell.rules)})"
+            c.label = f"{c.label} (rules {c.cell.rules.label})"
 
 
 def _crossovers(cells: list[ScalingCell]) -> None:
@@ -851,7 +850,7 @@ def _cell_json(c: ScalingCell) -> dict[str, Any]:
     return {
         "engine": c.cell.engine,
         "variant": c.cell.variant,
-        "rules": c.cell.rules,
+        "rules": c.cell.rules.to_json(),
         "params": json.loads(c.params),
         "where": c.where,
         "unit": c.unit,

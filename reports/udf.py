@@ -27,7 +27,7 @@ from typing import Any
 
 from harness import metrics
 from harness.results import RunRecord
-from harness.rules import label as rules_label
+from harness.rules import RulesMode
 
 
 @dataclass
@@ -109,13 +109,13 @@ def udf_speedups(records: list[RunRecord]) -> list[UdfSpeedup]:
         lambda: defaultdict(list)
     )
     for r in records:
-        if r.is_warmup or r.status != "ok" or r.wall_s is None or r.rules is None:
+        if r.is_warmup or r.status != "ok" or r.wall_s is None or r.rules is RulesMode.NONE:
             continue
         if not isinstance(r.metrics.get(metrics.UDF.name), dict):
             continue
         key = (r.workload, r.engine, r.variant, r.scale, r.factor,
                json.dumps(r.params, sort_keys=True, default=str))  # fmt: skip
-        groups[key][rules_label(r.rules)].append(r)
+        groups[key][r.rules.label].append(r)
     rows = []
     for (workload, engine, variant, scale, factor, params), by_mode in groups.items():
         off = by_mode.get("off")

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from harness.rules import RulesMode
+
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = ROOT / "tests"
 ASV = Path(sys.executable).with_name("asv")
@@ -187,8 +189,8 @@ def test_cell_labels_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     for workload in registry.workloads_by_name().values():
         for cell in b.all_cells(workload):
             assert b.parse_cell(cell.label, workload) == cell
-            assert cell.label.endswith("+rules") == (cell.rules is True)
-            assert cell.label.endswith("+paper") == (cell.rules == "paper")
+            assert cell.label.endswith("+rules") == (cell.rules is RulesMode.ON)
+            assert cell.label.endswith("+paper") == (cell.rules is RulesMode.PAPER)
     assert b.class_name("udf_filter") == "UdfFilter"
 
 

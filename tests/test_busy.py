@@ -19,6 +19,7 @@ from harness import load, metrics, probe, runner
 from harness.clusters import local
 from harness.contract import RunResult
 from harness.results import RunRecord
+from harness.rules import RulesMode
 from plugin_workloads import BURN
 from reports.busy import busy_warnings, too_short_note
 from reports.data import load_results
@@ -179,7 +180,8 @@ def test_a_region_too_short_to_judge_is_said_so_never_busy() -> None:
 
     def record(metrics: dict[str, object], wall_s: float = 0.003) -> RunRecord:
         return RunRecord(
-            batch_id="s", workload="wordcount", engine="numpy", variant="default", rules=None,
+            batch_id="s", workload="wordcount", engine="numpy", variant="default",
+            rules=RulesMode.NONE,
             scale="tiny", params={}, repeat=0, is_warmup=False, status="ok", wall_s=wall_s,
             metrics=metrics,
         )  # fmt: skip

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.results import ResultsWriter, RunRecord
+from harness.rules import RulesMode
 from reports.claims import (
     COST,
     COST_CHECK,
@@ -35,7 +36,7 @@ def _rec(**kw: object) -> RunRecord:
         workload="wordcount",
         engine="numpy",
         variant="default",
-        rules=None,
+        rules=RulesMode.NONE,
         scale="tiny",
         params={},
         repeat=0,
@@ -129,7 +130,9 @@ def test_spark_on_a_cluster_is_preferred_over_local_mode() -> None:
         it("mrjob", "hadoop", 30.0, 30.0, where=HADOOP),
         it("spark", "rdd", 0.2, 0.1),  # local mode: faster, but not the cluster
         it("spark", "rdd", 6.0, 2.0, where=STANDALONE),
-        it("spark", "rdd", 9.0, 9.0, where=STANDALONE, rules=True),  # rules off stands for it
+        it(
+            "spark", "rdd", 9.0, 9.0, where=STANDALONE, rules=RulesMode.ON
+        ),  # rules off stands for it
     ]
     claim = _claim(records, ITERATIONS_CLAIM.id)
     warm = _only(claim.main, WARM_CHECK)
@@ -153,7 +156,7 @@ def test_warmups_failed_and_wrong_runs_are_ignored() -> None:
             workload="logreg",
             engine="spark",
             variant="df",
-            rules=False,
+            rules=RulesMode.OFF,
             wall_s=0.001,
             where=STANDALONE,
             status="timeout",
@@ -162,7 +165,7 @@ def test_warmups_failed_and_wrong_runs_are_ignored() -> None:
             workload="logreg",
             engine="spark",
             variant="df",
-            rules=False,
+            rules=RulesMode.OFF,
             wall_s=8.0,
             where=STANDALONE,
         ),
@@ -178,19 +181,26 @@ def test_cost_fastest_cluster_cell_against_numpy_with_stand_ins_apart() -> None:
     records = [
         _rec(wall_s=1.0),
         _rec(engine="mrjob", variant="hadoop", wall_s=10.0, where=HADOOP),
-        _rec(engine="spark", variant="df", rules=False, wall_s=3.0, where="on YARN"),
-        _rec(engine="spark", variant="df", rules=False, wall_s=0.5),
+        _rec(engine="spark", variant="df", rules=RulesMode.OFF, wall_s=3.0, where="on YARN"),
+        _rec(engine="spark", variant="df", rules=RulesMode.OFF, wall_s=0.5),
         _rec(engine="mrjob", variant="local", wall_s=4.0, where="(simulated)"),
         # Another scale: the cluster wins there.
         _rec(scale="small", wall_s=5.0),
-        _rec(scale="small", engine="spark", variant="df", rules=False, wall_s=2.0, where="on YARN"),
+        _rec(
+            scale="small",
+            engine="spark",
+            variant="df",
+            rules=RulesMode.OFF,
+            wall_s=2.0,
+            where="on YARN",
+        ),
         # A workload with no cluster cell, and a fed streaming cell that never counts.
         _rec(workload="kmeans", wall_s=1.0),
         _rec(
             workload="kmeans",
             engine="spark",
             variant="stream",
-            rules=False,
+            rules=RulesMode.OFF,
             wall_s=60.0,
             where="on YARN",
             metrics={"busy_s": 1.0},
@@ -238,7 +248,7 @@ def test_report_and_summary_have_the_claims_section(tmp_path: Path) -> None:
             workload="logreg",
             engine="spark",
             variant="df",
-            rules=False,
+            rules=RulesMode.OFF,
             wall_s=2.0,
             where="on <b>evil</b>",
         ),
@@ -307,7 +317,7 @@ def test_cost_says_where_one_machine_stops_beating_the_cluster() -> None:
         # One machine: 0.01 s + 1 s per million; the cluster: 5 s + 0.5 s per million.
         records += [
             _rec(wall_s=0.01 + rows / 1e6, **size),
-            _rec(engine="spark", variant="rdd", rules=False, where=STANDALONE,
+            _rec(engine="spark", variant="rdd", rules=RulesMode.OFF, where=STANDALONE,
                  wall_s=5 + 0.5 * rows / 1e6, **size),
         ]  # fmt: skip
     claim = next(

@@ -13,6 +13,7 @@ import pytest
 from conftest import run_cli
 from harness.errors import UserError
 from harness.results import ResultsWriter, RunRecord
+from harness.rules import RulesMode
 from reports.compare import (
     CHECK_FAIL,
     FAILED_IN_NEW,
@@ -40,7 +41,7 @@ def rec(
     workload: str = "wordcount",
     engine: str = "numpy",
     variant: str = "default",
-    rules: bool | None = None,
+    rules: RulesMode = RulesMode.NONE,
     scale: str = "tiny",
     params: dict[str, Any] | None = None,
     rss: int | None = 100 * MiB,
@@ -271,7 +272,7 @@ def test_tied_memory_values_use_an_exact_test() -> None:
 def test_cells_on_one_side_are_listed_not_regressions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = runs(BASE_WALLS) + runs(BASE_WALLS, engine="spark", variant="df", rules=False)
+    base = runs(BASE_WALLS) + runs(BASE_WALLS, engine="spark", variant="df", rules=RulesMode.OFF)
     new = runs(BASE_WALLS) + runs(BASE_WALLS, engine="mrjob", variant="inline")
     code, out = compare(tmp_path, capsys, base, new)
     assert code == 0

@@ -18,6 +18,7 @@ from harness.engines import ENGINES, EngineOptions
 from harness.engines.numpy_engine import NumpyEngine
 from harness.errors import EngineUnavailable
 from harness.results import ResultsWriter, load_records
+from harness.rules import RulesMode
 from harness.worker import execute
 from reports.data import load_results
 from reports.stats import summarize
@@ -116,9 +117,19 @@ def test_one_cell_key_and_label_everywhere() -> None:
     labels = {c.label for c in cells}
     assert {"numpy/default", "spark/df", "spark/df+rules", "spark/df+paper"} <= labels
     assert len({c.key for c in cells}) == len(cells)
-    on = Cell("udf_filter", "spark", "df", True)
-    assert on.key != Cell("udf_filter", "spark", "df", "paper").key
-    assert Cell("w", "numpy", "default", False).key != Cell("w", "numpy", "default", None).key
+    on = Cell("udf_filter", "spark", "df", RulesMode.ON)
+    assert on.key != Cell("udf_filter", "spark", "df", RulesMode.PAPER).key
+    off, none = RulesMode.OFF, RulesMode.NONE
+    assert Cell("w", "numpy", "default", off).key != Cell("w", "numpy", "default", none).key
+    with pytest.raises(TypeError, match="RulesMode"):
+        Cell("w", "numpy", "default", True)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="truth"):
+        bool(RulesMode.OFF)
+    # Records keep the JSON values of before the Enum: false, true, "paper", null.
+    assert [m.to_json() for m in RulesMode] == [None, False, True, "paper"]
+    assert [RulesMode.from_json(m.to_json()) for m in RulesMode] == list(RulesMode)
+    with pytest.raises(ValueError, match="not a rules mode"):
+        RulesMode.from_json(1)
     assert [c for c in expand_cells(["udf_filter"], ["spark/df"], "on")] == [on]
 
 
@@ -151,7 +162,7 @@ def test_rules_jar_is_built_only_for_cells_whose_engine_needs_it(
     writer.ensure_writable()
     config = runner.RunConfig(scales=["tiny"], repeats=1, warmups=0, timeout=120)
     records = {r.engine: r for r in runner.run_batch(cells, config, writer)}
-    assert records["numpy"].rules is True
+    assert records["numpy"].rules is RulesMode.ON
     assert (records["numpy"].status, records["numpy"].check) == ("ok", "pass")
     assert records["spark"].status == "skipped"
     assert records["spark"].error == "spark rules: pyspark is not installed"

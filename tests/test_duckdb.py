@@ -21,6 +21,7 @@ from harness.engines.base import Placement, cpu_count
 from harness.engines.duckdb_engine import MEMORY_SHARE, DuckdbEngine
 from harness.registry import RunContext
 from harness.results import ResultsWriter
+from harness.rules import RulesMode
 from workloads import udf_filter as uf
 
 pytest.importorskip("duckdb")
@@ -41,7 +42,7 @@ def engine(tmp_path: Path) -> Iterator[DuckdbEngine]:
 
 
 def _run(engine: DuckdbEngine, workload: str, data: datasets.Dataset, params: dict[str, Any],
-         tmp: Path, rules: Any = None) -> tuple[Any, RunContext]:  # fmt: skip
+         tmp: Path, rules: RulesMode = RulesMode.NONE) -> tuple[Any, RunContext]:  # fmt: skip
     spec = registry.get_workload(workload)
     prepared = datasets.prepared(spec, data, params) if spec.prepare is not None else {}
     impl = registry.find_impl(workload, "duckdb", "default")
@@ -59,8 +60,8 @@ def _expected(workload: str, data: datasets.Dataset, params: dict[str, Any]) -> 
 
 
 def test_every_workload_passes_through_the_runner(tmp_path: Path) -> None:
-    cells = [Cell(w, "duckdb", "default", None) for w in WORKLOADS if w != "udf_filter"]
-    cells += [Cell("udf_filter", "duckdb", "default", rules) for rules in (False, True)]
+    cells = [Cell(w, "duckdb", "default", RulesMode.NONE) for w in WORKLOADS if w != "udf_filter"]
+    cells += [Cell("udf_filter", "duckdb", "default", r) for r in (RulesMode.OFF, RulesMode.ON)]
     writer = ResultsWriter(tmp_path, "duckdb")
     writer.ensure_writable()
     config = runner.RunConfig(scales=["tiny"], repeats=1, warmups=1, timeout=300)
@@ -99,9 +100,9 @@ def test_engine_settings_under_a_memory_limit(tmp_path: Path) -> None:
 
 def test_calls_leave_nothing_behind(engine: DuckdbEngine, tmp_path: Path) -> None:
     data = _tiny("udf_filter")
-    first, _ = _run(engine, "udf_filter", data, PAPER, tmp_path, rules=False)
+    first, _ = _run(engine, "udf_filter", data, PAPER, tmp_path, rules=RulesMode.OFF)
     # The same names registered again, the same temporary tables made again: no clash.
-    second, _ = _run(engine, "udf_filter", data, PAPER, tmp_path, rules=True)
+    second, _ = _run(engine, "udf_filter", data, PAPER, tmp_path, rules=RulesMode.ON)
     assert first == second == _expected("udf_filter", data, PAPER)["ids"]
     for workload in ("logreg", "logreg", "stream_window"):
         _run(engine, workload, _tiny(workload), registry.get_workload(workload).params, tmp_path)
@@ -129,7 +130,7 @@ def test_rules_off_keep_the_written_order_and_short_circuit(
     and the call counts prove it, whichever order is written."""
     for params in ({**PAPER, "order": order}, {**SWEEP, "order": order}):
         data = _tiny("udf_filter")
-        ids, ctx = _run(engine, "udf_filter", data, params, tmp_path, rules=False)
+        ids, ctx = _run(engine, "udf_filter", data, params, tmp_path, rules=RulesMode.OFF)
         assert ids == _expected("udf_filter", data, params)["ids"]
         written = [s["name"] for s in uf.filter_specs(params)]
         udf = ctx.metrics["udf"]
@@ -145,7 +146,7 @@ def test_rules_off_keep_the_written_order_and_short_circuit(
 def test_rules_on_impose_the_ranked_order(engine: DuckdbEngine, tmp_path: Path) -> None:
     for params in (PAPER, SWEEP):
         data = _tiny("udf_filter")
-        ids, ctx = _run(engine, "udf_filter", data, params, tmp_path, rules=True)
+        ids, ctx = _run(engine, "udf_filter", data, params, tmp_path, rules=RulesMode.ON)
         assert ids == _expected("udf_filter", data, params)["ids"]
         ranked = [s["name"] for s in uf.evaluation_order(uf.filter_specs(params), True,
                                                          ctx.prepared)]  # fmt: skip

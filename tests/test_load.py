@@ -13,6 +13,7 @@ import pytest
 from conftest import run_cli
 from harness import load
 from harness.results import ResultsWriter, RunRecord, load_records
+from harness.rules import RulesMode
 from plugin_workloads import BURN
 
 
@@ -71,7 +72,8 @@ def test_a_quiet_batch_has_no_warning(tmp_path: Path) -> None:
 
     def record(share: float) -> RunRecord:
         return RunRecord(
-            batch_id="q", workload="wordcount", engine="numpy", variant="default", rules=None,
+            batch_id="q", workload="wordcount", engine="numpy", variant="default",
+            rules=RulesMode.NONE,
             scale="tiny", params={}, repeat=0, is_warmup=False, status="ok",
             metrics={"others_cpu_share": share},
         )  # fmt: skip
@@ -102,13 +104,14 @@ def test_the_report_says_how_each_cell_is_implemented(tmp_path: Path) -> None:
     writer.write_env({**env, "batch_id": "h"})
     writer.append(
         RunRecord(
-            batch_id="h", workload="wordcount", engine="numpy", variant="default", rules=None,
+            batch_id="h", workload="wordcount", engine="numpy", variant="default",
+            rules=RulesMode.NONE,
             scale="tiny", params={}, repeat=0, is_warmup=False, status="ok", wall_s=1.0,
         )
     )  # fmt: skip
     writer.append(
         RunRecord(
-            batch_id="h", workload="wordcount", engine="spark", variant="df", rules=False,
+            batch_id="h", workload="wordcount", engine="spark", variant="df", rules=RulesMode.OFF,
             scale="tiny", params={}, repeat=0, is_warmup=False, status="ok", wall_s=1.0,
         )
     )  # fmt: skip

@@ -18,6 +18,7 @@ from harness.engines.base import Placement
 from harness.engines.polars_engine import PolarsEngine
 from harness.registry import RunContext
 from harness.results import ResultsWriter
+from harness.rules import RulesMode
 from workloads import stream_window as sw
 from workloads import udf_filter as uf
 
@@ -29,7 +30,7 @@ PAPER = dict(uf.DEFAULT_PARAMS)
 SWEEP = {**uf.DEFAULT_PARAMS, "scenario": "sweep", "filters": 3, "cost_ratio": 9}
 
 
-def _engine(variant: str, data: datasets.Dataset, scratch: Path, rules: Any = None
+def _engine(variant: str, data: datasets.Dataset, scratch: Path, rules: RulesMode = RulesMode.NONE
             ) -> PolarsEngine:  # fmt: skip
     engine = PolarsEngine()
     scratch.mkdir(parents=True, exist_ok=True)
@@ -38,7 +39,8 @@ def _engine(variant: str, data: datasets.Dataset, scratch: Path, rules: Any = No
 
 
 def _run(workload: str, variant: str, data: datasets.Dataset, params: dict[str, Any],
-         scratch: Path, rules: Any = None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+         scratch: Path, rules: RulesMode = RulesMode.NONE
+         ) -> tuple[Any, dict[str, Any]]:  # fmt: skip
     """The polars implementation of ``workload`` in this process: its answer and metrics."""
     spec = registry.get_workload(workload)
     prepared = datasets.prepared(spec, data, params) if spec.prepare else {}
@@ -117,7 +119,7 @@ def test_rules_off_polars_merges_the_chain_and_calls_every_udf_on_every_row(
 ) -> None:
     """Predicate pushdown turns the written chain of elementwise UDF filters into one
     predicate: no short-circuit, no cost-based order (written order kept)."""
-    ids, metrics = _run("udf_filter", variant, udf_tiny, PAPER, tmp_path, rules=False)
+    ids, metrics = _run("udf_filter", variant, udf_tiny, PAPER, tmp_path, rules=RulesMode.OFF)
     expected = datasets.reference_answer(registry.get_workload("udf_filter"), udf_tiny, PAPER)
     assert ids == expected["ids"]
     udf = metrics["udf"]
@@ -133,7 +135,7 @@ def test_rules_off_sweep_goes_into_the_scan_as_one_predicate(
 ) -> None:
     """UDFs on a scanned column (the row id) are pushed into the CSV scan's ``SELECTION``,
     still one predicate in the written order (expensive first), every UDF on every row."""
-    ids, metrics = _run("udf_filter", variant, udf_tiny, SWEEP, tmp_path, rules=False)
+    ids, metrics = _run("udf_filter", variant, udf_tiny, SWEEP, tmp_path, rules=RulesMode.OFF)
     expected = datasets.reference_answer(registry.get_workload("udf_filter"), udf_tiny, SWEEP)
     assert ids == expected["ids"]
     written = [s["name"] for s in uf.filter_specs(SWEEP)]
@@ -150,7 +152,7 @@ def test_rules_on_each_udf_sees_only_the_survivors(
     variant: str, params: dict[str, Any], udf_tiny: datasets.Dataset, tmp_path: Path
 ) -> None:
     workload = registry.get_workload("udf_filter")
-    ids, metrics = _run("udf_filter", variant, udf_tiny, params, tmp_path, rules=True)
+    ids, metrics = _run("udf_filter", variant, udf_tiny, params, tmp_path, rules=RulesMode.ON)
     expected = datasets.reference_answer(workload, udf_tiny, params)
     assert ids == expected["ids"]
     prepared = datasets.prepared(workload, udf_tiny, params)

@@ -13,6 +13,7 @@ from conftest import chromium, run_cli
 from harness import runner
 from harness.engines.mrjob_engine import LOCAL_NOTE
 from harness.results import ResultsWriter, RunRecord, capture_environment
+from harness.rules import RulesMode
 from reports.html import build_report
 from reports.stats import median_ci, summarize
 
@@ -25,7 +26,7 @@ def _rec(**kw: object) -> RunRecord:
         workload="wordcount",
         engine="spark",
         variant="df",
-        rules=False,
+        rules=RulesMode.OFF,
         scale="tiny",
         params={},
         repeat=0,
@@ -71,7 +72,7 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     for i, wall in enumerate([2.0, 2.2, 1.9]):
         writer.append(_rec(repeat=i, wall_s=wall, scale="tiny"))
-        writer.append(_rec(repeat=i, wall_s=wall / 4, rules=True, scale="tiny"))
+        writer.append(_rec(repeat=i, wall_s=wall / 4, rules=RulesMode.ON, scale="tiny"))
     writer.append(
         _rec(
             engine="spark",
@@ -86,7 +87,7 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _rec(
             engine="mrjob",
             variant="hadoop",
-            rules=None,
+            rules=RulesMode.NONE,
             status="skipped",
             wall_s=None,
             error="mrjob/hadoop: no hadoop binary",
@@ -97,7 +98,7 @@ def results_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         _rec(
             engine="mrjob",
             variant="local",
-            rules=None,
+            rules=RulesMode.NONE,
             status="timeout",
             wall_s=None,
             error="timed out after 5 s",
@@ -185,7 +186,8 @@ def test_the_three_results_tables_share_one_column_model(report: Path, results_d
 
 def test_relative_column_and_statistics() -> None:
     records = [
-        _rec(engine="numpy", variant="default", rules=None, wall_s=1.0, repeat=i) for i in range(3)
+        _rec(engine="numpy", variant="default", rules=RulesMode.NONE, wall_s=1.0, repeat=i)
+        for i in range(3)
     ]
     records += [_rec(wall_s=w, repeat=i) for i, w in enumerate([4.0, 5.0, 6.0])]
     records.append(_rec(wall_s=100.0, is_warmup=True))
@@ -286,7 +288,7 @@ def test_cells_checked_by_quality_say_so(tmp_path: Path) -> None:
                  metrics={**metrics, "check_method": "quality"})
         )  # fmt: skip
     exact = "20 weights and losses within rtol 1e-06"
-    writer.append(_rec(workload="logreg", engine="numpy", variant="default", rules=None,
+    writer.append(_rec(workload="logreg", engine="numpy", variant="default", rules=RulesMode.NONE,
                        check_detail=exact, metrics=metrics))  # fmt: skip
     index = build_report([tmp_path / "res"], tmp_path / "out")
     summary = (tmp_path / "out" / "summary.md").read_text()
@@ -310,12 +312,12 @@ def test_cold_and_warm_iterations_table_and_ratios(tmp_path: Path) -> None:
         return _rec(workload="logreg", engine=engine, variant=variant, metrics=metrics, **kw)
 
     records = [
-        it("numpy", "default", 0.004, 0.002, rules=None),
-        it("numpy", "default", 0.006, 0.002, rules=None, repeat=1),
-        it("numpy", "default", 9.0, 9.0, rules=None, is_warmup=True),  # never counted
+        it("numpy", "default", 0.004, 0.002, rules=RulesMode.NONE),
+        it("numpy", "default", 0.006, 0.002, rules=RulesMode.NONE, repeat=1),
+        it("numpy", "default", 9.0, 9.0, rules=RulesMode.NONE, is_warmup=True),  # never counted
         it("spark", "rdd", 1.2, 0.1),
-        it("spark", "rdd", 1.0, 0.12, rules=True),
-        it("mrjob", "local", 2.5, 2.0, rules=None),
+        it("spark", "rdd", 1.0, 0.12, rules=RulesMode.ON),
+        it("mrjob", "local", 2.5, 2.0, rules=RulesMode.NONE),
         _rec(workload="logreg", engine="spark", variant="df"),  # no iteration times: no row
     ]
     rows = iteration_rows(records)

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from harness.results import ResultsWriter, RunRecord
+from harness.rules import RulesMode
 from reports.html import build_report
 from reports.udf import udf_speedups
 
@@ -62,7 +63,7 @@ def test_achieved_and_ideal_speedups() -> None:
 
 
 def test_no_rules_off_runs_no_row() -> None:
-    only_on = [r for r in _records() if r.rules is True]
+    only_on = [r for r in _records() if r.rules is RulesMode.ON]
     assert udf_speedups(only_on) == []
 
 

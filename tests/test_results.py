@@ -15,6 +15,7 @@ from harness.results import (
     capture_environment,
     load_records,
 )
+from harness.rules import RulesMode
 
 
 def _record(**kw: object) -> RunRecord:
@@ -23,7 +24,7 @@ def _record(**kw: object) -> RunRecord:
         workload="wordcount",
         engine="spark",
         variant="df",
-        rules=False,
+        rules=RulesMode.OFF,
         scale="tiny",
         params={"k": 1},
         repeat=0,
@@ -46,7 +47,9 @@ def test_records_round_trip_through_jsonl(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path, "b1")
     writer.ensure_writable()
     first = _record(workload="wördcount")
-    second = _record(status="failed", error="ValueError: x", wall_s=None, check="na", rules=None)
+    second = _record(
+        status="failed", error="ValueError: x", wall_s=None, check="na", rules=RulesMode.NONE
+    )
     writer.append(first)
     writer.append(second)
     assert load_records(writer.path) == [first, second]

@@ -11,6 +11,7 @@ import pytest
 from harness.engines import ENGINES, Placement, Role, recorded_role
 from harness.errors import UserError
 from harness.results import ResultsWriter, RunRecord
+from harness.rules import RulesMode
 from reports.claims import COST, ITERATIONS_CLAIM, NOT_MEASURED, WARM_CHECK, check_claims
 from reports.html import build_report
 from reports.published import MAPREDUCE_SYSTEM, RDD_SYSTEM
@@ -25,7 +26,8 @@ def _rec(
     engine: str, wall: float, role: dict[str, object] | None = None, **kw: object
 ) -> RunRecord:
     base: dict[str, object] = dict(
-        batch_id="roles", workload="wordcount", engine=engine, variant="default", rules=None,
+        batch_id="roles", workload="wordcount", engine=engine, variant="default",
+        rules=RulesMode.NONE,
         scale="tiny", params={}, repeat=0, is_warmup=False, status="ok", wall_s=wall,
         check="pass", metrics={}, role=role or {},
     )  # fmt: skip

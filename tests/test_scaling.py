@@ -12,6 +12,7 @@ import pytest
 
 from conftest import chromium
 from harness.results import ResultsWriter, RunRecord
+from harness.rules import RulesMode
 from reports.html import build_report
 from reports.scaling import (
     ScalingCell,
@@ -40,7 +41,7 @@ def _rec(engine: str, variant: str, rows: int, wall: float | None, **kw: object)
         workload=WORKLOAD,
         engine=engine,
         variant=variant,
-        rules=None,
+        rules=RulesMode.NONE,
         scale="small",
         factor=rows / 200_000,
         rows=rows,
@@ -103,10 +104,10 @@ def _ladder() -> list[RunRecord]:
             _rec("numpy", "default", n, None, status="skipped", check="na", **limit,
                  error="out of memory at 800,000 rows under 1G (a smaller size of this ladder)")
         )  # fmt: skip
-    records += _line("spark", "df", 0.5, 7e-6, SIZES[:4], rules=False)
+    records += _line("spark", "df", 0.5, 7e-6, SIZES[:4], rules=RulesMode.OFF)
     records += _line("spark", "rdd", 4.0, 1e-6, rss=(400 * MIB, 100), **limit)
     records += _line("mrjob", "local", 9.0, 1e-5, SIZES[:1])
-    records += _line("spark", EVIL, 50.0, 1e-6, SIZES[:2], rules=False)
+    records += _line("spark", EVIL, 50.0, 1e-6, SIZES[:2], rules=RulesMode.OFF)
     return records
 
 

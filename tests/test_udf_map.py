@@ -16,6 +16,7 @@ from harness import datasets, registry
 from harness.engines.mrjob_engine import MrjobEngine
 from harness.errors import UserError
 from harness.registry import RunContext
+from harness.rules import RulesMode
 from harness.spark_rules import RULES_ENABLED_KEY, costs
 from workloads._udf import udfs as shared_udfs
 from workloads._udf import vectorised
@@ -32,8 +33,8 @@ def tiny(isolated_env: Path) -> Tiny:
     return data, datasets.reference_answer(UDF_MAP, data, dict(UDF_MAP.params))
 
 
-def _ctx(engine: Any, variant: str, data: datasets.Dataset, scratch: Path, rules: Any = None
-         ) -> RunContext:  # fmt: skip
+def _ctx(engine: Any, variant: str, data: datasets.Dataset, scratch: Path,
+         rules: RulesMode = RulesMode.NONE) -> RunContext:  # fmt: skip
     return RunContext(engine, variant, data, dict(UDF_MAP.params), scratch, rules=rules)
 
 
@@ -169,6 +170,6 @@ def test_spark_prewarm_leaves_the_session_clean(
     impl = registry.find_impl("udf_map", "spark", "df")
     assert impl is not None and impl.prewarm is not None
     with rules(spark, True):
-        impl.prewarm(_ctx(spark_engine, "df", data, tmp_path, rules=True))
+        impl.prewarm(_ctx(spark_engine, "df", data, tmp_path, rules=RulesMode.ON))
         key = costs.conf_key("constrained", "bdbench_prewarm_a")
         assert spark.conf.get(key, None) is None

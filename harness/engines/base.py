@@ -118,7 +118,7 @@ class Engine(ABC):
     def __init__(self, options: Any = None) -> None:
         self.options: Any = options if options is not None else self.Options()
         self.variant: str | None = None
-        self.rules: RulesMode = None
+        self.rules = RulesMode.NONE
         #: The run's ``--memory-limit`` in bytes (None: none), set before ``start``: an engine
         #: that manages its own memory (spills) keeps under it instead of being killed.
         self.memory_limit: int | None = None

@@ -251,7 +251,7 @@ class SparkEngine(Engine):
     variants = ("rdd", "df", "stream")
     exclusive_variants = ("stream",)
     description = "PySpark (RDD or DataFrame API), optionally with our Catalyst rules"
-    rules_modes = (False, True, "paper")
+    rules_modes = (RulesMode.OFF, RulesMode.ON, RulesMode.PAPER)
     distributions = ("pyspark",)
     Options = SparkOptions
     options: SparkOptions
@@ -272,7 +272,7 @@ class SparkEngine(Engine):
         reason = super().unavailable(variant, rules)
         if reason is None and find_java() is None:
             reason = f"spark: {no_java_reason()}"
-        if reason is None and rules:
+        if reason is None and rules.loads_rules:
             from harness import spark_rules
 
             reason = spark_rules.unavailable_reason()
@@ -285,7 +285,7 @@ class SparkEngine(Engine):
         reason = self.preflight()
         if reason is not None:
             raise EngineUnavailable(reason)
-        if rules:
+        if rules.loads_rules:
             from harness.spark_rules import build
 
             build.build_jar()
@@ -490,12 +490,12 @@ class SparkEngine(Engine):
         )
         for key, value in self._conf.items():
             builder = builder.config(key, value)
-        if rules:
+        if rules.loads_rules:
             from harness import spark_rules
 
             # "paper": only the paper's reorder rule, the negative control.
             extensions = (
-                spark_rules.PAPER_EXTENSIONS if rules == "paper" else spark_rules.EXTENSIONS
+                spark_rules.PAPER_EXTENSIONS if rules is RulesMode.PAPER else spark_rules.EXTENSIONS
             )
             builder = spark_rules.configure(builder, extensions)
             self._conf["spark.sql.extensions"] = extensions
@@ -519,7 +519,11 @@ class SparkEngine(Engine):
         JVM with equal ones can serve the cell."""
         cores = master_cores(self.options.master)
         partitions = self.options.partitions or data_partitions(data.input_bytes, cores)
-        fields = {"options": dataclasses.asdict(self.options), "rules": rules, "p": partitions}
+        fields = {
+            "options": dataclasses.asdict(self.options),
+            "rules": rules.to_json(),
+            "p": partitions,
+        }
         return json.dumps(fields, sort_keys=True, default=str)
 
     def adopt(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
@@ -627,7 +631,7 @@ class SparkEngine(Engine):
                 app_id=sc.applicationId,
                 startup_phases=dict(self._phases),
             )
-        info["rules"] = self.rules
+        info["rules"] = self.rules.to_json()
         # Which copy of the input the run read: the cluster's HDFS copy or local files.
         info["input_fs"] = "hdfs" if self.staged else "local"
         return info

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.engines.spark_engine import SparkEngine
 from harness.registry import RunContext
+from harness.rules import RulesMode
 from harness.spark_rules import costs, probe
 from workloads._udf import udfs
 from workloads._udf.udfs import Spec
@@ -125,7 +126,7 @@ def warm_filters(ctx: RunContext, specs: Sequence[Spec]) -> None:
     spark = engine.spark
     if spark is None:
         return
-    if ctx.rules is True:
+    if ctx.rules is RulesMode.ON:
         annotate(spark, ctx.prepared.get("udfs", {}))
     tiny = spark.range(0, 64, 1, max(engine.partitions, 1)).select(
         "id", F.lit(" ".join(str(i % 7) for i in range(16))).alias("history")

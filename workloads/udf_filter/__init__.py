@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
 from harness.registry import CheckResult, Workload, register_workload
+from harness.rules import RulesMode
 from harness.spark_rules import costs
 from workloads._udf import udfs
 from workloads._udf.data import count_rows, make_data, read_rows
@@ -132,9 +133,11 @@ def annotation_conf(prepared: Mapping[str, Any]) -> dict[str, str]:
     return costs.measured_conf(prepared.get("udfs", {}))
 
 
-def evaluation_order(specs: Sequence[Spec], rules: Any, prepared: Mapping[str, Any]) -> list[Spec]:
+def evaluation_order(
+    specs: Sequence[Spec], rules: RulesMode, prepared: Mapping[str, Any]
+) -> list[Spec]:
     """Written order with rules off; ranked order with rules on (numpy and mrjob)."""
-    return ranked(specs, annotation_conf(prepared)) if rules is True else list(specs)
+    return ranked(specs, annotation_conf(prepared)) if rules is RulesMode.ON else list(specs)
 
 
 def _pass_matrix(specs: Sequence[Spec], ids: list[int], histories: list[str]) -> list[int]:
@@ -328,7 +331,7 @@ UDF_FILTER = register_workload(
         accepts_input=False,
         # Measured: 30,854,656 bytes for small's 30,000 rows (the data udf_map shares).
         bytes_per_item=1028.5,
-        rules_modes=(False, True),
+        rules_modes=(RulesMode.OFF, RulesMode.ON),
         default_rules="all",
         prepare=prepare,
         finish_metrics=finish_metrics,

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.registry import RunContext, implements
+from harness.rules import RulesMode
 from workloads._duckdb import (
     HISTORY_CSV,
     UDF_COLUMNS,
@@ -61,8 +62,8 @@ def run(ctx: RunContext) -> list[int]:
     specs = filter_specs(ctx.params)
     names = [s["name"] for s in specs]
     counts = Counts(names)
-    if ctx.rules is True:
-        where = ranked(evaluation_order(specs, True, ctx.prepared))
+    if ctx.rules is RulesMode.ON:
+        where = ranked(evaluation_order(specs, ctx.rules, ctx.prepared))
     else:
         where = written(specs)
     sql = f"SELECT id FROM {HISTORY_CSV} WHERE {where} ORDER BY id"

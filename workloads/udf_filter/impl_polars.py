@@ -19,8 +19,8 @@ its optimized plan, ``LazyFrame.explain()``):
 
 from __future__ import annotations
 
-from harness import rules as rules_modes
 from harness.registry import RunContext, implements
+from harness.rules import RulesMode
 from workloads._polars import engine
 from workloads._udf.polars_udfs import (
     UdfCalls,
@@ -50,7 +50,7 @@ def run(ctx: RunContext) -> list[int]:
 
     polars = engine(ctx)
     specs = filter_specs(ctx.params)
-    imposed = rules_modes.label(ctx.rules) == "on"
+    imposed = ctx.rules is RulesMode.ON
     order = evaluation_order(specs, ctx.rules, ctx.prepared)
     calls = UdfCalls()
     rows = histories(ctx.data)

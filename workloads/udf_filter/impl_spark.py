@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.engines.spark_engine import SparkEngine, master_cores
 from harness.registry import RunContext, implements
+from harness.rules import RulesMode
 from workloads._spark import input_uris, session
 from workloads._udf.spark import annotate, apply_chain, executed_plan, plan_groups, warm_filters
 from workloads.udf_filter import filter_specs, run_metrics
@@ -43,7 +44,7 @@ def run_df(ctx: RunContext) -> list[int]:
     """``read.csv`` -> one ``filter`` per UDF in the written order -> ids."""
     engine = ctx.engine_as(SparkEngine)
     spark = session(ctx)
-    if ctx.rules is True:
+    if ctx.rules is RulesMode.ON:
         # Measured annotations (the stored profile, below the name-suffix convention) and the
         # probe's node cost, stored by the untimed warm-up.
         annotate(spark, ctx.prepared.get("udfs", {}))
