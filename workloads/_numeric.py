@@ -223,4 +223,7 @@ ITERATIVE: dict[str, Any] = {
     "size_unit": "points",
     "finish_metrics": count_own_iterations,
     "default_rules": "both",
+    # The conformance run proves each cell's path and answer check, not convergence: four
+    # iterations keep mrjob/local (one job per iteration, about 1 s each) short.
+    "smoke_params": {"iterations": 4},
 }
