@@ -58,6 +58,7 @@ from typing import Any
 from harness import datasets, registry
 from harness.engines.base import Engine
 from harness.registry import RunContext
+from harness.rules import RulesMode
 
 CORES = 2
 ENGINES = ("numpy", "spark")
@@ -283,12 +284,12 @@ def measure(
     """Start one session, prewarm it (untimed), run the ramp, stop; nothing left behind."""
     engine = make_engine(name)
     variant = "stream" if name == "spark" else "replay"
-    reason = engine.unavailable(variant, None)
+    reason = engine.unavailable(variant, RulesMode.NONE)
     if reason:
         raise SystemExit(f"{name}: {reason}")
     scratch = Path(tempfile.mkdtemp(prefix=f"bdbench-ramp-{name}-"))
     try:
-        engine.start(variant, None, data, scratch)
+        engine.start(variant, RulesMode.NONE, data, scratch)
         if name == "spark":
             from workloads.stream_window.impl_spark import prewarm
 

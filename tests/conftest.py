@@ -13,6 +13,7 @@ import psutil
 import pytest
 
 from harness import datasets, registry
+from harness.rules import RulesMode
 from harness.tools import find_java
 
 TESTS = Path(__file__).resolve().parent
@@ -77,11 +78,12 @@ def spark_engine(
     # session behaves like plain Spark unless a test turns them on with RULES_ENABLED_KEY.
     try:
         build.build_jar()
-        rules = engine.unavailable("df", True) is None
+        loaded = engine.unavailable("df", RulesMode.ON) is None
     except EngineUnavailable:
-        rules = False
+        loaded = False
+    rules = RulesMode.ON if loaded else RulesMode.OFF
     engine.start("df", rules, tiny_wordcount, tmp_path_factory.mktemp("spark"))
-    if rules:
+    if loaded:
         engine.spark.conf.set(RULES_ENABLED_KEY, "false")
     yield engine
     engine.stop()

@@ -134,8 +134,8 @@ def test_one_cell_key_and_label_everywhere() -> None:
 
 
 def test_request_and_result_round_trip(tmp_path: Path) -> None:
-    request = RunRequest("wordcount", "numpy", "default", None, {"k": 1}, {"x": 1}, {}, {},
-                         str(tmp_path), str(tmp_path / "r.json"))  # fmt: skip
+    request = RunRequest("wordcount", "numpy", "default", RulesMode.NONE, {"k": 1}, {"x": 1},
+                         {}, {}, str(tmp_path), str(tmp_path / "r.json"))  # fmt: skip
     request.write(tmp_path / "q.json")
     assert RunRequest.read(tmp_path / "q.json") == request
     result = RunResult(status="ok", wall_s=1.0, metrics={"items": 3}, stop_error="x")
@@ -177,7 +177,8 @@ def test_an_engine_that_fails_to_stop_is_recorded_and_reported(
         raise RuntimeError("session would not stop")
 
     monkeypatch.setattr(NumpyEngine, "stop", broken_stop)
-    request = RunRequest("wordcount", "numpy", "default", None, {}, tiny_wordcount.to_json(),  # type: ignore[attr-defined]
+    data = tiny_wordcount.to_json()  # type: ignore[attr-defined]
+    request = RunRequest("wordcount", "numpy", "default", RulesMode.NONE, {}, data,
                          {}, {}, str(tmp_path), str(tmp_path / "r.json"))  # fmt: skip
     result = execute(request, None)
     assert result.status == "ok" and result.stop_error == "RuntimeError: session would not stop"
@@ -253,7 +254,7 @@ def test_an_engine_whose_library_is_missing_is_unavailable_and_its_cells_skipped
     # list shows it, and a batch records its cells as skipped with that reason.
     monkeypatch.setattr(NumpyEngine, "distributions", ("bdbench_no_such_library",))
     reason = "numpy: python package 'bdbench_no_such_library' is not installed"
-    assert NumpyEngine().unavailable("default", None) == reason
+    assert NumpyEngine().unavailable("default", RulesMode.NONE) == reason
     from harness.cells import matrix_rows
 
     row = next(r for r in matrix_rows() if r["label"] == "numpy/default")

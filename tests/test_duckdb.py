@@ -36,7 +36,7 @@ def engine(tmp_path: Path) -> Iterator[DuckdbEngine]:
     """A started DuckDB engine (in memory), stopped after the test."""
     started = DuckdbEngine()
     data = datasets.generated(registry.get_workload("wordcount"), "tiny")
-    started.start("default", None, data, tmp_path / "scratch")
+    started.start("default", RulesMode.NONE, data, tmp_path / "scratch")
     yield started
     started.stop()
 
@@ -84,7 +84,7 @@ def test_engine_settings_under_a_memory_limit(tmp_path: Path) -> None:
     engine = DuckdbEngine()
     engine.memory_limit = 1 << 30
     scratch = tmp_path / "scratch"
-    engine.start("default", None, _tiny("logreg"), scratch)
+    engine.start("default", RulesMode.NONE, _tiny("logreg"), scratch)
     try:
         info = engine.info()
         assert info["database"] == "file (scratch)" and info["threads"] == cpu_count()
@@ -148,7 +148,7 @@ def test_rules_on_impose_the_ranked_order(engine: DuckdbEngine, tmp_path: Path) 
         data = _tiny("udf_filter")
         ids, ctx = _run(engine, "udf_filter", data, params, tmp_path, rules=RulesMode.ON)
         assert ids == _expected("udf_filter", data, params)["ids"]
-        ranked = [s["name"] for s in uf.evaluation_order(uf.filter_specs(params), True,
+        ranked = [s["name"] for s in uf.evaluation_order(uf.filter_specs(params), RulesMode.ON,
                                                          ctx.prepared)]  # fmt: skip
         assert ranked != [s["name"] for s in uf.filter_specs(params)]  # expensive was first
         udf = ctx.metrics["udf"]

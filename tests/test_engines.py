@@ -9,6 +9,7 @@ import pytest
 
 from harness.engines.mrjob_engine import MrjobEngine, MrjobOptions
 from harness.engines.spark_engine import SparkEngine, SparkOptions, data_partitions, master_cores
+from harness.rules import RulesMode
 
 
 def _started(engine: MrjobEngine, variant: str) -> MrjobEngine:
@@ -44,14 +45,14 @@ def test_hadoop_is_available_when_hadoop_home_has_the_binary(
     engine = MrjobEngine()
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("HADOOP_HOME", raising=False)
-    assert "no hadoop binary" in (engine.unavailable("hadoop", None) or "")
+    assert "no hadoop binary" in (engine.unavailable("hadoop", RulesMode.NONE) or "")
     binary = tmp_path / "bin" / "hadoop"
     binary.parent.mkdir()
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o755)
     monkeypatch.setenv("HADOOP_HOME", str(tmp_path))
-    assert engine.unavailable("hadoop", None) is None
-    assert engine.unavailable("local", None) is None
+    assert engine.unavailable("hadoop", RulesMode.NONE) is None
+    assert engine.unavailable("local", RulesMode.NONE) is None
 
 
 @pytest.mark.parametrize(
@@ -96,11 +97,11 @@ def test_spark_rules_cells_need_javac(tmp_path: Path, monkeypatch: pytest.Monkey
     if java is None:
         pytest.skip("no Java")
     if build.find_javac() is not None:
-        assert SparkEngine().unavailable("df", True) is None
+        assert SparkEngine().unavailable("df", RulesMode.ON) is None
     # a JRE without javac: java is found, javac is not
     (tmp_path / "java").symlink_to(java)
     monkeypatch.delenv("JAVA_HOME", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))
-    assert SparkEngine().unavailable("df", False) is None
-    reason = SparkEngine().unavailable("df", True)
+    assert SparkEngine().unavailable("df", RulesMode.OFF) is None
+    reason = SparkEngine().unavailable("df", RulesMode.ON)
     assert reason is not None and "no javac found" in reason

@@ -15,6 +15,7 @@ from harness import datasets, registry
 from harness.engines.numpy_engine import NumpyEngine
 from harness.errors import UserError
 from harness.registry import RunContext
+from harness.rules import RulesMode
 from workloads import kmeans
 
 
@@ -207,7 +208,7 @@ def _mrjob(variant: str, data: datasets.Dataset, params: dict, tmp_path: Path) -
     from workloads.kmeans import impl_mrjob
 
     engine = MrjobEngine()
-    engine.start(variant, None, data, tmp_path)
+    engine.start(variant, RulesMode.NONE, data, tmp_path)
     ctx = RunContext(engine, variant, data, params, tmp_path)
     return impl_mrjob.run(ctx), ctx
 

@@ -15,6 +15,7 @@ from harness import datasets, registry
 from harness.engines.numpy_engine import NumpyEngine
 from harness.errors import UserError
 from harness.registry import RunContext
+from harness.rules import RulesMode
 from workloads import logreg
 
 
@@ -131,7 +132,7 @@ def test_mrjob_one_job_per_iteration(
     params["iterations"] = iterations  # one job each
     expected = datasets.reference_answer(workload, tiny, params)
     engine = MrjobEngine()
-    engine.start(variant, None, tiny, tmp_path)
+    engine.start(variant, RulesMode.NONE, tiny, tmp_path)
     ctx = RunContext(engine, variant, tiny, params, tmp_path)
     assert workload.check(impl_mrjob.run(ctx), expected).passed
     assert len(ctx.metrics["iteration_s"]) == iterations

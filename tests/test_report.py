@@ -282,7 +282,7 @@ def test_cells_checked_by_quality_say_so(tmp_path: Path) -> None:
     writer.write_env({"batch_id": "quality"})
     detail = "quality check (different algorithm): log-loss 0.47 vs reference 0.48"
     metrics = {"items": 100, "items_per_s": 50.0, "unit": "point-iterations"}
-    for rules in (False, True):
+    for rules in (RulesMode.OFF, RulesMode.ON):
         writer.append(
             _rec(workload="logreg", rules=rules, check_detail=detail,
                  metrics={**metrics, "check_method": "quality"})

@@ -16,6 +16,7 @@ import pytest
 from conftest import needs_java
 from harness import metrics, probe, runner
 from harness.results import ResultsWriter, RunRecord, load_records
+from harness.rules import RulesMode
 from plugin_workloads import ALLOCATE, PIDFILE_ENV
 
 
@@ -105,9 +106,9 @@ def test_unavailable_cell_is_a_skipped_record_with_reason(tmp_path: Path) -> Non
 def test_rules_field_is_separate_and_skipped_until_rules_exist(tmp_path: Path) -> None:
     cells = runner.expand_cells(["wordcount"], ["spark/df", "numpy"], rules="both")
     assert {(c.engine, c.variant, c.rules) for c in cells} == {
-        ("spark", "df", False),
-        ("spark", "df", True),
-        ("numpy", "default", None),
+        ("spark", "df", RulesMode.OFF),
+        ("spark", "df", RulesMode.ON),
+        ("numpy", "default", RulesMode.NONE),
     }
 
 

@@ -12,6 +12,7 @@ from harness import datasets, registry
 from harness.engines.numpy_engine import NumpyEngine
 from harness.errors import UserError
 from harness.registry import RunContext
+from harness.rules import RulesMode
 from workloads import stream_window as sw
 from workloads.stream_window import events
 
@@ -52,7 +53,7 @@ def _mrjob(data: datasets.Dataset, params: dict[str, Any], tmp: Path) -> dict[st
     from workloads.stream_window import impl_mrjob
 
     engine = MrjobEngine()
-    engine.start("inline", None, data, tmp)
+    engine.start("inline", RulesMode.NONE, data, tmp)
     return impl_mrjob.run(RunContext(engine, "inline", data, params, tmp))
 
 

@@ -15,6 +15,7 @@ from harness.engines.mrjob_engine import MrjobEngine
 from harness.engines.numpy_engine import NumpyEngine
 from harness.errors import UserError
 from harness.registry import RunContext
+from harness.rules import RulesMode
 from harness.spark_rules import RULES_ENABLED_KEY, costs
 from workloads import udf_filter as uf
 from workloads._udf import udfs, vectorised
@@ -29,8 +30,8 @@ def tiny(isolated_env: Path) -> datasets.Dataset:
     return datasets.generated(registry.get_workload("udf_filter"), "tiny")
 
 
-def _ctx(engine: Any, variant: str, data: datasets.Dataset, params: dict[str, Any], rules: Any,
-         scratch: Path) -> RunContext:  # fmt: skip
+def _ctx(engine: Any, variant: str, data: datasets.Dataset, params: dict[str, Any],
+         rules: RulesMode, scratch: Path) -> RunContext:  # fmt: skip
     workload = registry.get_workload("udf_filter")
     prepared = datasets.prepared(workload, data, params)
     return RunContext(engine, variant, data, dict(params), scratch, rules=rules, prepared=prepared)
@@ -145,14 +146,14 @@ def test_numpy_written_and_ranked_orders(
 
     expected = datasets.reference_answer(registry.get_workload("udf_filter"), tiny, params)
     engine = NumpyEngine()
-    for rules in (False, True):
+    for rules in (RulesMode.OFF, RulesMode.ON):
         ctx = _ctx(engine, "default", tiny, params, rules, tmp_path)
         assert impl_numpy.run(ctx) == expected["ids"]
         udf = _finish(ctx, tiny)
         assert udf["survivor_calls_exact"] is True
         first = udf["evaluated_order"][0]
         assert udf["calls"][first] == expected["rows"]
-        if rules:  # ranked: the cheap, selective filter first
+        if rules is RulesMode.ON:  # ranked: the cheap, selective filter first
             assert first in ("udfB_10", "spin0")
 
 
@@ -161,17 +162,17 @@ def test_mrjob_inline_counts_calls_with_counters(tiny: datasets.Dataset, tmp_pat
 
     expected = datasets.reference_answer(registry.get_workload("udf_filter"), tiny, PAPER)
     engine = MrjobEngine()
-    engine.start("inline", None, tiny, tmp_path)
+    engine.start("inline", RulesMode.NONE, tiny, tmp_path)
     calls = {}
-    for rules in (False, True):
+    for rules in (RulesMode.OFF, RulesMode.ON):
         ctx = _ctx(engine, "inline", tiny, PAPER, rules, tmp_path)
         assert impl_mrjob.run(ctx) == expected["ids"]
         udf = _finish(ctx, tiny)
         assert udf["survivor_calls_exact"] is True
         calls[rules] = udf["calls"]
-    assert calls[False]["udfA_99"] == expected["rows"]  # written order: expensive first
-    assert calls[True]["udfB_10"] == expected["rows"]
-    assert calls[True]["udfA_99"] == expected["passing"]["udfB_10"]
+    assert calls[RulesMode.OFF]["udfA_99"] == expected["rows"]  # written order: expensive first
+    assert calls[RulesMode.ON]["udfB_10"] == expected["rows"]
+    assert calls[RulesMode.ON]["udfA_99"] == expected["passing"]["udfB_10"]
 
 
 def test_spark_rules_make_the_expensive_udf_see_only_survivors(
@@ -192,7 +193,14 @@ def test_spark_rules_make_the_expensive_udf_see_only_survivors(
         spark.conf.set(RULES_ENABLED_KEY, "false" if mode == "off" else "true")
         spark.conf.set(costs.NODE_COST_KEY, "0" if mode == "free" else "0.1")
         try:
-            ctx = _ctx(spark_engine, "df", tiny, PAPER, mode != "off", tmp_path)
+            ctx = _ctx(
+                spark_engine,
+                "df",
+                tiny,
+                PAPER,
+                RulesMode.OFF if mode == "off" else RulesMode.ON,
+                tmp_path,
+            )
             assert impl_spark.run_df(ctx) == expected["ids"]
         finally:
             spark.conf.set(RULES_ENABLED_KEY, "false")

@@ -105,7 +105,7 @@ def test_mrjob_inline_equals_reference(tiny: Tiny, tmp_path: Path) -> None:
 
     data, expected = tiny
     engine = MrjobEngine()
-    engine.start("inline", None, data, tmp_path)
+    engine.start("inline", RulesMode.NONE, data, tmp_path)
     ctx = _ctx(engine, "inline", data, tmp_path)
     assert impl_mrjob.run(ctx) == expected
     udf = ctx.metrics["udf"]
@@ -133,7 +133,7 @@ def test_spark_equals_reference_and_counts_damage_calls(
     from workloads.udf_map import impl_spark
 
     data, expected = tiny
-    ctx = _ctx(spark_engine, "df", data, tmp_path, rules=on)
+    ctx = _ctx(spark_engine, "df", data, tmp_path, rules=RulesMode.ON if on else RulesMode.OFF)
     with rules(spark_engine.spark, on):
         answer = impl_spark.run_df(ctx)
     assert answer == expected

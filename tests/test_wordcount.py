@@ -9,6 +9,7 @@ import pytest
 from harness import datasets, registry
 from harness.engines.mrjob_engine import MrjobEngine, MrjobOptions
 from harness.registry import RunContext
+from harness.rules import RulesMode
 from workloads import wordcount
 from workloads.wordcount import mr_wordcount
 
@@ -102,7 +103,7 @@ def test_mrjob_inline_equals_reference(
     from workloads.wordcount import impl_mrjob
 
     engine = MrjobEngine()
-    engine.start("inline", None, data, tmp_path)
+    engine.start("inline", RulesMode.NONE, data, tmp_path)
     assert impl_mrjob.run(_ctx(engine, "inline", data, tmp_path)) == expected
 
 
@@ -151,7 +152,7 @@ def test_mrjob_local_runner_really_runs_tasks(
     from workloads.wordcount import impl_mrjob
 
     engine = MrjobEngine(MrjobOptions(num_cores=2))
-    engine.start("local", None, tiny_wordcount, tmp_path)
+    engine.start("local", RulesMode.NONE, tiny_wordcount, tmp_path)
     answer = impl_mrjob.run(_ctx(engine, "local", tiny_wordcount, tmp_path))
     workload = registry.get_workload("wordcount")
     assert answer == datasets.reference_answer(workload, tiny_wordcount, {})
