@@ -79,6 +79,19 @@ def test_listing_the_matrix_imports_no_polars() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_start_loads_polars_lazy_numpy_before_any_query(tmp_path: Path) -> None:
+    # Polars' lazy numpy proxy races when streaming threads first use it at once; the engine
+    # loads it at start, so no UDF call in a timed query is the first.
+    code = (
+        "import sys; from pathlib import Path; from harness.rules import RulesMode; "
+        "from harness.engines.polars_engine import PolarsEngine; e = PolarsEngine(); "
+        f"e.start('streaming', RulesMode.NONE, None, Path({str(tmp_path)!r})); "
+        "import polars._dependencies as d, numpy; print(d.numpy is numpy); e.stop()"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
+
+
 def test_every_cell_passes_through_the_runner(tmp_path: Path) -> None:
     """Each workload at tiny, both variants (udf_filter with rules off and on), in measured
     worker processes, exactly as ``bdbench run`` runs them."""

@@ -92,8 +92,14 @@ class PolarsEngine(Engine):
         self._saved_env = {key: os.environ.get(key) for key in self._env}
         os.environ.update(self._env)
         self._imported_before = "polars" in sys.modules
+        import numpy
         import polars
 
+        # Polars loads numpy through a lazy proxy whose first use is not thread-safe: two
+        # streaming-engine threads calling a UDF at once both load it, and the second fails
+        # ("'module' object does not support item assignment", seen once in a make run).
+        # One use here, untimed and single-threaded, loads it before any query.
+        polars.Series("warm", numpy.zeros(1)).to_numpy()
         self._pl = polars
 
     def stop(self) -> None:
