@@ -43,6 +43,11 @@ def row_counts(text: str) -> list[int]:
 
 def int_at_least(low: int) -> Callable[[str], int]:
     """A parser of whole numbers no smaller than ``low``."""
+    return int_in_range(low, None)
+
+
+def int_in_range(low: int, high: int | None) -> Callable[[str], int]:
+    """A parser of whole numbers from ``low`` to ``high`` (None: no upper bound)."""
 
     def parse(text: str) -> int:
         try:
@@ -51,6 +56,8 @@ def int_at_least(low: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
         if value < low:
             raise argparse.ArgumentTypeError(f"must be at least {low}: {text!r}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}: {text!r}")
         return value
 
     return parse

@@ -4,9 +4,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from typing import Any
 
-from harness.argtypes import int_at_least
+from harness.argtypes import int_at_least, int_in_range
+
+#: Kept in step with ``hadoop.MAX_NODEMANAGERS`` (not imported: the CLI loads without it).
+MAX_NODEMANAGERS = 8
+
+
+def memory_mb(text: str) -> int:
+    """A size like ``4g`` or ``3072m`` in MB (at least 1024: an ApplicationMaster and a task)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([mMgG])\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"expected a size like 4g or 3072m, got {text!r}")
+    mb = int(match.group(1)) * (1024 if match.group(2).lower() == "g" else 1)
+    if mb < 1024:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is below 1024m (an ApplicationMaster and a task)"
+        )
+    return mb
+
 
 #: What ``cluster up`` can start (``--only``).
 PARTS = ("hadoop", "spark")
@@ -37,6 +55,26 @@ def add_parser(sub: Any) -> None:
         "--worker-cores", type=int_at_least(1), default=2, help="cores per worker (default 2)"
     )
     p_up.add_argument("--worker-memory", default="2g", help="memory per worker (default 2g)")
+    p_up.add_argument(
+        "--nodemanagers",
+        type=int_in_range(1, MAX_NODEMANAGERS),
+        default=1,
+        help=f"YARN NodeManagers, each a node with its own ports and folders (1 to "
+        f"{MAX_NODEMANAGERS}, default 1)",
+    )
+    p_up.add_argument(
+        "--nodemanager-memory",
+        type=memory_mb,
+        default=4096,
+        metavar="SIZE",
+        help="memory each NodeManager offers containers (default 4g)",
+    )
+    p_up.add_argument(
+        "--nodemanager-vcores",
+        type=int_at_least(1),
+        default=4,
+        help="vcores each NodeManager offers containers (default 4)",
+    )
     p_up.add_argument("--json", action="store_true", help="print the state as JSON")
     actions.add_parser("down", help="stop every daemon; leave no process, port or temp folder")
     p_status = actions.add_parser("status", help="what runs, where, with versions")
@@ -54,6 +92,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             workers=args.workers,
             worker_cores=args.worker_cores,
             worker_memory=args.worker_memory,
+            nodemanagers=args.nodemanagers,
+            nodemanager_memory_mb=args.nodemanager_memory,
+            nodemanager_vcores=args.nodemanager_vcores,
         )
         state = local.up(options)
         if args.json:
@@ -79,6 +120,11 @@ def _print_up(state: dict[str, Any]) -> None:
         print(
             f"hadoop {hadoop.get('version')}: fs {hadoop.get('fs')}, "
             f"resourcemanager {hadoop.get('resourcemanager')}, conf {hadoop.get('conf_dir')}"
+        )
+        n = hadoop.get("nodemanagers", 1)
+        print(
+            f"  {n} NodeManager{'s' if n != 1 else ''} ({hadoop.get('nodemanager_vcores')} vcores, "
+            f"{hadoop.get('nodemanager_memory_mb')} MB each)"
         )
     spark = state.get("spark")
     if spark:

@@ -93,6 +93,31 @@ CONTAINER_MB = 512
 #: The NodeManager takes ~7 s to give up on "running" applications and 10 s more for its
 #: monitor thread after SIGTERM, though it kills its containers at once: SIGKILL it sooner.
 NODEMANAGER_STOP_GRACE_S = 2.0
+#: Ports of NodeManager i (i >= 2) are NodeManager 1's moved by (i - 1) x this.
+NM_PORT_STRIDE = 100
+#: NodeManagers one cluster may have: the port layout is proven free of collisions up to it
+#: (more NodeManager JVMs than this would not fit beside the rest on a small machine anyway).
+MAX_NODEMANAGERS = 8
+#: How fast a lost worker is noticed, in seconds, not Hadoop's minutes (a benchmark that loses
+#: a node must not wait 10 minutes for YARN to say so). yarn-site unless the key says mapreduce.
+DETECTION = {
+    # The ResourceManager declares a NodeManager LOST after this long without a heartbeat
+    # (Hadoop's default: 600000, 10 minutes); its containers then complete as ABORTED.
+    "yarn.nm.liveness-monitor.expiry-interval-ms": "10000",
+    # Kept (recorded): heartbeats every second, the liveness check every second.
+    "yarn.resourcemanager.nodemanagers.heartbeat-interval-ms": "1000",
+    "yarn.resourcemanager.nm.liveness-monitor.interval-ms": "1000",
+    # An ApplicationMaster starting a container on a dead NodeManager gives up in 10 s
+    # (default 180 s, retrying every 10 s).
+    "yarn.client.nodemanager-connect.max-wait-ms": "10000",
+    "yarn.client.nodemanager-connect.retry-interval-ms": "1000",
+    # Kept (recorded): a lost ApplicationMaster is retried once, recovering finished tasks.
+    "yarn.resourcemanager.am.max-attempts": "2",
+}
+#: Set in capacity-scheduler.xml with two NodeManagers or more: one container per node
+#: heartbeat (default 100), so a job's containers spread over the nodes as data spread over
+#: nodes would (with the default, the first heartbeat takes every map of a small job).
+SPREAD = {"yarn.scheduler.capacity.per-node-heartbeat.maximum-container-assignments": "1"}
 #: Seconds the NameNode gets to format its name folder.
 FORMAT_TIMEOUT_S = 120.0
 #: What Hadoop 3.4's launcher adds for JDK 17 (hadoop_finalize_jpms_opts, HADOOP-19219).
@@ -319,6 +344,16 @@ class HadoopPorts:
         """The same layout moved by ``by`` (a second cluster beside the first)."""
         return replace(self, **{f.name: getattr(self, f.name) + by for f in fields(self)})
 
+    def nodemanager_ports(self, i: int) -> dict[str, int]:
+        """NodeManager ``i``'s ports (1: the fields themselves; each further one 100 up)."""
+        by = NM_PORT_STRIDE * (i - 1)
+        return {
+            "nodemanager": self.nodemanager + by,
+            "nodemanager localizer": self.nodemanager_localizer + by,
+            "nodemanager http": self.nodemanager_http + by,
+            "shuffle": self.shuffle + by,
+        }
+
 
 def _loopback(port: int) -> str:
     return f"127.0.0.1:{port}"
@@ -346,7 +381,10 @@ class HadoopCluster:
         nodemanager_memory_mb: int = 4096,
         nodemanager_vcores: int = 4,
         home: Path | None = None,
+        nodemanagers: int = 1,
     ) -> None:
+        if not 1 <= nodemanagers <= MAX_NODEMANAGERS:
+            raise ClusterError(f"hadoop: 1 to {MAX_NODEMANAGERS} NodeManagers, not {nodemanagers}")
         if nodemanager_memory_mb < 2 * CONTAINER_MB:
             raise ClusterError(
                 f"hadoop: the NodeManager needs at least {2 * CONTAINER_MB} MB (an "
@@ -358,6 +396,7 @@ class HadoopCluster:
         self.ports = ports or HadoopPorts()
         self.nodemanager_memory_mb = nodemanager_memory_mb
         self.nodemanager_vcores = nodemanager_vcores
+        self.nodemanagers = nodemanagers
         self.home = (home or hadoop_home()).resolve()
         self.handles: dict[str, Handle] = {}
         self.startup_s: dict[str, float] = {}
@@ -414,10 +453,51 @@ class HadoopCluster:
         """Hadoop Streaming's jar (for ``hadoop jar`` and mrjob's ``--hadoop-streaming-jar``)."""
         return self.home / "lib" / f"hadoop-streaming-{HADOOP_VERSION}.jar"
 
-    @property
-    def _nm_local(self) -> Path:
-        # NodeManager scratch (localized files, containers' working folders): never reused.
-        return self.tmp_dir / "nm-local"
+    def nm_local(self, i: int = 1) -> Path:
+        """NodeManager ``i``'s scratch (localized files, containers' working folders and pid
+        files, map outputs): never shared, since a NodeManager cleans its own at start."""
+        return self.tmp_dir / ("nm-local" if i == 1 else f"nm-local-{i}")
+
+    def nm_logs(self, i: int = 1) -> Path:
+        """NodeManager ``i``'s container logs (mrjob reads task logs from ``*/userlogs``)."""
+        return self.log_dir / "userlogs" if i == 1 else self.log_dir / f"nm-{i}" / "userlogs"
+
+    @staticmethod
+    def nm_name(i: int) -> str:
+        """The handle name of NodeManager ``i``: ``nodemanager``, ``nodemanager 2``, ..."""
+        return "nodemanager" if i == 1 else f"nodemanager {i}"
+
+    def nm_address(self, i: int) -> str:
+        """NodeManager ``i``'s RPC address (its NodeId's port; YARN names the host
+        ``localhost``)."""
+        return _loopback(self.ports.nodemanager_ports(i)["nodemanager"])
+
+    def _nm_overrides(self, i: int) -> list[str]:
+        """``-D key=value`` arguments that make NodeManager ``i`` a node of its own beside the
+        first (none for NodeManager 1): its ports, scratch and log folders. NodeManager.main
+        parses them into the configuration's overlay, which outlives the reload that loading
+        JobConf triggers (mapred-default.xml's shuffle port could not override it), so every
+        NodeManager reads the one conf/. NodeManager recovery stays off: it would need its own
+        ``yarn.nodemanager.recovery.dir`` too."""
+        if i == 1:
+            return []
+        ports = self.ports.nodemanager_ports(i)
+        values = {
+            "yarn.nodemanager.address": _loopback(ports["nodemanager"]),
+            "yarn.nodemanager.localizer.address": _loopback(ports["nodemanager localizer"]),
+            "yarn.nodemanager.webapp.address": _loopback(ports["nodemanager http"]),
+            "mapreduce.shuffle.port": str(ports["shuffle"]),
+            "yarn.nodemanager.local-dirs": str(self.nm_local(i)),
+            "yarn.nodemanager.log-dirs": str(self.nm_logs(i)),
+        }
+        return [arg for key, value in values.items() for arg in ("-D", f"{key}={value}")]
+
+    def port_purposes(self) -> dict[str, int]:
+        """Every port the cluster listens on, by purpose (each NodeManager's own)."""
+        ports = self.ports.as_dict()
+        for i in range(2, self.nodemanagers + 1):
+            ports.update({f"{k} {i}": v for k, v in self.ports.nodemanager_ports(i).items()})
+        return ports
 
     # -- configuration --------------------------------------------------------------------
 
@@ -478,7 +558,7 @@ class HadoopCluster:
         """YARN's folders, the shuffle service, and containers sized for a small machine."""
         state = self.state_dir
         return {
-            "yarn.nodemanager.local-dirs": str(self._nm_local),
+            "yarn.nodemanager.local-dirs": str(self.nm_local(1)),
             # mrjob looks for task logs in $HADOOP_LOG_DIR/userlogs.
             "yarn.nodemanager.log-dirs": str(self.log_dir / "userlogs"),
             # The RM's defaults are /tmp/hadoop-yarn-${user}/node-attribute (and node-labels).
@@ -496,6 +576,7 @@ class HadoopCluster:
             # A nearly full shared disk must not mark the only NodeManager unhealthy.
             "yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage": "99",
             "yarn.nodemanager.delete.debug-delay-sec": "0",
+            **DETECTION,
         }
 
     def _mapred_site(self) -> dict[str, str]:
@@ -533,6 +614,14 @@ class HadoopCluster:
         for resource in sorted(CONF_RESOURCES.iterdir()):
             if resource.is_file():
                 shutil.copyfile(resource, self.conf_dir / resource.name)
+        if self.nodemanagers >= 2:
+            scheduler = self.conf_dir / "capacity-scheduler.xml"
+            extra = "".join(
+                f"  <property><name>{k}</name><value>{v}</value></property>\n"
+                for k, v in SPREAD.items()
+            )
+            text = scheduler.read_text()
+            scheduler.write_text(text.replace("</configuration>", f"{extra}</configuration>"))
         return self.conf_dir
 
     def _jvm_opts(self, heap_mb: int) -> list[str]:
@@ -579,7 +668,8 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         shim.chmod(0o755)
         return shim
 
-    def _daemon_argv(self, java: str, name: str, *args: str) -> list[str]:
+    def _daemon_argv(self, java: str, name: str, *args: str, log: str | None = None) -> list[str]:
+        log = log or name
         classpath = [str(self.conf_dir)]
         if name in ("namenode", "datanode"):
             # share/ holds webapps/{hdfs,datanode,static}: only HDFS daemons, whose web apps
@@ -593,9 +683,9 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
             f"-Dproc_{name}",
             *self._jvm_opts(DAEMON_HEAP_MB[name]),
             f"-Dhadoop.log.dir={self.log_dir}",
-            f"-Dhadoop.log.file={name}.log",
+            f"-Dhadoop.log.file={log}.log",
             f"-Dyarn.log.dir={self.log_dir}",
-            f"-Dyarn.log.file={name}.log",
+            f"-Dyarn.log.file={log}.log",
             # Daemons log to the console, which daemons.start sends to logs/<name>.log.
             "-Dhadoop.root.logger=INFO,console",
             f"-Dhadoop.home.dir={self.home}",
@@ -625,7 +715,7 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         reason = unavailable(self.home)
         if reason is not None:
             raise ClusterError(reason)
-        daemons.check_ports(self.ports.as_dict())
+        daemons.check_ports(self.port_purposes())
         fetch(self.home)
         java = find_java()
         assert java is not None  # unavailable() said so
@@ -639,26 +729,46 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         try:
             self._format_if_new(java, env)
             for name in MAIN_CLASSES:
-                started = time.monotonic()
-                handle = daemons.start(
-                    name,
-                    self._daemon_argv(java, name),
-                    self.log_dir / f"{name}.log",
-                    env=env,
-                    cwd=self.root,
-                )
-                self.handles[name] = handle
-                remaining = max(1.0, timeout - (time.monotonic() - began))
-                try:
-                    daemons.wait_ready(handle, self._readiness(name), remaining)
-                except ClusterError as exc:
-                    raise ClusterError(f"hadoop {exc}{_log_hint(Path(handle.log))}") from None
-                self.startup_s[name] = round(time.monotonic() - started, 2)
+                count = self.nodemanagers if name == "nodemanager" else 1
+                for i in range(1, count + 1):
+                    remaining = max(1.0, timeout - (time.monotonic() - began))
+                    key = self.nm_name(i) if name == "nodemanager" else name
+                    self.startup_s[key] = self._start_daemon(java, env, name, i, remaining)
         except BaseException:
             self.down()  # the daemons already started, and their temp files
             raise
         self.startup_s["total"] = round(time.monotonic() - began, 2)
         return self.to_state()
+
+    def _start_daemon(
+        self, java: str, env: dict[str, str], name: str, i: int, timeout: float
+    ) -> float:
+        """Start daemon ``name`` (NodeManager ``i``) and wait until it is ready; seconds."""
+        started = time.monotonic()
+        key = self.nm_name(i) if name == "nodemanager" else name
+        log = key.replace(" ", "-")
+        handle = daemons.start(
+            key,
+            self._daemon_argv(java, name, *self._nm_overrides(i), log=log),
+            self.log_dir / f"{log}.log",
+            env=env,
+            cwd=self.root,
+        )
+        self.handles[key] = handle
+        try:
+            daemons.wait_ready(handle, self._readiness(name, i, started), timeout)
+        except ClusterError as exc:
+            raise ClusterError(f"hadoop {exc}{_log_hint(Path(handle.log))}") from None
+        return round(time.monotonic() - started, 2)
+
+    def restart_nodemanager(self, i: int, timeout: float = 120) -> float:
+        """Start NodeManager ``i`` again (after it was lost) with the same settings; wait until
+        the ResourceManager lists it RUNNING again. Its old scratch is its own: the new one
+        cleans it at start. Seconds it took."""
+        java = find_java()
+        if java is None:
+            raise ClusterError(f"hadoop: {no_java_reason()}")
+        return self._start_daemon(java, self._env(java), "nodemanager", i, timeout)
 
     def _format_if_new(self, java: str, env: dict[str, str]) -> None:
         if (self.state_dir / "nn" / "current" / "VERSION").is_file():
@@ -684,7 +794,10 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         if done.returncode != 0:
             raise ClusterError(f"hadoop: formatting HDFS failed: see {log}{_log_hint(log)}")
 
-    def _readiness(self, name: str) -> Callable[[], bool]:
+    def _readiness(self, name: str, i: int = 1, since: float = 0.0) -> Callable[[], bool]:
+        shuffle = self.ports.nodemanager_ports(i)["shuffle"]
+        # YARN's clock is the wall clock: a restarted node's health report must be newer.
+        since_ms = (time.time() - (time.monotonic() - since)) * 1000 if since else 0.0
         checks: dict[str, Callable[[], bool]] = {
             "namenode": lambda: (
                 bool(self._namenode_info()) and daemons.port_in_use(self.ports.namenode_rpc)
@@ -692,9 +805,7 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
             # Writes need the NameNode out of safe mode, which needs the DataNode's report.
             "datanode": lambda: self._live_datanodes() >= 1 and not self._safemode(),
             "resourcemanager": lambda: self._rm_info().get("state") == "STARTED",
-            "nodemanager": lambda: (
-                self._active_nodemanagers() >= 1 and daemons.port_in_use(self.ports.shuffle)
-            ),
+            "nodemanager": lambda: self._node_running(i, since_ms) and daemons.port_in_use(shuffle),
             "historyserver": lambda: "hadoopVersion" in self._history_info(),
         }
         return checks[name]
@@ -718,6 +829,21 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
     def _rm_info(self) -> dict[str, Any]:
         info = daemons.http_json(f"{self.web['resourcemanager']}/ws/v1/cluster/info")
         return dict(info.get("clusterInfo", {}))
+
+    def yarn_nodes(self) -> dict[int, dict[str, Any]]:
+        """The ResourceManager's nodes (every state) by the port of their NodeId
+        (``localhost:18041``): the port tells our NodeManagers apart."""
+        nodes = daemons.http_json(f"{self.web['resourcemanager']}/ws/v1/cluster/nodes")
+        found = ((nodes or {}).get("nodes") or {}).get("node") or []
+        return {int(str(n.get("id")).rsplit(":", 1)[-1]): n for n in found}
+
+    def yarn_node(self, i: int) -> dict[str, Any]:
+        """What the ResourceManager says of NodeManager ``i`` ({} when it never registered)."""
+        return self.yarn_nodes().get(self.ports.nodemanager_ports(i)["nodemanager"]) or {}
+
+    def _node_running(self, i: int, since_ms: float) -> bool:
+        node = self.yarn_node(i)
+        return node.get("state") == "RUNNING" and float(node.get("lastHealthUpdate", 0)) >= since_ms
 
     def _active_nodemanagers(self) -> int:
         metrics = daemons.http_json(f"{self.web['resourcemanager']}/ws/v1/cluster/metrics")
@@ -744,11 +870,34 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
             "ports": asdict(self.ports),
             "nodemanager_memory_mb": self.nodemanager_memory_mb,
             "nodemanager_vcores": self.nodemanager_vcores,
-            "nodemanagers": 1,
+            "nodemanagers": self.nodemanagers,
+            "nodes": [
+                {
+                    "name": self.nm_name(i),
+                    "index": i,
+                    "address": self.nm_address(i),
+                    "ports": self.ports.nodemanager_ports(i),
+                    "local_dir": str(self.nm_local(i)),
+                    "log_dir": str(self.nm_logs(i)),
+                }
+                for i in range(1, self.nodemanagers + 1)
+            ],
+            "detection": self.detection(),
             "datanodes": 1,
             "conf": self.key_conf(),
             "daemons": {name: h.to_json() for name, h in self.handles.items()},
             "startup_s": dict(self.startup_s),
+        }
+
+    def detection(self) -> dict[str, str]:
+        """The settings that decide how fast a lost node is noticed and its work re-run."""
+        return {
+            **DETECTION,
+            **(SPREAD if self.nodemanagers >= 2 else {}),
+            # Hadoop's defaults, recorded: a task that stops reporting on a live node.
+            "mapreduce.task.timeout": "600000 (Hadoop's default)",
+            "mapreduce.am.max-attempts": "2 (Hadoop's default)",
+            "mapreduce.map.speculative": "true (Hadoop's default)",
         }
 
     def key_conf(self) -> dict[str, Any]:
@@ -778,6 +927,7 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
             nodemanager_memory_mb=int(state["nodemanager_memory_mb"]),
             nodemanager_vcores=int(state["nodemanager_vcores"]),
             home=Path(state["home"]),
+            nodemanagers=int(state.get("nodemanagers", 1)),
         )
         cluster.handles = {name: Handle(**h) for name, h in state.get("daemons", {}).items()}
         cluster.startup_s = dict(state.get("startup_s", {}))
@@ -793,7 +943,7 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
             "version": HADOOP_VERSION,
             "daemons": {
                 name: "running" if (h := self.handles.get(name)) and h.alive() else "stopped"
-                for name in MAIN_CLASSES
+                for name in self._daemon_names()
             },
             "nodemanagers": None,
             "live_datanodes": None,
@@ -805,10 +955,24 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         with contextlib.suppress(Exception):
             out["nodemanagers"] = self._active_nodemanagers()
         with contextlib.suppress(Exception):
+            out["nodes"] = {
+                self.nm_name(i): self.yarn_node(i).get("state", "unknown")
+                for i in range(1, self.nodemanagers + 1)
+            }
+        with contextlib.suppress(Exception):
             out["live_datanodes"] = self._live_datanodes()
         with contextlib.suppress(Exception):
             out["safemode"] = self._safemode()
         return out
+
+    def _daemon_names(self) -> list[str]:
+        names = []
+        for name in MAIN_CLASSES:
+            if name == "nodemanager":
+                names += [self.nm_name(i) for i in range(1, self.nodemanagers + 1)]
+            else:
+                names.append(name)
+        return names
 
     def down(self) -> None:
         """Stop every daemon and what they started (containers, task processes); remove tmp/
@@ -829,7 +993,7 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
                         lambda h: daemons.stop(
                             h,
                             NODEMANAGER_STOP_GRACE_S
-                            if h.name == "nodemanager"
+                            if h.name.startswith("nodemanager")
                             else daemons.STOP_GRACE_S,
                         ),
                         handles,
@@ -840,7 +1004,8 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
     def _strays(self) -> list[psutil.Process]:
         """Processes of this cluster no handle accounts for: JVMs whose temp folder is ours
         (daemons, shim clients, containers) and anything running in a container's folder."""
-        return daemons.processes_under(self.root, [self._nm_local])
+        dirs = [self.nm_local(i) for i in range(1, self.nodemanagers + 1)]
+        return daemons.processes_under(self.root, dirs)
 
     # -- HDFS -----------------------------------------------------------------------------
 

@@ -65,6 +65,8 @@ class UpOptions:
     worker_memory: str = "2g"
     nodemanager_memory_mb: int = 4096
     nodemanager_vcores: int = 4
+    #: YARN NodeManagers (each a node of its own: ports, scratch and logs).
+    nodemanagers: int = 1
     #: Added to every default port (a second cluster beside a user's, e.g. for tests).
     port_offset: int = 0
 
@@ -86,6 +88,7 @@ def up(options: UpOptions | None = None, root: Path | None = None) -> dict[str, 
                 HadoopPorts().shifted(options.port_offset),
                 nodemanager_memory_mb=options.nodemanager_memory_mb,
                 nodemanager_vcores=options.nodemanager_vcores,
+                nodemanagers=options.nodemanagers,
             )
             state["hadoop"] = hadoop.up()
             _write_state(root, state)  # a later failure still lets `down` stop Hadoop
@@ -123,7 +126,7 @@ def down(root: Path | None = None, state: dict[str, Any] | None = None) -> bool:
         from harness.clusters.hadoop import HadoopCluster
 
         hadoop = HadoopCluster.from_state(root / "hadoop", state["hadoop"])
-        ports.update({f"hadoop {name}": port for name, port in hadoop.ports.as_dict().items()})
+        ports.update({f"hadoop {name}": port for name, port in hadoop.port_purposes().items()})
         hadoop.down()
     state_path(root).unlink(missing_ok=True)
     shutil.rmtree(root / "tmp", ignore_errors=True)
@@ -191,6 +194,8 @@ HADOOP_FACTS = (
     "datanodes",
     "nodemanager_memory_mb",
     "nodemanager_vcores",
+    "nodes",
+    "detection",
     "conf",
     "startup_s",
 )
@@ -227,7 +232,15 @@ def describe(state: dict[str, Any], brought_up: bool) -> dict[str, Any]:
     if spark:
         out["spark"] = {
             k: spark.get(k)
-            for k in ("version", "master", "workers", "worker_cores", "worker_memory", "startup_s")
+            for k in (
+                "version",
+                "master",
+                "workers",
+                "worker_cores",
+                "worker_memory",
+                "detection",
+                "startup_s",
+            )
         }
     return out
 

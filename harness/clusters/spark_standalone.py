@@ -29,6 +29,21 @@ MASTER_CLASS = "org.apache.spark.deploy.master.Master"
 WORKER_CLASS = "org.apache.spark.deploy.worker.Worker"
 #: Heap of the master and worker daemons themselves (executors get their own).
 DAEMON_MEMORY = "512m"
+#: How fast a lost worker is noticed, in seconds (Spark's defaults are for real networks).
+#: ``spark.worker.timeout`` is read by the master (a worker silent that long is DEAD; default
+#: 60) and the workers (they heartbeat every quarter of it).
+DAEMON_DETECTION = {"spark.worker.timeout": "10"}
+#: What drivers on the local cluster set (``SparkEngine``): an executor silent for
+#: ``spark.network.timeout`` is lost (default 120s), and it heartbeats well within it.
+#: On one host a killed process's sockets close at once, so a kill is noticed through the
+#: closed connection first; these bound a silent (frozen) node.
+DRIVER_DETECTION = {
+    "spark.network.timeout": "30s",
+    "spark.executor.heartbeatInterval": "3s",
+    # How often the driver looks for expired heartbeats (default 60s; Spark requires it to
+    # be at most the network timeout).
+    "spark.network.timeoutInterval": "10s",
+}
 
 
 @dataclass
@@ -83,7 +98,8 @@ class SparkStandalone:
             # No REST submission server: one more fixed port (6066) nothing here uses.
             SPARK_MASTER_OPTS="-Dspark.master.rest.enabled=false",
             SPARK_DAEMON_JAVA_OPTS=f"-Djava.io.tmpdir={tmp} -XX:-UsePerfData "
-            f"-Dlog4j2.configurationFile=file:{LOG4J_CONF}",
+            f"-Dlog4j2.configurationFile=file:{LOG4J_CONF} "
+            + " ".join(f"-D{k}={v}" for k, v in DAEMON_DETECTION.items()),
         )
         env.pop("SPARK_HOME", None)  # the installed pyspark's own, found by spark-class
         return env
@@ -125,8 +141,23 @@ class SparkStandalone:
             raise
         return self.to_state(startup_s=time.monotonic() - began)
 
+    def work_dir(self, i: int) -> Path:
+        """Worker ``i``'s (1-based) executor folders: apart, so that an executor can be told
+        by its folder even after its worker died."""
+        return self.root / "work" / f"worker-{i}"
+
+    def restart_worker(self, i: int, timeout: float = 60) -> float:
+        """Start worker ``i`` (1-based) again after it was lost; wait until the master has
+        every worker ALIVE again. Seconds it took."""
+        began = time.monotonic()
+        name = f"spark worker {i}"
+        handle = self._start_worker(i - 1, _spark_class(), self._env())
+        self.handles = [h for h in self.handles if h.name != name] + [handle]
+        daemons.wait_ready(handle, lambda: self.alive_workers() >= self.workers, timeout)
+        return round(time.monotonic() - began, 2)
+
     def _start_worker(self, i: int, spark_class: str, env: dict[str, str]) -> Handle:
-        work = self.root / "work"
+        work = self.work_dir(i + 1)
         work.mkdir(parents=True, exist_ok=True)
         return daemons.start(
             f"spark worker {i + 1}",
@@ -147,6 +178,14 @@ class SparkStandalone:
     def alive_workers(self) -> int:
         """Workers the master sees ALIVE."""
         return sum(1 for w in self._state().get("workers", []) if w.get("state") == "ALIVE")
+
+    def alive_cores(self) -> int | None:
+        """Cores of the workers the master sees ALIVE (None: the master does not answer)."""
+        try:
+            workers = self._state().get("workers", [])
+        except Exception:
+            return None
+        return sum(int(w.get("cores", 0)) for w in workers if w.get("state") == "ALIVE")
 
     def down(self) -> None:
         """Stop the workers (and their executors), then the master, then whatever of the
@@ -196,6 +235,7 @@ class SparkStandalone:
             "handles": [h.to_json() for h in self.handles],
             "master": self.master_url,
             "version": spark_version(),
+            "detection": {**DAEMON_DETECTION, **DRIVER_DETECTION},
             **extra,
         }
 

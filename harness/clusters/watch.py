@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import getpass
 import json
+import re
 import socket
 import urllib.request
 import xml.etree.ElementTree as ET
@@ -61,8 +62,8 @@ STANDALONE = ("spark master", "spark worker")
 
 
 def _role(name: str) -> str:
-    """``spark worker 2`` -> ``spark worker``; Hadoop's names are their roles."""
-    return name.rstrip("0123456789 ") if name.startswith("spark worker") else name
+    """``spark worker 2`` -> ``spark worker``, ``nodemanager 2`` -> ``nodemanager``."""
+    return re.sub(r" \d+$", "", name)
 
 
 @dataclass
@@ -94,10 +95,15 @@ class ClusterWatch:
         ``during``: the run was in flight ("died during the run"), else it is found before."""
         for role, handles in self.processes.items():
             if handles and not any(h.alive() for h in handles):
-                dead = handles[0]
-                verb = "died during the run" if during else "is not running"
                 name = ROLE_NAMES.get(role, role)
-                return role, f"the {name} (pid {dead.pid}) {verb}; {WHAT_IS_LOST[role]}"
+                pids = ", ".join(str(h.pid) for h in handles)
+                one = len(handles) == 1
+                who = f"the {name} (pid {pids})" if one else f"the {name}s (pids {pids})"
+                if during:
+                    verb = "died during the run"
+                else:
+                    verb = "is not running" if one else "are not running"
+                return role, f"{who} {verb}; {WHAT_IS_LOST[role]}"
         if self.yarn_rest:
             found = _yarn_rest_loss(self.yarn_rest)
             if found is not None:

@@ -104,6 +104,8 @@ class HadoopTarget:
     #: Prefix of staged inputs' URIs: the namenode's ``hdfs://host:port``, or ``hdfs://``
     #: (whatever the cluster's default file system is).
     fs_uri: str = "hdfs://"
+    #: Where mrjob looks for task logs (``<dir>/userlogs``), one per NodeManager.
+    log_dirs: tuple[str, ...] = ()
 
 
 def hadoop_target(options: MrjobOptions) -> HadoopTarget | None:
@@ -120,7 +122,8 @@ def hadoop_target(options: MrjobOptions) -> HadoopTarget | None:
         cluster = HadoopCluster.from_state(local.cluster_dir() / "hadoop", state)
         env = {"HADOOP_CONF_DIR": str(cluster.conf_dir), "HADOOP_LOG_DIR": str(cluster.log_dir)}
         jar = options.hadoop_streaming_jar or str(cluster.streaming_jar())
-        return HadoopTarget(str(cluster.hadoop_bin()), jar, env, True, cluster.fs_uri)
+        logs = tuple(str(cluster.nm_logs(i).parent) for i in range(1, cluster.nodemanagers + 1))
+        return HadoopTarget(str(cluster.hadoop_bin()), jar, env, True, cluster.fs_uri, logs)
     found = find_hadoop()
     if found:
         return HadoopTarget(found, options.hadoop_streaming_jar, {}, False)
@@ -139,6 +142,9 @@ def hadoop_runner_args(target: HadoopTarget, scratch: Path) -> list[str]:
         tmp.mkdir(parents=True, exist_ok=True)
         args += ["--python-bin", sys.executable, "--no-bootstrap-mrjob", "--no-conf"]
         args += ["--local-tmp-dir", str(tmp)]
+        if len(target.log_dirs) > 1:  # mrjob's default is $HADOOP_LOG_DIR: NodeManager 1's
+            for folder in target.log_dirs:
+                args += ["--hadoop-log-dirs", folder]
     return args
 
 

@@ -460,11 +460,33 @@ class SparkEngine(Engine):
         if scratch is not None and self.on_this_machine():
             java_opts.append(f"-Djava.io.tmpdir={scratch}")
         conf = {"spark.executor.extraJavaOptions": " ".join(java_opts)}
+        conf.update(self._local_cluster_conf())
         if self.options.master == "yarn":
             conf["spark.yarn.am.extraJavaOptions"] = " ".join(java_opts)
             conf.update(YARN_DEFAULTS)
             if self.on_this_machine():
                 conf["spark.yarn.jars"] = f"local:{pyspark_jars()}/*"
+        return conf
+
+    def _local_cluster_conf(self) -> dict[str, str]:
+        """On the local cluster: a lost executor noticed in seconds (its detection settings),
+        and, on its standalone master, every worker's executor registered before the first
+        job (``spark.cores.max`` at the master's live cores, all of them waited for), so the
+        cached partitions spread over the workers and losing one loses cached work."""
+        from harness.clusters import local
+        from harness.clusters.spark_standalone import DRIVER_DETECTION, SparkStandalone
+
+        state = local.read_state() or {}
+        spark = state.get("spark") or {}
+        if self.options.master == "yarn" and "hadoop" in state:
+            return dict(DRIVER_DETECTION)
+        if not spark or self.options.master != spark.get("master"):
+            return {}
+        conf = dict(DRIVER_DETECTION)
+        cores = SparkStandalone.from_state(local.cluster_dir() / "spark", spark).alive_cores()
+        if cores:
+            conf["spark.cores.max"] = str(cores)
+            conf["spark.scheduler.minRegisteredResourcesRatio"] = "1.0"
         return conf
 
     def start(self, variant: str, rules: RulesMode, data: Dataset, scratch: Path) -> None:
