@@ -231,9 +231,68 @@ def _add_run_parser(sub: Any, scales: str, name: str = "run") -> None:
     _add_measure_options(p_run)
     _add_output_options(p_run)
     _add_engine_options(p_run)
+    if name == "run":
+        faults = p_run.add_argument_group("fault injection")
+        faults.add_argument(
+            "--inject",
+            type=_fault_plan,
+            default=None,
+            metavar="KIND@iteration=K|KIND@seconds=T",
+            help="kill one worker node of each cell's cluster (a standalone worker with its "
+            "executors, a NodeManager with its containers) after iteration K, or T s into the "
+            "timed region (kill-worker; optionally ,node=I); each cell runs control and fault "
+            "processes in turn (--repeats pairs, default 3), one value each; needs --cluster "
+            f"local (one is brought up with {FAULT_NODES} nodes of each kind if none is up)",
+        )
     if name != "run":
         # Last: its defaults (rules, timeout) replace those of the options added above.
         _add_ladder_options(p_run)
+
+
+#: Worker nodes of each kind of the cluster a fault batch brings up: one can be lost.
+FAULT_NODES = 2
+#: Control/fault pairs per cell under ``--inject`` unless ``--repeats`` says.
+FAULT_PAIRS = 3
+
+
+def _fault_plan(text: str) -> Any:
+    """``--inject``'s plan (argparse type: one line on a bad one)."""
+    from harness.faults import FaultPlan, PlanError
+
+    try:
+        return FaultPlan.parse(text)
+    except PlanError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _check_inject(args: argparse.Namespace) -> Any:
+    """With ``--inject``: one error line unless every selected cell can take the plan on the
+    local cluster (the one up, or the one the batch would bring up), before anything starts;
+    the options of the cluster the batch brings up."""
+    from harness import faults
+    from harness.cells import expand_cells
+    from harness.clusters import local
+
+    plan = getattr(args, "inject", None)
+    if plan is None:
+        return None
+    if args.cluster is None:
+        raise UserError(
+            "--inject needs --cluster local (faults are injected into the local cluster's "
+            "worker nodes)"
+        )
+    if args.share_engines:
+        raise UserError(
+            "--inject cannot share engines (a fault damages the application a shared engine "
+            "would pass on)"
+        )
+    options = local.UpOptions(nodemanagers=FAULT_NODES, workers=FAULT_NODES)
+    workloads, _, _ = _run_inputs(args)
+    cells = expand_cells(workloads, _csv_list(args.engine), args.rules, [])
+    grid = _param_grid(args.param, cells)
+    state = local.read_state() or local.stand_in(options)
+    faults.check_plan(plan, cells, grid, _options(args), state)
+    return options
 
 
 def _add_ladder_options(p_scale: argparse.ArgumentParser) -> None:
@@ -705,9 +764,12 @@ def _run_config(args: argparse.Namespace, cells: list[Any], options: Any) -> Any
         rows=getattr(args, "rows", None),
         max_call=getattr(args, "max_call", None) if args.command == "scale" else None,
         seed=args.seed,
-        repeats=args.repeats,
+        **(
+            {}
+            if getattr(args, "inject", None)
+            else {"repeats": args.repeats, "values": args.values}
+        ),
         warmups=args.warmups,
-        values=args.values,
         adaptive=_policy(args),
         timeout=args.timeout,
         input_path=args.input,
@@ -719,7 +781,17 @@ def _run_config(args: argparse.Namespace, cells: list[Any], options: Any) -> Any
         probe_budget=args.probe_budget,
         memory_limit=args.memory_limit,
         share_engines=args.share_engines,
+        **_fault_config(args),
     )
+
+
+def _fault_config(args: argparse.Namespace) -> dict[str, Any]:
+    """Under ``--inject``: the plan, ``--repeats`` pairs (default 3) of one value each."""
+    plan = getattr(args, "inject", None)
+    if plan is None:
+        return {}
+    repeats = args.repeats if args.repeats is not None else FAULT_PAIRS
+    return {"fault": plan, "repeats": repeats, "values": 1}
 
 
 def _policy(args: argparse.Namespace) -> Any:
@@ -843,11 +915,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         args = _resumed_args(args)
     if args.command == "scale":
         args.ladder = _ladder(args)
+    up = _check_inject(args)
     if args.cluster is None:
         return _run(args, None)
     from harness.clusters import local
 
-    with local.for_batch() as (state, brought_up):
+    with local.for_batch(up) as (state, brought_up):
         return _run(args, (state, brought_up))
 
 
@@ -890,6 +963,13 @@ def _run(args: argparse.Namespace, cluster: tuple[dict[str, Any], bool] | None) 
     if config.warmups is None and cold:
         env["no_warmup"] = cold
     env["share_engines"] = config.share_engines
+    if config.fault is not None:
+        env["fault"] = {
+            **config.fault.to_json(),
+            "pairs": config.repeats,
+            "order": "control and fault processes alternate, one value each after warm-ups",
+            "restore": "the killed node is restarted between processes (untimed)",
+        }
     if getattr(args, "ladder", None):
         env["ladder"] = args.ladder
     if cluster is not None:

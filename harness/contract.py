@@ -51,6 +51,9 @@ class RunRequest:
     share: bool = False
     #: The run's ``--memory-limit`` in bytes (None: none), for engines that keep under it.
     memory_limit: int | None = None
+    #: Say "iteration K SECONDS" to the runner as each iteration ends (a fault plan acts on
+    #: it); off otherwise: the round trip would be inside the timed region for nothing.
+    progress: bool = False
 
     def __post_init__(self) -> None:
         # Read back from JSON, ``rules`` is its JSON value.

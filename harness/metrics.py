@@ -180,3 +180,32 @@ declare("window_updates", "", "int", "window results emitted")
 # UDF scenarios: per-UDF calls and time, the executed plan.
 UDF = declare("udf", "", "dict", "per-UDF calls, seconds and the work of the optimal order")
 declare("plan", "", "str", "the executed physical plan")
+
+# Fault runs (issue 26): progress reported as iterations end, and what recovery cost.
+declare(
+    "partitions_parsed",
+    "",
+    "list",
+    "input partitions parsed in each iteration (after the first: recomputed from lineage)",
+)
+declare("iterations_reported", "", "int", "iterations the call reported as they ended")
+declare(
+    "recovery",
+    "",
+    "dict",
+    "the engine's own account of lost workers: failed and killed tasks, lost executors",
+)
+declare(
+    "slowdown_s",
+    "s",
+    "float",
+    "a fault run's wall time minus the median of its controls' (same cell, same batch)",
+    True,
+)
+declare("slowdown_pct", "%", "float", "slowdown_s over the controls' median wall time", True)
+declare(
+    "slowdown",
+    "",
+    "dict",
+    "a fault run against its controls: per-iteration differences, the lost iteration's",
+)

@@ -120,6 +120,15 @@ class RunContext:
     prepared: dict[str, Any] = field(default_factory=dict)
     #: Implementations may add workload-specific figures here (they land in ``metrics``).
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: Told of each iteration as it ends (number from 1, seconds), when the runner asked for
+    #: progress (a fault plan acts on it); None: nobody listens.
+    on_iteration: Callable[[int, float], None] | None = None
+
+    def iteration_done(self, number: int, seconds: float) -> None:
+        """Iteration ``number`` (from 1) of this call ended after ``seconds``: tell the runner
+        when it listens. Called between iterations, so a fault it injects hits the next one."""
+        if self.on_iteration is not None:
+            self.on_iteration(number, seconds)
 
     def engine_as(self, cls: type[E]) -> E:
         """The started engine as the adapter class an implementation was registered for
@@ -151,6 +160,9 @@ class ImplSpec:
     #: What the cell's time consists of, for the report's notes (e.g. how much of it is the
     #: engine's own cost); None when there is nothing to tell.
     note: str | None = None
+    #: It calls ``RunContext.iteration_done`` after each iteration (a fault can be injected
+    #: after iteration K); False for one that runs its iterations inside a library call.
+    reports_iterations: bool = False
 
     @property
     def summary(self) -> str:
@@ -180,18 +192,21 @@ def implements(
     *,
     prewarm: Callable[[RunContext], None] | None = None,
     note: str | None = None,
+    reports_iterations: bool = False,
 ) -> Callable[[Implementation], Implementation]:
     """Register the decorated function as ``workload`` on ``engine`` (``variant`` None = all),
     with its untimed warm-up ``prewarm`` (see ``ImplSpec.prewarm``) if it needs one and a
-    ``note`` on what its time consists of (see ``ImplSpec.note``)."""
+    ``note`` on what its time consists of (see ``ImplSpec.note``), and whether it reports its
+    iterations as they end (see ``ImplSpec.reports_iterations``)."""
 
     def deco(func: Implementation) -> Implementation:
         for spec in _IMPLS:
             if (spec.workload, spec.engine, spec.variant) == (workload, engine, variant):
-                if spec.func is func and spec.prewarm is prewarm and spec.note == note:
+                same = (spec.func, spec.prewarm, spec.note) == (func, prewarm, note)
+                if same and spec.reports_iterations == reports_iterations:
                     return func
                 raise ValueError(f"{workload}/{engine}/{variant} implemented twice")
-        _IMPLS.append(ImplSpec(workload, engine, variant, func, prewarm, note))
+        _IMPLS.append(ImplSpec(workload, engine, variant, func, prewarm, note, reports_iterations))
         return func
 
     return deco

@@ -84,6 +84,9 @@ class RunRecord:
     #: engine session), and the call's place in it (0: the first call after start-up).
     process: int = 0
     call: int = 0
+    #: Under a fault plan (``--inject``): the plan, whether the run is a control or a fault
+    #: run, and what was killed when; part of what the run is, never pooled with others.
+    fault: dict[str, Any] | None = None
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: str = field(default_factory=lambda: now_iso())
     schema_version: int = SCHEMA_VERSION

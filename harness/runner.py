@@ -36,6 +36,7 @@ from harness.cells import Cell, expand_cells, parse_engine_selector
 from harness.contract import RunRequest, RunResult, answer_file
 from harness.engines import EngineOptions, get_engine_class
 from harness.errors import EngineUnavailable, UserError
+from harness.faults import FaultPlan, FaultTarget, Injector
 from harness.results import ResultsWriter, RunRecord
 from harness.scratch import make_root, sweep_note
 
@@ -102,6 +103,9 @@ class RunConfig:
     #: ``--share-engines``: a started engine (e.g. a JVM) serves the next cells with the same
     #: engine settings instead of a new one each (never two processes of one cell).
     share_engines: bool = False
+    #: ``--inject``: each cell runs control and fault processes in turn, one value each; in
+    #: the fault ones a worker node of its cluster is lost (``harness.faults``).
+    fault: FaultPlan | None = None
 
     @property
     def policy(self) -> stopping.Policy:
@@ -214,7 +218,11 @@ EXITED, TIMED_OUT, IDLE = "exited", "timed out", "idle"
 
 
 def _follow(
-    child: _Child, sampler: probe.TreeSampler, timeout: float, on_next: Callable[[], str]
+    child: _Child,
+    sampler: probe.TreeSampler,
+    timeout: float,
+    on_next: Callable[[], str],
+    listen: Callable[[str], None] | None = None,
 ) -> str:
     """Snapshot the tree at the edges of each of the child's timed regions and answer its
     "next" with ``on_next()``, until it exits, times out or says "idle" (then it waits for
@@ -227,6 +235,8 @@ def _follow(
             if word == "idle":
                 idle = True
                 return IDLE
+            if listen is not None:
+                listen(word)  # before the answer: the worker waits (a fault lands in between)
             if word == "start":
                 sampler.mark_start()
                 reply = "ok"
@@ -294,8 +304,13 @@ class _Watchdog:
     daemon it kills the run's process tree at once (the run then fails with the reason)
     instead of letting it wait for a cluster that cannot finish it."""
 
-    def __init__(self, watch: ClusterWatch, child: _Child) -> None:
+    def __init__(
+        self, watch: ClusterWatch, child: _Child, hold: Callable[[str], float] | None = None
+    ) -> None:
         self.watch, self.child = watch, child
+        #: Seconds to let the run go on after losing a role (a loss bdbench injected: the
+        #: engine gets the time to say what it makes of it); 0: kill at once.
+        self.hold = hold
         #: YARN's clock is the wall clock: applications submitted from now on are the run's.
         self.since_ms = int(time.time() * 1000) - 1000
         self.found: tuple[str, str] | None = None
@@ -313,6 +328,9 @@ class _Watchdog:
                 continue
             if found is not None and self.child.proc.poll() is None:
                 self.found = found
+                wait = self.hold(found[0]) if self.hold is not None else 0.0
+                if wait > 0 and self._stop.wait(wait):
+                    return  # the run ended by itself meanwhile
                 probe.kill_processes(probe.session_processes(self.child.proc.pid))
                 return
 
@@ -562,6 +580,8 @@ class _Batch:
         #: Cluster roles lost during this batch (``ClusterWatch``) -> the reason: later cells
         #: that need one are skipped with it.
         self.cluster_lost: dict[str, str] = {}
+        #: What the runner restarted after a cell's fault process, told on its next record.
+        self.restored: dict[Cell, dict[str, Any]] = {}
 
     def cluster_loss(self, watch: ClusterWatch) -> str | None:
         """Why a cell that needs ``watch``'s daemons cannot run: one of them was lost earlier
@@ -682,7 +702,7 @@ def _run_point(
         "params": params,
         "workload_version": workload.version,
     }
-    cells = [c for c in cells if _progress(config, c, keys) is not None]
+    cells = [c for c in cells if _unfinished(config, c, keys)]
     if not cells:  # a resumed batch that finished every cell of this point
         return
     ladder = {c: why for c in cells if (why := _ladder_skip(batch, c, keys)) is not None}
@@ -771,6 +791,9 @@ def _run_cell(
     """Measure one cell: worker processes until the stopping rule says it is done
     (``harness.stopping``), or one skipped record saying why it cannot run."""
     config = batch.config
+    if config.fault is not None:
+        _run_fault_cell(batch, cell, data, prepared, keys)
+        return
     progress = _progress(config, cell, keys)
     if progress is None:
         return
@@ -801,6 +824,94 @@ def _run_cell(
         progress.process_calls_s = progress.process_startup_s = 0.0
         process = _Process(batch, cell, keys, progress, began, prepared_cell.watch)
         process.run(data, prepared, roots, prepared_cell.share_key)
+
+
+@dataclass
+class _FaultRun:
+    """What a process of a cell under a fault plan is: a control or a fault process, the
+    target its fault acts on, and the cell's control values so far (for the slowdown)."""
+
+    plan: FaultPlan
+    role: str
+    target: FaultTarget
+    #: ``wall_s``, ``iteration_s`` and ``recovery`` of each ok control value of the cell.
+    controls: list[dict[str, Any]]
+    #: The nodes the runner restarted before this process (after the previous fault).
+    restored: dict[str, Any] | None = None
+    injector: Injector | None = None
+
+
+def _run_fault_cell(
+    batch: _Batch,
+    cell: Cell,
+    data: datasets.Dataset,
+    prepared: dict[str, Any],
+    keys: dict[str, Any],
+) -> None:
+    """Measure a cell under the batch's fault plan: control and fault processes in turn, one
+    value each after their warm-ups, until each role has ``repeats`` values (or fails); the
+    node a fault killed is brought back (untimed) before the next process."""
+    from harness.clusters import local
+
+    config = batch.config
+    assert config.fault is not None
+    sides = {role: _progress(config, cell, keys, role) for role in FAULT_ROLES}
+    params = json.dumps(keys["params"], sort_keys=True, default=str)
+    point = (cell.key, keys["scale"], keys["factor"], params)
+    prior = [r for r in config.prior if _point(r) == point]
+    controls = [
+        _control_figures(r)
+        for r in prior
+        if _fault_role(r) == "control" and not r.is_warmup and r.status == "ok"
+    ]
+    processes = max((r.process + 1 for r in prior), default=0)
+    began = time.monotonic()
+    while True:
+        pending = [r for r in FAULT_ROLES if (p := sides[r]) is not None and not p.done]
+        if not pending:
+            return
+        for role in pending:
+            progress = sides[role]
+            assert progress is not None
+            prepared_cell = _prepare_cell(cell, config, data)
+            placed = {**keys, "where": prepared_cell.where, "role": prepared_cell.role}
+            reason, target = prepared_cell.reason, None
+            if reason is None:
+                cls = get_engine_class(cell.engine)
+                engine = cls(config.options.of(cls))
+                target = engine.fault_target(cell.variant, local.read_state() or {})
+                if target is None:
+                    reason = (
+                        f"{cell.engine}/{cell.variant} runs on no worker node of the local cluster"
+                    )
+            if reason is None and prepared_cell.watch is not None:
+                reason = batch.cluster_loss(prepared_cell.watch)
+            if reason is not None or target is None:
+                batch.announce(f"{cell.name} (skipped)")
+                batch.emit(
+                    batch.record(
+                        cell, placed, repeat=0, is_warmup=False, status="skipped",
+                        error=reason, timeout_s=config.timeout,
+                        fault={**config.fault.to_json(), "role": role},
+                    )
+                )  # fmt: skip
+                return
+            processes += 1
+            progress.processes = processes
+            progress.calls_in_process = 0
+            progress.process_calls_s = progress.process_startup_s = 0.0
+            fault = _FaultRun(config.fault, role, target, controls, batch.restored.pop(cell, None))
+            process = _Process(batch, cell, placed, progress, began, prepared_cell.watch, fault)
+            process.run(data, prepared, prepared_cell.roots, None)
+
+
+def _control_figures(record: RunRecord) -> dict[str, Any]:
+    metrics = record.metrics
+    return {
+        "wall_s": record.wall_s,
+        "iteration_s": metrics.get("iteration_s"),
+        "recovery": metrics.get("recovery"),
+    }
 
 
 def _ladder_skip(batch: _Batch, cell: Cell, keys: dict[str, Any]) -> str | None:
@@ -852,9 +963,40 @@ def _ladder_skip(batch: _Batch, cell: Cell, keys: dict[str, Any]) -> str | None:
     )
 
 
-def _progress(config: RunConfig, cell: Cell, keys: dict[str, Any]) -> stopping.CellProgress | None:
+#: How long a run that lost its only worker to a fault plan goes on before it is failed: the
+#: engine's own account of the loss (a scheduler's warning) gets the time to show.
+UNRECOVERABLE_HOLD_S = 20.0
+
+
+def _last_complaint(log: Path) -> str | None:
+    """The last warning or error line of a worker's log (an engine's own account), cut."""
+    for line in reversed(_log_lines(log)):
+        if " WARN " in line or " ERROR " in line:
+            return line.strip()[:300]
+    return None
+
+
+#: The processes of a cell under a fault plan: the same cell without the fault, and with it.
+FAULT_ROLES = ("control", "fault")
+
+
+def _unfinished(config: RunConfig, cell: Cell, keys: dict[str, Any]) -> bool:
+    """Whether the cell still has runs to make (a resumed batch may have finished it)."""
+    if config.fault is None:
+        return _progress(config, cell, keys) is not None
+    return any(_progress(config, cell, keys, role) is not None for role in FAULT_ROLES)
+
+
+def _fault_role(record: RunRecord) -> str | None:
+    return (record.fault or {}).get("role")
+
+
+def _progress(
+    config: RunConfig, cell: Cell, keys: dict[str, Any], role: str | None = None
+) -> stopping.CellProgress | None:
     """Where the cell starts: from nothing, or from a resumed batch's records of it (None when
-    those records finished it: its last one says why it stopped, or it was skipped)."""
+    those records finished it: its last one says why it stopped, or it was skipped); under a
+    fault plan, those of its ``role`` processes."""
     point = (
         cell.key,
         keys["scale"],
@@ -862,6 +1004,8 @@ def _progress(config: RunConfig, cell: Cell, keys: dict[str, Any]) -> stopping.C
         json.dumps(keys["params"], sort_keys=True, default=str),
     )
     prior = [r for r in config.prior if _point(r) == point]
+    if role is not None:
+        prior = [r for r in prior if r.status == "skipped" or _fault_role(r) == role]
     progress = stopping.CellProgress(values=[])
     for record in prior:
         if record.status == "skipped" or "stop" in record.metrics:
@@ -900,9 +1044,12 @@ class _Process:
         progress: stopping.CellProgress,
         began: float,
         watch: ClusterWatch | None = None,
+        fault: _FaultRun | None = None,
     ) -> None:
         self.batch, self.cell, self.keys = batch, cell, keys
         self.watch = watch
+        #: Under a fault plan: what this process is (control or fault) and its injector.
+        self.fault = fault
         #: The cluster daemon lost while this process ran: (role, reason).
         self.lost: tuple[str, str] | None = None
         self.progress, self.began = progress, began
@@ -943,6 +1090,7 @@ class _Process:
             answer_path=str(self.answers) if config.keep_answers else None,
             share=share_key is not None,
             memory_limit=config.memory_limit,
+            progress=self.fault is not None,
         )
         self.request, self.cluster = request, bool(roots)
         shared = " (shared engine)" if self.lease is not None else ""
@@ -988,17 +1136,24 @@ class _Process:
             child = lease.child
             self.sampler = sampler
             state = TIMED_OUT
-            dog = _Watchdog(self.watch, child) if self.watch is not None else None
+            injector = self._injector()
+            listen = injector.hear if injector is not None else None
+            hold = self._hold if injector is not None else None
+            dog = _Watchdog(self.watch, child, hold) if self.watch is not None else None
             try:
-                state = _follow(child, sampler, config.timeout, self._next)
+                state = _follow(child, sampler, config.timeout, self._next, listen)
             finally:
                 sampler.stop()
                 if dog is not None:
                     self.lost = dog.stop()
+                if injector is not None:
+                    injector.close()
             if dog is not None and (self.lost is not None or state == TIMED_OUT):
                 # Applications it submitted would wait for ever on a lost node (ACCEPTED).
                 dog.kill_applications()
-            if self.lost is not None:
+            if self.lost is not None and self._injected_loss():
+                self.lost = (self.lost[0], self._unrecoverable(self.lost[1], child))
+            elif self.lost is not None:
                 self.batch.cluster_lost.setdefault(self.lost[0], self.lost[1])
             if state == IDLE:
                 self._finish(child, False)
@@ -1010,12 +1165,114 @@ class _Process:
             # A lost cluster's leftovers (containers of a dead NodeManager) get no grace either.
             hurry = state == TIMED_OUT or self.lost is not None
             self.killed = _reap(child, lease.everything_seen(sampler), hurry)
+            if injector is not None:
+                self._restore(injector)
             self._finish(child, state == TIMED_OUT)
             if lease.home != Path(request.scratch):
                 shutil.rmtree(lease.home, ignore_errors=True)
         finally:
             if limit.cgroup is not None:
                 limit.cgroup.remove()
+
+    def _injector(self) -> Injector | None:
+        """A fault process's injector, armed for its first measured call (after the warm-ups)."""
+        if self.fault is None or self.fault.role != "fault":
+            return None
+        self.fault.injector = Injector(self.fault.plan, self.fault.target, self.policy.warmups + 1)
+        return self.fault.injector
+
+    def _hold(self, role: str) -> float:
+        """How long the watchdog lets the run go on after losing ``role``: when the loss is the
+        injected one (the only worker killed), long enough for the engine to say what it
+        makes of it; other losses fail the run at once."""
+        injector = self.fault.injector if self.fault is not None else None
+        if injector is not None and injector.fired is not None and role == injector.target.role:
+            return UNRECOVERABLE_HOLD_S
+        return 0.0
+
+    def _injected_loss(self) -> bool:
+        injector = self.fault.injector if self.fault is not None else None
+        return (
+            injector is not None
+            and injector.fired is not None
+            and self.lost is not None
+            and self.lost[0] == injector.target.role
+        )
+
+    def _unrecoverable(self, reason: str, child: _Child) -> str:
+        """Why a run that lost its only worker failed: what bdbench killed, what the cluster
+        lacks then, and the engine's own last complaint (its log's last warning or error)."""
+        assert self.fault is not None and self.fault.injector is not None
+        fired = self.fault.injector.fired or {}
+        said = _last_complaint(child.log_path)
+        return (
+            f"the engine cannot recover: bdbench killed the only live {self.fault.target.name} "
+            f"({fired.get('name')}, pid {fired.get('pid')}) {fired.get('at_s')} s into the "
+            f"call ({self.fault.plan.label}); {reason.split('; ', 1)[-1]}"
+            + (f"; the engine said: {said}" if said else "")
+        )
+
+    def _restore(self, injector: Injector) -> None:
+        """Bring the killed node back (untimed, between processes); the next process of the
+        cell records it. A node that does not come back loses its role for the batch."""
+        from harness.clusters import nodes
+        from harness.clusters.daemons import ClusterError
+
+        name = injector.killed_node
+        if name is None:
+            return
+        try:
+            self.batch.restored[self.cell] = nodes.restore([name])
+        except ClusterError as exc:
+            why = f"{name}, killed by the fault plan, did not come back: {exc}"
+            self.batch.cluster_lost.setdefault(injector.target.role, why)
+            self.batch.restored[self.cell] = {"restarted": [], "error": why}
+
+    def _fault_fields(self, index: int, fields: dict[str, Any]) -> dict[str, Any] | None:
+        """The record's ``fault`` for call ``index``, and the slowdown of a fault run's value
+        against the controls so far (into ``fields``); a value whose fault did not happen
+        fails."""
+        if self.fault is None:
+            return None
+        fault = self.fault
+        out: dict[str, Any] = {**fault.plan.to_json(), "role": fault.role}
+        if fault.restored is not None:
+            out["restored"] = fault.restored
+        warm = self.kinds[index] == stopping.WARMUP
+        metrics = fields.setdefault("metrics", {})
+        if fault.role == "control":
+            if not warm and fields.get("status") == "ok":
+                fault.controls.append(
+                    {
+                        "wall_s": fields.get("wall_s"),
+                        "iteration_s": metrics.get("iteration_s"),
+                        "recovery": metrics.get("recovery"),
+                    }
+                )
+            return out
+        injector = fault.injector
+        out["armed"] = not warm
+        if warm or injector is None:
+            return out
+        out.update(injector.result())
+        if injector.killed_node is not None and self.cell in self.batch.restored:
+            out["restored_after"] = self.batch.restored[self.cell]  # before the next process
+        from harness import faults
+
+        lost = faults.lost_iteration(fault.plan, injector.fired, metrics.get("iteration_s") or [])
+        if fields.get("status") == "ok" and not out["injected"]:
+            fields["status"] = "failed"
+            fields["error"] = f"fault not injected: {out['reason']}"
+        if fields.get("status") == "ok":
+            mine = {"wall_s": fields.get("wall_s"), "iteration_s": metrics.get("iteration_s")}
+            found = faults.slowdown(mine, fault.controls, lost)
+            if found:
+                detail = found.pop("slowdown")
+                detail["recovery_vs_control"] = faults.recovery_against(
+                    metrics.get("recovery"), [c.get("recovery") for c in fault.controls]
+                )
+                metrics.update(found, slowdown=detail)
+        return out
 
     def _results(self) -> list[RunResult]:
         path = Path(self.request.result_path)
@@ -1047,6 +1304,9 @@ class _Process:
         empty = probe.ProbeResult(0, 0.0, 0, 0, 0.0)
         fields = merge(result, window or empty, killed, self.cluster)
         self.limit.explain(fields, window or self.sampler.result())
+        fault = self._fault_fields(index, fields)
+        if fault is not None:
+            fields["fault"] = fault
         warm = self.kinds[index] == stopping.WARMUP
         progress = self.progress
         record = self.batch.record(

@@ -251,7 +251,8 @@ class _Control:
 
     def say(self, word: str) -> str:
         """Tell the runner we reach ``word``; wait for its snapshot or answer."""
-        self.inside = word == "start"
+        if word in ("start", "end"):  # an "iteration" word is said inside the region
+            self.inside = word == "start"
         if self.sock is None:
             return ""
         self.sock.sendall(word.encode() + b"\n")
@@ -270,11 +271,22 @@ class _Control:
         return self.say("next")
 
 
+def _reporter(ctx: registry.RunContext, control: _Control) -> Callable[[int, float], None]:
+    """Tell the runner of each iteration as it ends, and count them in the call's metrics."""
+
+    def report(number: int, seconds: float) -> None:
+        ctx.metrics["iterations_reported"] = ctx.metrics.get("iterations_reported", 0) + 1
+        control.say(f"iteration {number} {seconds:.6f}")
+
+    return report
+
+
 def _call(
     session: Session, control: _Control, result: RunResult, request: RunRequest, index: int
 ) -> None:
     """One call: the timed region, then its answer judged (untimed)."""
     session.ctx.metrics = {}  # each call's own figures
+    session.engine.begin_call()  # untimed: e.g. the engine's per-call accounts start afresh
     timed = session.call(lambda: control.say("start"), lambda: control.say("end"))
     result.wall_s, result.cpu_s_rusage = timed.wall_s, timed.cpu_s
     result.max_rss_single = max_rss_bytes()
@@ -370,6 +382,8 @@ def _run_cell(
             request.prepared, shared,
         )  # fmt: skip
         session.engine.memory_limit = request.memory_limit
+        if request.progress:
+            session.ctx.on_iteration = _reporter(session.ctx, control)
         startup = session.start()
         startup_metrics = dict(session.startup_metrics)
         if shared is not None:

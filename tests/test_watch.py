@@ -31,12 +31,12 @@ def test_a_role_is_lost_only_when_no_daemon_of_it_is_left(tmp_path: Path) -> Non
         daemons.stop(second)
         assert looks.lost() == (
             "spark worker",
-            f"the Spark worker (pid {first.pid}) died during the run; "
+            f"the Spark workers (pids {first.pid}, {second.pid}) died during the run; "
             "the standalone master has no live worker",
         )
         assert looks.lost(during=False) == (
             "spark worker",
-            f"the Spark worker (pid {first.pid}) is not running; "
+            f"the Spark workers (pids {first.pid}, {second.pid}) are not running; "
             "the standalone master has no live worker",
         )
     finally:

@@ -46,7 +46,8 @@ def read_state(root: Path | None = None) -> dict[str, Any] | None:
     return state if isinstance(state, dict) else None
 
 
-def _write_state(root: Path, state: dict[str, Any]) -> None:
+def write_state(root: Path, state: dict[str, Any]) -> None:
+    """Replace the state file (atomically): a node restarted by a fault run has a new handle."""
     path = state_path(root)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -91,7 +92,7 @@ def up(options: UpOptions | None = None, root: Path | None = None) -> dict[str, 
                 nodemanagers=options.nodemanagers,
             )
             state["hadoop"] = hadoop.up()
-            _write_state(root, state)  # a later failure still lets `down` stop Hadoop
+            write_state(root, state)  # a later failure still lets `down` stop Hadoop
         if options.spark:
             spark = SparkStandalone(
                 root / "spark",
@@ -105,7 +106,7 @@ def up(options: UpOptions | None = None, root: Path | None = None) -> dict[str, 
         down(root, state)
         raise
     state["startup_s"] = time.monotonic() - began
-    _write_state(root, state)
+    write_state(root, state)
     return state
 
 
@@ -243,6 +244,19 @@ def describe(state: dict[str, Any], brought_up: bool) -> dict[str, Any]:
             )
         }
     return out
+
+
+def stand_in(options: UpOptions | None = None) -> dict[str, Any]:
+    """What the state of a cluster brought up with ``options`` says of where cells run, before
+    it is up (to check a batch's cells against it first)."""
+    options = options or UpOptions()
+    state: dict[str, Any] = {}
+    if options.spark:
+        spark = SparkStandalone(Path(), ports=SparkPorts().shifted(options.port_offset))
+        state["spark"] = {"master": spark.master_url, "workers": options.workers}
+    if options.hadoop:
+        state["hadoop"] = {"nodemanagers": options.nodemanagers}
+    return state
 
 
 def all_daemon_pids(root: Path | None = None) -> list[int]:

@@ -18,6 +18,7 @@ from harness.rules import RulesMode
 if TYPE_CHECKING:
     from harness.clusters.watch import ClusterWatch
     from harness.datasets import Dataset
+    from harness.faults import FaultTarget
 
 
 class Placement(StrEnum):
@@ -171,6 +172,15 @@ class Engine(ABC):
         killed by a signal), which the error seen from Python hides; None when they are fine
         or the engine cannot tell."""
         return None
+
+    def fault_target(self, variant: str, cluster: dict[str, Any]) -> FaultTarget | None:
+        """Where the variant's work runs among the worker nodes of the local cluster described
+        by ``cluster`` (its state), for a fault plan to kill one; None when it does not run
+        there (this machine, a simulation, a user's own cluster)."""
+        return None
+
+    def begin_call(self) -> None:  # noqa: B027 - engines without per-call accounts
+        """A call is about to start (untimed): start the engine's per-call accounts afresh."""
 
     def run_metrics(self) -> dict[str, Any]:
         """The engine's own figures of the run just timed (e.g. each MapReduce job's time and

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from harness.clusters.watch import ClusterWatch
     from harness.datasets import Dataset
+    from harness.faults import FaultTarget
 
 #: The system every variant runs (the local runners simulate it), as published claims name it.
 SYSTEM = "Hadoop MapReduce"
@@ -148,6 +149,38 @@ def hadoop_runner_args(target: HadoopTarget, scratch: Path) -> list[str]:
     return args
 
 
+#: JobCounter's display names -> the ``recovery`` keys (Hadoop prints only counters it
+#: incremented: an absent one is 0).
+ATTEMPT_COUNTERS = {
+    "Failed map tasks": "failed_maps",
+    "Killed map tasks": "killed_maps",
+    "Launched map tasks": "launched_maps",
+    "Failed reduce tasks": "failed_reduces",
+    "Killed reduce tasks": "killed_reduces",
+    "Launched reduce tasks": "launched_reduces",
+}
+
+
+def task_attempts(jobs: list[list[dict[str, dict[str, int]]]]) -> dict[str, Any]:
+    """Failed, killed and launched task attempts from each job's counters (``[{group: {name:
+    value}}]`` per step, as mrjob parses them): summed, and per job. A lost node's running
+    attempts are killed (and its finished maps re-run while reducers need them); a reducer that
+    cannot fetch a map's output gets it re-run as failed. Speculative attempts count too, so a
+    fault run's are read against its controls'."""
+    per_job = []
+    for steps in jobs:
+        counts = dict.fromkeys(ATTEMPT_COUNTERS.values(), 0)
+        for step in steps:
+            for group, values in step.items():
+                if group.strip() != "Job Counters":  # Hadoop's group name ends in a space
+                    continue
+                for name, key in ATTEMPT_COUNTERS.items():
+                    counts[key] += int(values.get(name, 0))
+        per_job.append(counts)
+    total = {key: sum(job[key] for job in per_job) for key in ATTEMPT_COUNTERS.values()}
+    return {**total, "per_job": per_job}
+
+
 class MrjobEngine(Engine):
     """mrjob jobs (mapper/combiner/reducer scripts) on one of its runners."""
 
@@ -263,9 +296,29 @@ class MrjobEngine(Engine):
             pairs = list(job.parse_output(runner.cat_output()))
             return (pairs, counters) if with_counters else pairs
 
+    def fault_target(self, variant: str, cluster: dict[str, Any]) -> FaultTarget | None:
+        """On the local cluster's YARN: its NodeManagers, whose containers run one job's tasks
+        (nothing stays on a node between the iterations' jobs)."""
+        from harness.faults import FaultTarget
+
+        if variant != "hadoop" or self.options.hadoop_bin or not cluster.get("hadoop"):
+            return None
+        return FaultTarget("nodemanager", "tasks", "NodeManager")
+
+    def begin_call(self) -> None:
+        """Each call's jobs are its own (a process's second call listed the first's too)."""
+        self.jobs = []
+
     def run_metrics(self) -> dict[str, Any]:
-        """Every job of the run: its wall time and, where the runner reports them, counters."""
-        return {"jobs": list(self.jobs)} if self.jobs else {}
+        """Every job of the run: its wall time and, where the runner reports them, counters;
+        on a cluster also ``recovery``: the task attempts YARN and MapReduce failed, killed and
+        launched, summed over the jobs and per job (what a lost node cost them)."""
+        if not self.jobs:
+            return {}
+        found: dict[str, Any] = {"jobs": list(self.jobs)}
+        if self.variant == "hadoop":
+            found["recovery"] = task_attempts([job.get("counters") or [] for job in self.jobs])
+        return found
 
     def info(self) -> dict[str, Any]:
         """Runner and parallelism."""

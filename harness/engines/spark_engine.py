@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
     from harness.clusters.watch import ClusterWatch
     from harness.datasets import Dataset
+    from harness.faults import FaultTarget
 
 LOG4J_CONF = Path(__file__).with_name("log4j2.properties")
 #: Input bytes per partition when sizing partitions to the data.
@@ -266,6 +267,10 @@ class SparkEngine(Engine):
         self._phases: dict[str, float] = {}
         #: Local input path -> its copy on the local cluster's HDFS (cluster masters).
         self.staged: dict[Path, str] = {}
+        #: On a cluster: the job group of the call in progress and the executors it began with.
+        self._group: str | None = None
+        self._calls = 0
+        self._executors: list[str] = []
 
     def unavailable(self, variant: str, rules: RulesMode) -> str | None:
         """Reason Spark cannot run: pyspark or Java missing, or the rules jar unavailable."""
@@ -621,6 +626,85 @@ class SparkEngine(Engine):
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def fault_target(self, variant: str, cluster: dict[str, Any]) -> FaultTarget | None:
+        """On the local cluster's standalone master: its workers, whose executors hold the
+        cached partitions; on its YARN: the NodeManagers running the executors. Executors live
+        across iterations either way."""
+        from harness.faults import FaultTarget
+
+        if self.is_local():
+            return None
+        if self.options.master == (cluster.get("spark") or {}).get("master"):
+            return FaultTarget("spark worker", "executors", "Spark worker")
+        if self.options.master == "yarn" and cluster.get("hadoop"):
+            return FaultTarget("nodemanager", "executors", "NodeManager")
+        return None
+
+    def begin_call(self) -> None:
+        """On a cluster: the call's jobs get a group of their own and its executors are noted,
+        for ``run_metrics``' account of lost executors and failed tasks."""
+        if self.spark is None or self.is_local():
+            return
+        sc = self.spark.sparkContext
+        self._calls += 1
+        self._group = f"bdbench-call-{self._calls}"
+        # Python threads are pinned to JVM threads: the implementation's jobs, run from this
+        # thread, carry the group.
+        sc.setJobGroup(self._group, "a measured bdbench call")
+        self._executors = self._executor_ids()
+
+    def _executor_ids(self) -> list[str]:
+        assert self.spark is not None
+        ids = self.spark.sparkContext._jsc.sc().getExecutorIds().mkString(",")
+        return sorted(i for i in str(ids).split(",") if i)
+
+    def run_metrics(self) -> dict[str, Any]:
+        """On a cluster, ``recovery``: Spark's own account of the call: tasks that failed (an
+        executor lost under them), stages run again (a lost shuffle output), and executors
+        lost during it with the reason Spark gives."""
+        if self.spark is None or self._group is None:
+            return {}
+        sc = self.spark.sparkContext
+        tracker = sc.statusTracker()
+        failed = retried = stages = 0
+        for job in tracker.getJobIdsForGroup(self._group):
+            info = tracker.getJobInfo(job)
+            for stage_id in info.stageIds if info is not None else []:
+                stage = tracker.getStageInfo(stage_id)
+                if stage is None:
+                    continue
+                stages += 1
+                failed += stage.numFailedTasks
+                retried += 1 if stage.currentAttemptId > 0 else 0
+        now = self._executor_ids()
+        lost = sorted(set(self._executors) - set(now), key=lambda e: (len(e), e))
+        return {
+            "recovery": {
+                "failed_tasks": failed,
+                "stage_retries": retried,
+                "stages": stages,
+                "executors_at_start": len(self._executors),
+                "executors_lost": len(lost),
+                "loss_reasons": self._loss_reasons(lost),
+            }
+        }
+
+    def _loss_reasons(self, lost: list[str]) -> dict[str, str]:
+        """Why Spark removed each of ``lost`` (its status store's ``removeReason``)."""
+        if not lost or self.spark is None:
+            return {}
+        reasons: dict[str, str] = {}
+        try:
+            summaries = self.spark.sparkContext._jsc.sc().statusStore().executorList(False)
+            for i in range(summaries.size()):
+                summary = summaries.apply(i)
+                reason = summary.removeReason()
+                if summary.id() in lost and reason.isDefined():
+                    reasons[str(summary.id())] = str(reason.get())
+        except Exception as exc:  # an internal API: the count above stands without it
+            return {"?": f"not readable: {type(exc).__name__}"}
+        return reasons
 
     def crash_reason(self) -> str | None:
         """How the driver JVM (pyspark's gateway process) ended, when it did."""

@@ -359,6 +359,7 @@ def lloyd(
         centroids, total, moved = update(centroids, sums)
         inertia.append(total)
         times.append(time.perf_counter() - began)
+        ctx.iteration_done(len(times), times[-1])
         if tolerance > 0 and moved <= tolerance:
             break
     ctx.metrics.update(iteration_metrics(times))

@@ -64,7 +64,7 @@ def list_sql(d: int) -> str:
     )
 
 
-@implements("kmeans", "duckdb")
+@implements("kmeans", "duckdb", reports_iterations=True)
 def run(ctx: RunContext) -> dict[str, Any]:
     """``read_csv`` into a temporary table, then per iteration one query that assigns every
     point and aggregates per centroid (centroids as query parameters), and the update."""

@@ -10,7 +10,7 @@ from harness.registry import RunContext, implements
 from workloads.kmeans import first_distinct, lloyd
 
 
-@implements("kmeans", "mrjob")
+@implements("kmeans", "mrjob", reports_iterations=True)
 def run(ctx: RunContext) -> dict[str, Any]:
     """Each iteration re-reads the input in a job that sums the points per nearest centroid;
     the driver moves the centroids and passes them to the next job."""

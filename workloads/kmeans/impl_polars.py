@@ -79,7 +79,7 @@ def labelled(points: pl.LazyFrame, columns: list[str], centroids: list[list[floa
     return frame.with_columns(label.alias("__label"))
 
 
-@implements("kmeans", "polars")
+@implements("kmeans", "polars", reports_iterations=True)
 def run(ctx: RunContext) -> dict[str, Any]:
     """The point columns read once (``held``: in memory for ``lazy``; streamed into an Arrow
     IPC file that every iteration re-scans for ``streaming``); the first ``k`` distinct

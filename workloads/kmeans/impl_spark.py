@@ -35,7 +35,7 @@ MLLIB_NOTE = (
 )
 
 
-@implements("kmeans", "spark", "rdd")
+@implements("kmeans", "spark", "rdd", reports_iterations=True)
 def run_rdd(ctx: RunContext) -> dict[str, Any]:
     """Cached partitions of points; ``map`` + ``reduce`` per iteration, centroids broadcast."""
     import numpy as np
@@ -45,7 +45,12 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
     sc = session(ctx).sparkContext
     columns = positions(ctx.data.inputs[0], ctx.params["columns"])
 
+    # Partitions parsed, counted once per successful task: a partition parsed again after
+    # the first iteration is one recomputed from lineage (its cached copy was lost).
+    parsed = sc.accumulator(0)
+
     def parse(lines: Any) -> Any:
+        parsed.add(1)
         rows = []
         for line in lines:
             cells = line.split(",")
@@ -73,6 +78,7 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
     centroids = first_distinct(ctx, columns)
     tolerance = float(ctx.params["tolerance"])
     inertia, times, points = [], [], 0
+    counts: list[int] = []
     for _ in range(int(ctx.params["iterations"])):
         began = time.perf_counter()
         current = sc.broadcast(np.array(centroids))
@@ -82,10 +88,12 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
         centroids, total, moved = update(centroids, dict(enumerate(sums.tolist())))
         inertia.append(total)
         times.append(time.perf_counter() - began)
+        counts.append(parsed.value - sum(counts))
+        ctx.iteration_done(len(times), times[-1])
         if tolerance > 0 and moved <= tolerance:
             break
     blocks.unpersist()
-    ctx.metrics.update(iteration_metrics(times))
+    ctx.metrics.update(iteration_metrics(times), partitions_parsed=counts)
     return {"centroids": centroids, "inertia": inertia, "points": points}
 
 

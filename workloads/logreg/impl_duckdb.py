@@ -40,7 +40,7 @@ def iteration_sql(d: int) -> str:
     )
 
 
-@implements("logreg", "duckdb")
+@implements("logreg", "duckdb", reports_iterations=True)
 def run(ctx: RunContext) -> dict[str, Any]:
     """``read_csv`` into a temporary table, then per iteration one aggregation at the weights
     (query parameters) and the update ``w -= rate * gradient / n``."""
@@ -59,5 +59,6 @@ def run(ctx: RunContext) -> dict[str, Any]:
             losses.append(loss / n)
             w = [wj - rate * gj / n for wj, gj in zip(w, gradient, strict=True)]
             times.append(time.perf_counter() - began)
+            ctx.iteration_done(len(times), times[-1])
     ctx.metrics.update(iteration_metrics(times))
     return {"weights": w, "loss": losses}

@@ -12,7 +12,7 @@ from workloads._iterative import iteration_metrics
 from workloads.logreg import feature_count, label_index
 
 
-@implements("logreg", "mrjob")
+@implements("logreg", "mrjob", reports_iterations=True)
 def run(ctx: RunContext) -> dict[str, Any]:
     """Each iteration re-reads the input in a job that sums the gradient; the driver updates
     the weights and passes them to the next job."""
@@ -38,5 +38,6 @@ def run(ctx: RunContext) -> dict[str, Any]:
         losses.append(sums[1] / n)
         w = [wj - rate * gj / n for wj, gj in zip(w, sums[2:], strict=True)]
         times.append(time.perf_counter() - began)
+        ctx.iteration_done(len(times), times[-1])
     ctx.metrics.update(iteration_metrics(times))
     return {"weights": w, "loss": losses}

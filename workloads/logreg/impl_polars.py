@@ -48,7 +48,7 @@ def iteration(points: pl.LazyFrame, features: list[str], label: str, w: list[flo
     )  # fmt: skip
 
 
-@implements("logreg", "polars")
+@implements("logreg", "polars", reports_iterations=True)
 def run(ctx: RunContext) -> dict[str, Any]:
     """The points read once (``held``: in memory for ``lazy``; streamed into an Arrow IPC
     file that every iteration re-scans for ``streaming``), then per iteration one query
@@ -73,5 +73,6 @@ def run(ctx: RunContext) -> dict[str, Any]:
         losses.append(float(sums[1]) / n)
         w = [wj - rate * float(g) / n for wj, g in zip(w, sums[2:], strict=True)]
         times.append(time.perf_counter() - began)
+        ctx.iteration_done(len(times), times[-1])
     ctx.metrics.update(iteration_metrics(times))
     return {"weights": w, "loss": losses}

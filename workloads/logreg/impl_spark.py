@@ -28,7 +28,7 @@ MLLIB_NOTE = (
 )
 
 
-@implements("logreg", "spark", "rdd")
+@implements("logreg", "spark", "rdd", reports_iterations=True)
 def run_rdd(ctx: RunContext) -> dict[str, Any]:
     """Cached partitions of points; ``map`` + ``reduce`` per iteration, weights broadcast."""
     import numpy as np
@@ -38,7 +38,12 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
     sc = session(ctx).sparkContext
     at = label_index(ctx)
 
+    # Partitions parsed, counted once per successful task: a partition parsed again after
+    # the first iteration is one recomputed from lineage (its cached copy was lost).
+    parsed = sc.accumulator(0)
+
     def parse(lines: Any) -> Any:
+        parsed.add(1)
         rows = []
         for line in lines:
             cells = line.split(",")
@@ -63,6 +68,7 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
     rate = float(ctx.params["learning_rate"])
     w = np.zeros(feature_count(ctx) + 1)
     losses, times = [], []
+    counts: list[int] = []
     for _ in range(int(ctx.params["iterations"])):
         began = time.perf_counter()
         current = sc.broadcast(w)
@@ -72,8 +78,10 @@ def run_rdd(ctx: RunContext) -> dict[str, Any]:
         losses.append(float(sums[1] / n))
         w = w - rate * sums[2:] / n
         times.append(time.perf_counter() - began)
+        counts.append(parsed.value - sum(counts))
+        ctx.iteration_done(len(times), times[-1])
     blocks.unpersist()
-    ctx.metrics.update(iteration_metrics(times))
+    ctx.metrics.update(iteration_metrics(times), partitions_parsed=counts)
     return {"weights": [float(v) for v in w], "loss": losses}
 
 
