@@ -1222,11 +1222,16 @@ class _Process:
         if name is None:
             return
         try:
-            self.batch.restored[self.cell] = nodes.restore([name])
+            restored = nodes.restore([name])
         except ClusterError as exc:
             why = f"{name}, killed by the fault plan, did not come back: {exc}"
             self.batch.cluster_lost.setdefault(injector.target.role, why)
-            self.batch.restored[self.cell] = {"restarted": [], "error": why}
+            restored = {"restarted": [], "error": why}
+        self.batch.restored[self.cell] = restored
+        # The fault run's record (held until the process's end) says so too.
+        held = self.held.fault if self.held is not None else None
+        if held is not None and held.get("armed"):
+            held["restored_after"] = restored
 
     def _fault_fields(self, index: int, fields: dict[str, Any]) -> dict[str, Any] | None:
         """The record's ``fault`` for call ``index``, and the slowdown of a fault run's value
@@ -1256,7 +1261,8 @@ class _Process:
             return out
         out.update(injector.result())
         if injector.killed_node is not None and self.cell in self.batch.restored:
-            out["restored_after"] = self.batch.restored[self.cell]  # before the next process
+            # Recorded after the process ended (a failed call): the node came back already.
+            out["restored_after"] = self.batch.restored[self.cell]
         from harness import faults
 
         lost = faults.lost_iteration(fault.plan, injector.fired, metrics.get("iteration_s") or [])

@@ -1,8 +1,9 @@
-"""The real local cluster: Hadoop (five daemon JVMs: HDFS, YARN, JobHistory) and Spark
-standalone (a master, a worker) on 127.0.0.1. Status, ``hadoop fs`` through the shim, cached
+"""The real local cluster: Hadoop (HDFS, YARN with two NodeManagers, JobHistory) and Spark
+standalone (a master, two workers) on 127.0.0.1. Status, ``hadoop fs`` through the shim, cached
 staging, an mrjob word count on YARN through the streaming jar, ``bdbench run`` on mrjob/hadoop,
-Spark standalone and Spark on YARN with answers checked, a daemon killed mid-run, bad input,
-and nothing left behind after ``down``.
+Spark standalone and Spark on YARN with answers checked, a worker node lost mid-run by a fault
+plan (recovered from, or not), a daemon killed mid-run, bad input, and nothing left behind
+after ``down``.
 
 One cluster for the test session (this module), brought up as ``bdbench cluster up`` does, on
 ports of its own (the defaults + 11000: never a user's cluster, below the ephemeral range),
@@ -102,7 +103,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     os.environ[local.CLUSTER_DIR_ENV] = str(root)
     before = Run(None, _listing(TMP), _listing(_perf_dir()))  # type: ignore[arg-type]
     options = local.UpOptions(
-        port_offset=OFFSET, worker_cores=2, worker_memory="1g", nodemanager_memory_mb=3072
+        port_offset=OFFSET,
+        workers=2,
+        worker_cores=2,
+        worker_memory="1g",
+        nodemanagers=2,
+        nodemanager_memory_mb=3072,
     )
     try:
         state = local.up(options, root)
@@ -128,14 +134,17 @@ def test_pom_pins_the_module_version() -> None:
 def test_status_running_with_version(run: Run) -> None:
     cluster = run.cluster
     status = cluster.status()
-    assert status["daemons"] == dict.fromkeys(MAIN_CLASSES, "running")
+    assert status["daemons"] == dict.fromkeys([*MAIN_CLASSES, "nodemanager 2"], "running")
     assert status["version"] == HADOOP_VERSION  # as the ResourceManager reports it
-    assert status["nodemanagers"] == 1
+    assert status["nodemanagers"] == 2
+    assert status["nodes"] == {"nodemanager": "RUNNING", "nodemanager 2": "RUNNING"}
     assert status["live_datanodes"] == 1
     assert status["safemode"] is False
     assert status["fs"] == f"hdfs://127.0.0.1:{PORTS.namenode_rpc}"
     state = cluster.to_state()
-    assert set(state["startup_s"]) == {*MAIN_CLASSES, "total"}
+    assert set(state["startup_s"]) == {*MAIN_CLASSES, "nodemanager 2", "total"}
+    assert [node["name"] for node in state["nodes"]] == ["nodemanager", "nodemanager 2"]
+    assert state["detection"]["yarn.nm.liveness-monitor.expiry-interval-ms"] == "10000"
     # A fresh process knows the cluster from its state alone.
     again = HadoopCluster.from_state(cluster.root, state)
     assert again.status()["daemons"] == status["daemons"]
@@ -154,7 +163,10 @@ def test_status_survives_a_moving_boot_time(run: Run) -> None:
     found = local.status(run.cluster.root.parent)
     assert set(found["hadoop"]["daemons"].values()) == {"running"}
     assert set(found["spark"]["daemons"].values()) == {"running"}
-    assert local.daemon_pids("hadoop", ("nodemanager",)) == [run.cluster.handles["nodemanager"].pid]
+    assert local.daemon_pids("hadoop", ("nodemanager",)) == [
+        run.cluster.handles["nodemanager"].pid,
+        run.cluster.handles["nodemanager 2"].pid,
+    ]
 
 
 def test_every_daemon_port_is_on_loopback(run: Run) -> None:
@@ -166,9 +178,11 @@ def test_every_daemon_port_is_on_loopback(run: Run) -> None:
         }
     addresses = {addr for found in listening.values() for addr in found}
     assert {ip for ip, _ in addresses} == {"127.0.0.1"}, listening
-    # Every configured port is really in use, the shuffle (our loopback handler) included.
-    assert set(PORTS.as_dict().values()) <= {port for _, port in addresses}
+    # Every configured port is really in use, the shuffles (our loopback handler) included:
+    # each NodeManager's own, its -D overrides reaching the handler.
+    assert set(run.cluster.port_purposes().values()) <= {port for _, port in addresses}
     assert ("127.0.0.1", PORTS.shuffle) in listening["nodemanager"]
+    assert ("127.0.0.1", PORTS.shuffle + 100) in listening["nodemanager 2"]
 
 
 def test_fs_round_trip_through_the_shim(run: Run, tmp_path: Path) -> None:
@@ -291,23 +305,8 @@ def test_status_json_says_what_runs_where(run: Run) -> None:
     assert {"conf_dir", "fs", "resourcemanager", "version"} <= set(status["hadoop"])
     assert status["hadoop"]["version"] == HADOOP_VERSION
     assert status["spark"]["master"] == f"spark://127.0.0.1:{17077 + OFFSET}"
-    assert status["spark"]["alive_workers"] == 1
-
-
-def test_mrjob_hadoop_and_spark_standalone_cells_pass(run: Run, tmp_path: Path) -> None:
-    records = {r.engine: r for r in _batch(tmp_path, ["mrjob/hadoop", "spark/rdd"])}
-    for record in records.values():
-        assert (record.status, record.check) == ("ok", "pass"), record.error
-        # The cluster's executors / task containers are counted with the run.
-        assert record.metrics["cluster_procs"] >= 1
-    hadoop = records["mrjob"]
-    assert hadoop.where == f"(Hadoop {HADOOP_VERSION}, 1 NodeManager, pseudo-distributed)"
-    (job,) = hadoop.metrics["jobs"]
-    assert job["wall_s"] > 0
-    assert job["counters"][0]["Job Counters "]["Launched map tasks"] >= 1
-    spark = records["spark"]
-    assert spark.where == "on standalone (1 worker)"
-    assert spark.engine_info["input_fs"] == "hdfs"  # the same HDFS copy mrjob read
+    assert status["spark"]["alive_workers"] == 2
+    assert status["hadoop"]["nodemanagers"] == 2
 
 
 def test_spark_on_yarn_cell_passes(run: Run, tmp_path: Path) -> None:
@@ -316,6 +315,125 @@ def test_spark_on_yarn_cell_passes(run: Run, tmp_path: Path) -> None:
     assert record.where == "on YARN"
     assert record.engine_info["master"] == "yarn"
     assert record.metrics["cluster_procs"] >= 1
+
+
+def _fault_batch(tmp_path: Path, engines: list[str], plan: str, iterations: int) -> list[Any]:
+    """A tiny logreg batch under a fault plan: one control and one fault process per cell,
+    one value each, no warm-up (through the real runner, on the cluster)."""
+    from harness import cli, runner
+    from harness.engines import EngineOptions
+    from harness.faults import FaultPlan
+    from harness.results import ResultsWriter
+
+    options = cli._on_cluster(EngineOptions({}), local.read_state() or {})
+    cells = runner.expand_cells(["logreg"], engines, "off")
+    writer = ResultsWriter(tmp_path / "results", "fault")
+    writer.ensure_writable()
+    config = runner.RunConfig(
+        scales=["tiny"],
+        params={"iterations": [iterations]},
+        repeats=1,
+        values=1,
+        warmups=0,
+        timeout=300,
+        options=options,
+        fault=FaultPlan.parse(plan),
+    )
+    return runner.run_batch(cells, config, writer)
+
+
+def _by_role(records: list[Any], engine: str) -> dict[str, Any]:
+    found = {r.fault["role"]: r for r in records if r.engine == engine and not r.is_warmup}
+    assert set(found) == {"control", "fault"}, [(r.engine, r.status, r.error) for r in records]
+    return found
+
+
+def test_a_lost_spark_worker_is_recomputed_from_lineage(run: Run, tmp_path: Path) -> None:
+    """Spark worker 2 and its executor are killed after iteration 1: iteration 2 re-reads the
+    partition it had cached, the answer stays right, and the record says what it cost."""
+    records = _fault_batch(tmp_path, ["spark/rdd"], "kill-worker@iteration=1", 3)
+    runs = _by_role(records, "spark")
+    for record in runs.values():
+        assert (record.status, record.check) == ("ok", "pass"), record.error
+        assert record.where == "on standalone (2 workers)"
+        assert record.engine_info["input_fs"] == "hdfs"  # the HDFS copy mrjob reads too
+        assert record.metrics["cluster_procs"] >= 1  # executors counted with the run
+        assert record.metrics["iterations_reported"] == 3
+    control, fault = runs["control"], runs["fault"]
+    assert control.metrics["recovery"]["executors_lost"] == 0
+    assert control.metrics["partitions_parsed"][1:] == [0, 0]
+    info = fault.fault
+    assert info["injected"] and info["plan"] == "kill-worker@iteration=1"
+    target = info["target"]
+    assert (target["role"], target["live_after"], target["iterations_done"]) == (
+        "spark worker",
+        1,
+        1,
+    )
+    assert {"spark worker 1", "spark worker 2"} & {k["what"] for k in target["killed"]}
+    assert any(k["what"].startswith("executor ") for k in target["killed"])
+    recovery = fault.metrics["recovery"]
+    assert recovery["executors_lost"] == 1
+    assert "worker lost" in " ".join(recovery["loss_reasons"].values())
+    # Iteration 2 parsed again the partition the lost executor had cached: lineage.
+    assert fault.metrics["partitions_parsed"][1] >= 1
+    slowdown = fault.metrics["slowdown"]
+    assert slowdown["lost_iteration"] == 2 and slowdown["control_runs"] == 1
+    assert isinstance(fault.metrics["slowdown_s"], float)
+    assert info["restored_after"]["restarted"] == [target["name"]]
+    assert local.status()["spark"]["alive_workers"] == 2
+
+
+def test_a_fault_that_leaves_no_worker_fails_and_the_batch_goes_on_to_hadoop_which_recovers(
+    run: Run, tmp_path: Path
+) -> None:
+    """With Spark worker 2 already gone, the plan kills the only worker left: a failed record
+    naming what was killed and what Spark said, and the batch goes on: mrjob on YARN loses a
+    NodeManager mid-job and re-runs its maps on the other one, with the right answer."""
+    from harness.clusters import nodes
+
+    (spare,) = [n for n in nodes.worker_nodes("spark worker") if n.index == 2]
+    nodes.kill(spare)
+    records = _fault_batch(tmp_path, ["spark/rdd", "mrjob/hadoop"], "kill-worker@iteration=1", 2)
+    spark = _by_role(records, "spark")
+    assert (spark["control"].status, spark["control"].check) == ("ok", "pass")
+    failed = spark["fault"]
+    assert failed.status == "failed"
+    error = failed.error or ""
+    assert error.startswith(
+        "the engine cannot recover: bdbench killed the only live Spark worker (spark worker 1, "
+    ), error
+    assert "the standalone master has no live worker" in error
+    assert failed.fault["target"]["live_after"] == 0
+    nodes.restore(["spark worker 2"])  # spark worker 1 came back after the fault process
+    assert local.status()["spark"]["alive_workers"] == 2
+
+    hadoop = _by_role(records, "mrjob")
+    for record in hadoop.values():
+        assert (record.status, record.check) == ("ok", "pass"), record.error
+        assert record.where == f"(Hadoop {HADOOP_VERSION}, 2 NodeManagers, pseudo-distributed)"
+        assert record.metrics["cluster_procs"] >= 1
+        (first, _) = record.metrics["jobs"]  # this call's two jobs only
+        assert first["counters"][0]["Job Counters "]["Launched map tasks"] >= 1
+    fault = hadoop["fault"]
+    target = fault.fault["target"]
+    assert target["role"] == "nodemanager" and target["live_after"] == 1
+    assert any(k["what"].startswith("container_") for k in target["killed"])
+    extra = fault.metrics["slowdown"]["recovery_vs_control"]
+    # The lost node's map attempts were killed and launched again on the other node (or, when
+    # it also ran the job's ApplicationMaster, the job's second attempt re-ran them).
+    assert extra["killed_maps"] + extra["failed_maps"] >= 1 or target["hosted_am"], extra
+    assert fault.metrics["slowdown"]["lost_iteration"] == 2
+    assert fault.fault["restored_after"]["restarted"] == [target["name"]]
+    assert local.status()["hadoop"]["nodes"] == {
+        "nodemanager": "RUNNING",
+        "nodemanager 2": "RUNNING",
+    }
+    apps = daemons.http_json(
+        f"{run.cluster.web['resourcemanager']}/ws/v1/cluster/apps"
+        "?states=NEW,NEW_SAVING,SUBMITTED,ACCEPTED,RUNNING"
+    )
+    assert not (apps.get("apps") or {}).get("app"), apps
 
 
 def _kill_when_a_container_runs(nodemanager: Handle, killed: list[float]) -> threading.Thread:
@@ -342,14 +460,18 @@ def _kill_when_a_container_runs(nodemanager: Handle, killed: list[float]) -> thr
 def test_a_nodemanager_killed_mid_run_fails_it_at_once_and_skips_the_next_cluster_cells(
     run: Run, tmp_path: Path
 ) -> None:
-    """The only NodeManager dies while a job runs: YARN would wait for ever (it notices only
-    after 10 minutes, then queues the job again). The run fails within seconds naming it, the
-    application is killed, later cells that need YARN are skipped with the same reason, and
-    the other cells run."""
+    """The last NodeManager dies while a job runs (the other one is gone already): YARN would
+    wait for a node (for ever with Hadoop's defaults). The run fails within seconds naming
+    them, the application is killed, later cells that need YARN are skipped with the same
+    reason, and the other cells run."""
     from harness import runner
+    from harness.clusters import nodes
     from harness.results import ResultsWriter
 
-    nodemanager = run.cluster.handles["nodemanager"]
+    # The state's handles: a fault test before may have restarted either NodeManager.
+    first, second = nodes.worker_nodes("nodemanager")
+    nodes.kill(second)
+    nodemanager = first.handle
     killed: list[float] = []
     recorded: dict[str, float] = {}
     killer = _kill_when_a_container_runs(nodemanager, killed)
@@ -366,7 +488,8 @@ def test_a_nodemanager_killed_mid_run_fails_it_at_once_and_skips_the_next_cluste
     killer.join(timeout=5)
     assert killed, "the NodeManager was never killed (no container seen)"
     by_cell = {f"{r.workload} {r.engine}": r for r in records}
-    reason = f"the NodeManager (pid {nodemanager.pid}) died during the run; "
+    pids = f"{nodemanager.pid}, {second.handle.pid}"
+    reason = f"the NodeManagers (pids {pids}) died during the run; "
     reason += "YARN has no live NodeManager"
     failed = by_cell["wordcount mrjob"]
     assert failed.status == "failed"
@@ -444,8 +567,8 @@ def test_down_leaves_no_process_port_or_tmp_file(run: Run) -> None:
     # Containers and task processes too (pids seen during the job may be reused by now:
     # what counts is that nothing runs from the cluster's folder).
     assert not _processes_of(cluster.root.parent)  # Spark's master, worker, executors too
-    spark_ports = [17077 + OFFSET, 17080 + OFFSET, 17081 + OFFSET]
-    ports = [*PORTS.as_dict().values(), *spark_ports]
+    spark_ports = [17077 + OFFSET, 17080 + OFFSET, 17081 + OFFSET, 17082 + OFFSET]
+    ports = [*cluster.port_purposes().values(), *spark_ports]
     assert not [port for port in ports if daemons.port_in_use(port)]
     assert not (cluster.root.parent / "state.json").exists()
     assert not (cluster.root / "tmp").exists()

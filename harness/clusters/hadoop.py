@@ -768,7 +768,13 @@ exec {q(java)} {opts} -XX:TieredStopAtLevel=1 \\
         java = find_java()
         if java is None:
             raise ClusterError(f"hadoop: {no_java_reason()}")
-        return self._start_daemon(java, self._env(java), "nodemanager", i, timeout)
+        try:
+            return self._start_daemon(java, self._env(java), "nodemanager", i, timeout)
+        except BaseException:
+            started = self.handles.get(self.nm_name(i))
+            if started is not None:
+                daemons.stop(started, NODEMANAGER_STOP_GRACE_S)  # not left running unrecorded
+            raise
 
     def _format_if_new(self, java: str, env: dict[str, str]) -> None:
         if (self.state_dir / "nn" / "current" / "VERSION").is_file():

@@ -147,14 +147,26 @@ class SparkStandalone:
         return self.root / "work" / f"worker-{i}"
 
     def restart_worker(self, i: int, timeout: float = 60) -> float:
-        """Start worker ``i`` (1-based) again after it was lost; wait until the master has
-        every worker ALIVE again. Seconds it took."""
+        """Start worker ``i`` (1-based) again after it was lost; wait until the master lists
+        it ALIVE again. Seconds it took."""
         began = time.monotonic()
         name = f"spark worker {i}"
         handle = self._start_worker(i - 1, _spark_class(), self._env())
+        try:
+            daemons.wait_ready(handle, lambda: self._worker_alive(i), timeout)
+        except BaseException:
+            daemons.stop(handle)  # not left running unrecorded
+            raise
         self.handles = [h for h in self.handles if h.name != name] + [handle]
-        daemons.wait_ready(handle, lambda: self.alive_workers() >= self.workers, timeout)
         return round(time.monotonic() - began, 2)
+
+    def _worker_alive(self, i: int) -> bool:
+        """Whether the master lists worker ``i`` (by its web UI's port) ALIVE."""
+        address = f":{self.ports.worker_webui + i - 1}"
+        return any(
+            str(w.get("webuiaddress", "")).endswith(address) and w.get("state") == "ALIVE"
+            for w in self._state().get("workers", [])
+        )
 
     def _start_worker(self, i: int, spark_class: str, env: dict[str, str]) -> Handle:
         work = self.work_dir(i + 1)
