@@ -29,7 +29,12 @@ SHARE ?= $(if $(filter tiny,$(SCALE)),--share-engines)
 CORES ?= $(shell nproc)
 HOTCLOUD_ROWS ?= 200000,800000,$(shell echo $$((1820000 * $(CORES))))
 
-.PHONY: setup run test lint format clean rules hadoop ladder hotcloud
+# What a lost worker costs (README, "Recovery"): logreg at small, 10 iterations, on the local
+# cluster (two NodeManagers and two Spark workers: one is lost, one goes on), a worker node
+# killed after iteration 5 of each fault run, 3 control/fault pairs per cell (about 30 minutes).
+FAULT ?= kill-worker@iteration=5
+
+.PHONY: setup run test lint format clean rules hadoop ladder hotcloud recovery
 
 # The rules jar is rebuilt only when its Java sources, pyspark or javac change (cached by hash).
 setup: $(STAMP) rules hadoop
@@ -66,6 +71,11 @@ hotcloud: setup
 	$(BIN)/bdbench scale --cluster local -w logreg -e mrjob/hadoop,spark/rdd --rules off \
 		--rows $(HOTCLOUD_ROWS) --param iterations=5 --max-call 1200 --timeout 1800 \
 		--results results/hotcloud --report report/hotcloud $(RUN_ARGS)
+
+recovery: setup
+	$(BIN)/bdbench run --cluster local -w logreg -e spark/rdd,mrjob/hadoop --rules off -s small \
+		--param iterations=10 --inject $(FAULT) --timeout 1800 \
+		--results results/recovery --report report/recovery $(RUN_ARGS)
 
 test: setup
 	$(BIN)/python -m pytest
