@@ -1217,16 +1217,39 @@ def summary_table(records: list[Any]) -> Any:
 def _print_summary(records: list[Any], environments: dict[str, Any] | None = None) -> None:
     from rich.console import Console
 
-    table = summary_table(records)
+    from reports.data import is_fault_run
+
+    faults = [r for r in records if is_fault_run(r)]
+    table = summary_table([r for r in records if not is_fault_run(r)])
     # Not a terminal (CI logs, pipes): a wide table reads better than a folded one.
     console = Console() if Console().is_terminal else Console(width=200)
     console.print(table)
+    if faults:
+        _print_recovery(console, records, faults, environments or {})
     from reports.busy import busy_warnings, too_short_note
 
     for warning in busy_warnings(records, environments or {}):
         console.print(f"[yellow]Warning: busy machine. {warning}.[/yellow]")
     if (unjudged := too_short_note(records)) is not None:
         console.print(f"Note: {unjudged}.")
+
+
+def _print_recovery(
+    console: Any, records: list[Any], faults: list[Any], environments: dict[str, Any]
+) -> None:
+    """The fault runs against their controls (the report's Recovery table)."""
+    from rich.table import Table
+
+    from reports.recovery import recovery_rows
+    from reports.recovery import table as recovery_table
+
+    header, body = recovery_table(recovery_rows(records, faults, environments))
+    table = Table(title="Recovery: what a lost worker cost (fault runs vs their controls)")
+    for name in header:
+        table.add_column(name)
+    for row in body:
+        table.add_row(*row)
+    console.print(table)
 
 
 class Terminated(KeyboardInterrupt):

@@ -26,7 +26,7 @@ import re
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -402,7 +402,7 @@ def lost_iteration(plan: FaultPlan, fired: dict[str, Any] | None, times: list[fl
 
 
 def recovery_against(
-    fault: dict[str, Any] | None, controls: list[dict[str, Any] | None]
+    fault: dict[str, Any] | None, controls: Sequence[dict[str, Any] | None]
 ) -> dict[str, float]:
     """Each number of a fault run's ``recovery`` minus the median of its controls' (e.g. task
     attempts launched again: speculative ones launch in controls too)."""

@@ -964,8 +964,9 @@ def _ladder_skip(batch: _Batch, cell: Cell, keys: dict[str, Any]) -> str | None:
 
 
 #: How long a run that lost its only worker to a fault plan goes on before it is failed: the
-#: engine's own account of the loss (a scheduler's warning) gets the time to show.
-UNRECOVERABLE_HOLD_S = 20.0
+#: engine logs its own account of the loss as it notices it (on one host at once: a killed
+#: executor's connection closes), and gets these seconds to do so.
+UNRECOVERABLE_HOLD_S = 5.0
 
 
 def _last_complaint(log: Path) -> str | None:

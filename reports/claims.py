@@ -29,18 +29,23 @@ from reports.iterations import IterationRow, fmt_times, iteration_rows
 from reports.published import (
     COST,
     COST_CHECK,
+    FAULT_CHECK,
     FIRST_CHECK,
     ITERATIONS_CLAIM,
     LOCAL_MODE,
     MAPREDUCE_SYSTEM,
     PAPER_BYTES_PER_CORE,
+    PAPER_FAULT,
+    PAPER_FAULT_ITERATIONS,
     PAPER_ITERATIONS,
     RDD_SYSTEM,
+    RECOVERY_CLAIM,
     SIMULATED,
     WARM_CHECK,
     WARM_SPEEDUP,
     Claim,
 )
+from reports.recovery import RecoveryRow
 from reports.stats import CellSummary, fmt_bytes, fmt_seconds, is_single_node, summarize
 from reports.udf import params_label, workload_defaults
 
@@ -56,6 +61,7 @@ __all__ = [
     "ITERATIONS_CLAIM",
     "LOCAL_MODE",
     "NOT_MEASURED",
+    "RECOVERY_CLAIM",
     "SIMULATED",
     "Claim",
     "ClaimReport",
@@ -134,10 +140,13 @@ class ClaimReport:
 
 
 def check_claims(
-    records: list[RunRecord], environments: dict[str, dict[str, Any]] | None = None
+    records: list[RunRecord],
+    environments: dict[str, dict[str, Any]] | None = None,
+    recovery: list[RecoveryRow] | None = None,
 ) -> list[ClaimReport]:
     """Every claim with its verdicts on ``records`` (at each point's largest size), and the
-    ladder's sizes and trends where there are several; ``environments`` give the cores."""
+    ladder's sizes and trends where there are several; ``environments`` give the cores;
+    ``recovery`` (the Recovery section's rows) the fault claim's."""
     measured = [r for r in records if not r.is_warmup and r.status == "ok" and r.check != "fail"]
     cores = max(
         (int(e["cpu_count_logical"]) for e in (environments or {}).values()
@@ -150,7 +159,65 @@ def check_claims(
     return [
         ClaimReport(ITERATIONS_CLAIM, at_largest(iteration_verdicts(rows)), ladder, notes),
         ClaimReport(COST, at_largest(cost_verdicts(summaries)), notes=cost_lines(summaries, cores)),
+        ClaimReport(RECOVERY_CLAIM, recovery_verdicts(recovery or [])),
     ]
+
+
+def recovery_verdicts(rows: list[RecoveryRow]) -> list[Verdict]:
+    """The fault claim per cell and plan: the slowdown of the fault runs against their
+    controls, for the RDD system on a cluster at the paper's 10 iterations; the MapReduce
+    system, other iteration counts and one-machine stand-ins apart."""
+    verdicts = []
+    for row in rows:
+        if row.system not in (RDD_SYSTEM, MAPREDUCE_SYSTEM):
+            continue
+        paper_point = row.iterations_param == PAPER_FAULT_ITERATIONS
+        main = row.system == RDD_SYSTEM and row.on_cluster and paper_point
+        basis = "a cluster" if row.on_cluster else "one machine"
+        verdict = Verdict(
+            RECOVERY_CLAIM.id,
+            FAULT_CHECK if row.system == RDD_SYSTEM else f"the same, {MAPREDUCE_SYSTEM}",
+            row.workload,
+            row.scale,
+            row.params_text(),
+            NOT_MEASURED,
+            cells=[f"{row.label} with {row.plan}", f"{row.label} (control)"],
+            basis=basis,
+            apart=not main,
+        )
+        paper_s, paper_pct = PAPER_FAULT
+        versus = (
+            f"vs the paper's {paper_s:g} s / {paper_pct:g}% (1 of 20 nodes); lost: {row.lost_share}"
+        )
+        if not paper_point:
+            versus += f"; not the paper's {PAPER_FAULT_ITERATIONS} iterations"
+        if row.control_s is None:
+            verdict.why = f"no control run recovered ({len(row.control_walls)} controls)"
+        elif row.fault_s is None or row.passed == 0:
+            verdict.verdict = DOES_NOT_HOLD
+            first = row.failures[0] if row.failures else "no fault run passed its check"
+            verdict.why = f"no fault run recovered: {first}"
+        else:
+            slow, pct = row.slowdown_s or 0.0, row.slowdown_pct or 0.0
+            verdict.ratio = row.fault_s / row.control_s
+            verdict.verdict = HOLDS if pct <= paper_pct else DOES_NOT_HOLD
+            verdict.why = (
+                f"{fmt_seconds(row.fault_s)} with the fault vs {fmt_seconds(row.control_s)} "
+                f"without (medians of {len(row.fault_walls)} and {len(row.control_walls)}): "
+                f"{slow:+.2f} s, {pct:+.0f}% {versus}; answer checks {row.passed}/{row.faults} "
+                "passed"
+            )
+        verdicts.append(verdict)
+    if not any(not v.apart for v in verdicts):
+        verdicts.insert(
+            0,
+            Verdict(
+                RECOVERY_CLAIM.id, FAULT_CHECK, "logreg", "-", "-", NOT_MEASURED,
+                why=f"no fault runs of a cell that declares itself {RDD_SYSTEM} on a cluster at "
+                f"iterations={PAPER_FAULT_ITERATIONS} with their controls (bdbench run --inject)",
+            ),
+        )  # fmt: skip
+    return verdicts
 
 
 def at_largest(verdicts: list[Verdict]) -> list[Verdict]:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -531,6 +532,14 @@ def run_compare(
     """Compare BASE with NEW, print the table and verdict; 1 when anything regressed, else 0."""
     base_results = load_results([base])
     new_results = load_results([new])
+    left_out = len(base_results.fault_records) + len(new_results.fault_records)
+    if left_out:
+        # A run a fault plan acted on is no measure of the cell's speed.
+        print(
+            f"note: {left_out} fault-injection run(s) left out (the report's Recovery section "
+            "shows them)",
+            file=sys.stderr,
+        )
     cells = compare_results(base_results, new_results, threshold, alpha, memory_threshold)
     summary = summary_line(cells, threshold, alpha, memory_threshold)
     if markdown:

@@ -28,6 +28,9 @@ class Results:
     """Records from one or more results files, with their batches' environments."""
 
     records: list[RunRecord] = field(default_factory=list)
+    #: Runs in which a fault plan killed a worker (``--inject``): kept apart from every table,
+    #: claim and comparison but the Recovery section's (their controls are ordinary runs).
+    fault_records: list[RunRecord] = field(default_factory=list)
     #: batch_id -> environment dict (from ``<batch>.env.json``)
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: list[Path] = field(default_factory=list)
@@ -53,7 +56,9 @@ def load_results(paths: list[Path]) -> Results:
     results = Results()
     for path in _expand(paths):
         results.files.append(path)
-        results.records.extend(load_records(path))
+        for record in load_records(path):
+            fault = is_fault_run(record)
+            (results.fault_records if fault else results.records).append(record)
         env_path = path.with_name(path.name.removesuffix(".jsonl") + ".env.json")
         if env_path.is_file():
             try:
@@ -63,9 +68,14 @@ def load_results(paths: list[Path]) -> Results:
             if not isinstance(env, dict):
                 raise UserError(f"environment file {env_path} is not a JSON object")
             results.environments[str(env.get("batch_id") or path.stem)] = env
-    if not results.records:
+    if not results.records and not results.fault_records:
         raise UserError("no records in " + ", ".join(str(p) for p in paths))
     return results
+
+
+def is_fault_run(record: RunRecord) -> bool:
+    """Whether a fault plan acted on the run (not its control): never pooled with others."""
+    return (record.fault or {}).get("role") == "fault"
 
 
 def cell_key(record: RunRecord) -> tuple[Cell, str, float, str, str]:
@@ -118,6 +128,9 @@ def records_frame(records: list[RunRecord]) -> pd.DataFrame:
         row["params"] = json.dumps(row["params"], sort_keys=True, default=str)
         row["input_bytes"] = (row.pop("input") or {}).get("bytes")
         row["label"] = display_label(Cell.of(record), record.where)
+        fault = row.pop("fault", None) or {}
+        row["fault_role"] = fault.get("role")
+        row["fault_plan"] = fault.get("plan")
         for key, value in metrics.items():
             if isinstance(value, (int, float, str, bool)) or value is None:
                 row[f"m_{key}"] = value

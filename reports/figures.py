@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from reports.recovery import RecoveryRow
     from reports.scaling import WorkloadScaling
     from reports.stats import CellSummary
 
@@ -232,3 +233,32 @@ def workload_charts(runs: pd.DataFrame, summaries: list[CellSummary], workload: 
     if rules is not None:
         charts.append(rules)
     return charts
+
+
+def recovery_chart(row: RecoveryRow) -> Chart | None:
+    """Per-iteration wall times of one cell under a fault plan: the controls' medians beside
+    the fault runs', a dashed line where the worker was lost. None without iterations."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = min(len(row.control_iterations), len(row.fault_iterations))
+    if n == 0:
+        return None
+    _setup()
+    x = np.arange(1, n + 1)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * n + 3), 3.8))
+    width = 0.4
+    ax.bar(x - width / 2, row.control_iterations[:n], width, label="control (median)")
+    ax.bar(x + width / 2, row.fault_iterations[:n], width, label="fault run (median)")
+    if row.lost_iteration is not None and 1 <= row.lost_iteration <= n:
+        ax.axvline(row.lost_iteration - 0.5, color="black", ls="--", lw=1.2, label=row.marker)
+    ax.set_xticks(x)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("wall time (s)")
+    title = f"{row.workload}: {row.label}, {row.plan}"
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    alt = f"{title}: each iteration's median wall time, controls beside fault runs" + (
+        f"; {row.marker}" if row.marker else ""
+    )
+    return Chart(title, alt, _encode(fig))

@@ -20,7 +20,7 @@ from reports.busy import busy_warnings
 from reports.claims import ClaimReport, LadderRow, Verdict, check_claims
 from reports.columns import COLUMNS
 from reports.data import load_results, records_frame
-from reports.figures import Chart, scaling_chart, workload_charts
+from reports.figures import Chart, recovery_chart, scaling_chart, workload_charts
 from reports.iterations import (
     IterationRatio,
     IterationRow,
@@ -37,6 +37,9 @@ from reports.published import (
     PAPER_SIDES,
     RDD_SYSTEM,
 )
+from reports.recovery import RecoveryRow, detection_text, recovery_rows
+from reports.recovery import rows_json as recovery_json
+from reports.recovery import table as recovery_table
 from reports.scaling import (
     SCALING_INTRO,
     WorkloadScaling,
@@ -401,9 +404,10 @@ def markdown_summary(
     claims: list[ClaimReport] | None = None,
     warnings: list[str] | None = None,
     scaling: list[WorkloadScaling] | None = None,
+    recovery: list[RecoveryRow] | None = None,
 ) -> str:
     """The Markdown summary (CI job summaries): one table per workload, the scaling over
-    sizes, then the claims."""
+    sizes, what lost workers cost, then the claims."""
     lines = ["# bdbench summary", ""]
     for row in env_rows:
         lines.append(
@@ -463,8 +467,49 @@ def markdown_summary(
                 )
                 lines.append("| " + " | ".join(_md(c) for c in udf_cells) + " |")
     lines += scaling_markdown(scaling or [])
+    lines += _recovery_markdown(recovery or [])
     lines += _claims_markdown(claims or [])
     return "\n".join(lines) + "\n"
+
+
+#: The Recovery section's introduction.
+RECOVERY_INTRO = (
+    "What losing a worker node cost each cell run under a fault plan (bdbench run --inject): "
+    "control and fault processes alternated in one batch, one value each after their warm-ups; "
+    "in each fault run bdbench killed one worker node of the cell's cluster (its daemon and "
+    "everything working for it: executors, task containers) from outside the measured "
+    "process tree, and brought it back (untimed) before the next process. Fault runs appear "
+    "only here; their controls are ordinary runs of the cell. Slowdown: the fault runs' "
+    "median wall minus the controls' median. The engine's account is its own record of the "
+    "loss, fault runs minus controls. On one host a killed process's connections close at "
+    "once, so the engines notice a kill without waiting for a heartbeat; a node declared lost "
+    "by expiry (YARN) waits for the setting below."
+)
+
+
+def _recovery_view(rows: list[RecoveryRow], charts: list[Any]) -> dict[str, Any] | None:
+    """What the template shows of the Recovery section (None: no fault runs)."""
+    if not rows:
+        return None
+    header, body = recovery_table(rows)
+    return {
+        "intro": RECOVERY_INTRO,
+        "detection": detection_text(rows),
+        "header": header,
+        "rows": body,
+        "charts": [c for c in charts if c is not None],
+    }
+
+
+def _recovery_markdown(rows: list[RecoveryRow]) -> list[str]:
+    if not rows:
+        return []
+    header, body = recovery_table(rows)
+    lines = ["", "## Recovery: what a lost worker cost", "", _md(RECOVERY_INTRO), ""]
+    lines += [f"Loss detection: {_md(detection_text(rows))}.", ""]
+    lines += ["| " + " | ".join(_md(h) for h in header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in body]
+    return lines
 
 
 def build_report(
@@ -476,7 +521,9 @@ def build_report(
     results = load_results(paths)
     sections = _sections(results.records, results.environments, baseline)
     env_rows = _environment_rows(results.environments)
-    claims = check_claims(results.records, results.environments)
+    recovery = recovery_rows(results.records, results.fault_records, results.environments)
+    claims = check_claims(results.records, results.environments, recovery)
+    recovery_charts = [recovery_chart(row) for row in recovery]
     warnings = busy_warnings(results.records, results.environments)
     scaling = scaling_workloads(results.records)
     shown = [w for w in scaling if w.fitted]  # a workload with a line: ran at two sizes
@@ -506,6 +553,7 @@ def build_report(
             warnings=warnings,
             scaling=shown,
             scaling_intro=SCALING_INTRO,
+            recovery=_recovery_view(recovery, recovery_charts),
         )
     )
     try:
@@ -513,10 +561,13 @@ def build_report(
         index = out_dir / "index.html"
         index.write_text(html, encoding="utf-8")
         (out_dir / "summary.md").write_text(
-            markdown_summary(sections, env_rows, claims, warnings, shown), "utf-8"
+            markdown_summary(sections, env_rows, claims, warnings, shown, recovery), "utf-8"
         )
         (out_dir / "scaling.json").write_text(scaling_json_text(scaling), "utf-8")
-        records_frame(results.records).to_csv(out_dir / "results.csv", index=False)
+        if recovery:
+            (out_dir / "recovery.json").write_text(recovery_json(recovery), "utf-8")
+        every = [*results.records, *results.fault_records]
+        records_frame(every).to_csv(out_dir / "results.csv", index=False)
     except OSError as exc:
         raise UserError(f"cannot write report to {out_dir}: {exc.strerror or exc}") from exc
     return index
