@@ -110,7 +110,9 @@ class RecoveryRow:
     def account_text(self) -> str:
         """The engine's account, fault runs minus controls, most telling figures first."""
         keys = [k for k in FIRST_FIGURES if k in self.account]
-        keys += [k for k in self.account if k not in keys]
+        # Other figures only where they moved (a count of stages or executors at the start
+        # says nothing of the loss when it is the controls').
+        keys += [k for k, v in self.account.items() if k not in keys and v != 0]
         parts = [f"{k.replace('_', ' ')} {_signed(self.account[k])}" for k in keys]
         return "; ".join(parts) or "-"
 

@@ -295,7 +295,9 @@ SPARK_ROLE = {
 }
 
 
-def _run(role: str, wall: float | None, iterations: list[float], **kw: Any) -> RunRecord:
+def _run(
+    role: str, wall: float | None, iterations: list[float], n: int = 10, **kw: Any
+) -> RunRecord:
     fault: dict[str, Any] = {"plan": "kill-worker@iteration=5", "kind": "kill-worker",
                              "at": {"iteration": 5}, "node": None, "role": role}  # fmt: skip
     metrics: dict[str, Any] = {"iteration_s": iterations, "recovery": {"executors_lost": 0}}
@@ -304,7 +306,7 @@ def _run(role: str, wall: float | None, iterations: list[float], **kw: Any) -> R
         fault.update(armed=True, injected=True, live_before=2, target=target)
         metrics["recovery"] = {"executors_lost": 1, "loss_reasons": {"1": "worker lost"}}
         metrics["slowdown"] = {"lost_iteration": 6}
-    params = {"iterations": len(iterations), "learning_rate": 0.5, "label": "label"}
+    params = {"iterations": n, "learning_rate": 0.5, "label": "label"}
     base: dict[str, Any] = dict(
         batch_id="faults", workload="logreg", engine="spark", variant="rdd",
         rules=RulesMode.OFF, scale="small", params=params, repeat=0, is_warmup=False,
@@ -318,12 +320,12 @@ def _run(role: str, wall: float | None, iterations: list[float], **kw: Any) -> R
 def _batch(slow: float, n: int = 10, failed: bool = False) -> list[RunRecord]:
     control = [1.0] * n
     lost = [1.0] * n
-    lost[5] += slow
-    fault = _run("fault", n + slow, lost)
+    lost[min(5, n - 1)] += slow
+    fault = _run("fault", n + slow, lost, n)
     if failed:
         why = "the engine cannot recover: bdbench killed the only live worker"
-        fault = _run("fault", None, [], status="failed", check="na", error=why)
-    return [_run("control", float(n), control), _run("control", float(n), control), fault]
+        fault = _run("fault", None, [], n, status="failed", check="na", error=why)
+    return [_run("control", float(n), control, n), _run("control", float(n), control, n), fault]
 
 
 def _verdicts(records: list[RunRecord], tmp_path: Path) -> list[Any]:
@@ -372,6 +374,7 @@ def test_the_fault_claim_is_not_measured_without_ten_iterations(tmp_path: Path) 
 
 def test_the_report_has_a_recovery_section(tmp_path: Path) -> None:
     writer = ResultsWriter(tmp_path / "results", "faults")
+    writer.ensure_writable()
     for record in _batch(1.5):
         writer.append(record)
     index = build_report([writer.path], tmp_path / "report")
