@@ -45,16 +45,19 @@ class Node:
 
     def processes(self) -> list[psutil.Process]:
         """Its daemon, the daemon's descendants, and whatever runs in its folders."""
-        found: dict[int, psutil.Process] = {}
-        daemon = self.handle.process()
-        if daemon is not None:
-            found[daemon.pid] = daemon
-            try:
-                found.update((p.pid, p) for p in daemon.children(recursive=True))
-            except psutil.Error:
-                pass
+        found = {p.pid: p for p in self.tree()}
         found.update((p.pid, p) for p in _in_folders(self.dirs))
         return list(found.values())
+
+    def tree(self) -> list[psutil.Process]:
+        """Its daemon and the daemon's descendants now (empty when the daemon is gone)."""
+        daemon = self.handle.process()
+        if daemon is None:
+            return []
+        try:
+            return [daemon, *daemon.children(recursive=True)]
+        except psutil.Error:
+            return [daemon]
 
 
 def _in_folders(dirs: list[Path]) -> list[psutil.Process]:
@@ -142,15 +145,8 @@ def lose(node: Node, procs: list[psutil.Process] | None = None) -> Loss:
     """SIGKILL ``node``'s daemon and everything working for it (``procs``: a snapshot taken
     earlier, refreshed with the daemon's descendants now) at once, as a crashed machine would
     lose them; returns at once (``Loss.finish`` waits)."""
-    found = {p.pid: p for p in procs or []}
-    found.update((p.pid, p) for p in node.processes() if procs is None)
-    daemon = node.handle.process()
-    if daemon is not None:
-        found[daemon.pid] = daemon
-        try:
-            found.update((p.pid, p) for p in daemon.children(recursive=True))
-        except psutil.Error:
-            pass
+    found = {p.pid: p for p in (node.processes() if procs is None else procs)}
+    found.update((p.pid, p) for p in node.tree())
     alive = [p for p in found.values() if p.is_running()]
     killed = [{"pid": p.pid, "what": what(p, node)} for p in alive]
     for proc in alive:
