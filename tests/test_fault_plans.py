@@ -194,9 +194,8 @@ def test_the_injector_kills_after_the_planned_iteration_of_the_measured_call(
     injector.hear("start")
     injector.hear("iteration 1 0.5")
     assert injector.fired is None
-    began = time.monotonic()
     injector.hear("iteration 2 0.5")
-    assert time.monotonic() - began < 1.0  # inline: the worker is answered at once
+    assert injector.fired is not None  # inline: done before the worker is answered
     injector.hear("end")
     injector.close()
     result = injector.result()
