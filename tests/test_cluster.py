@@ -419,12 +419,24 @@ def test_a_fault_that_leaves_no_worker_fails_and_the_batch_goes_on_to_hadoop_whi
     target = fault.fault["target"]
     assert target["role"] == "nodemanager" and target["live_after"] == 1
     assert any(k["what"].startswith("container_") for k in target["killed"])
-    # The lost job's counters: the map attempt on the lost node was killed (or failed) and
-    # launched again on the other node (or, when that node also ran the job's ApplicationMaster,
-    # the job's second attempt re-ran it). Across the call, speculative attempts are killed in
-    # controls too: the lost job's own figures are the ones to read.
+    # The lost job's counters: the attempt on the lost node was launched again on the other
+    # node (or, when that node also ran the job's ApplicationMaster, the job's second attempt
+    # re-ran it). Its "killed" count is not reliable: the AM counts a kill when the attempt
+    # reaches KILLED, presumably after its cleanup call to the dead NodeManager, which can come
+    # after the job has finished (a CI run showed 3 maps launched, 0 killed). So: more attempts
+    # launched than any job of the same shape needed (speculative attempts only add), or a
+    # killed or failed one.
     lost_job = fault.metrics["recovery"]["per_job"][1]
-    assert lost_job["killed_maps"] + lost_job["failed_maps"] >= 1 or target["hosted_am"], lost_job
+    same_shape = [
+        *hadoop["control"].metrics["recovery"]["per_job"],
+        fault.metrics["recovery"]["per_job"][0],
+    ]
+    needed = min(j["launched_maps"] + j["launched_reduces"] for j in same_shape)
+    unlucky = sum(
+        lost_job[k] for k in ("killed_maps", "failed_maps", "killed_reduces", "failed_reduces")
+    )
+    relaunched = lost_job["launched_maps"] + lost_job["launched_reduces"] > needed
+    assert relaunched or unlucky >= 1 or target["hosted_am"], (lost_job, same_shape)
     assert fault.metrics["slowdown"]["lost_iteration"] == 2
     assert fault.fault["restored_after"]["restarted"] == [target["name"]]
     assert local.status()["hadoop"]["nodes"] == {
