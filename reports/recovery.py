@@ -22,14 +22,16 @@ from reports.data import cell_key, display_label, record_role
 from reports.stats import fmt_seconds
 
 #: The recovery figures the table shows first when an engine records them, fault minus
-#: control (others follow in their recorded order).
+#: control (others follow in their recorded order). Launched attempts lead the task counts:
+#: they show the re-runs, where killed counts also move with speculation and with when the
+#: ApplicationMaster gets to count a kill.
 FIRST_FIGURES = (
     "executors_lost",
     "failed_tasks",
     "stage_retries",
+    "launched_maps",
     "killed_maps",
     "failed_maps",
-    "launched_maps",
 )
 
 
