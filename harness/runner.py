@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from harness import datasets, fits, load, memlimit, probe, registry, stopping, tools
+from harness import datasets, faults, fits, load, memlimit, probe, registry, stopping, tools
 from harness.cells import Cell, expand_cells, parse_engine_selector
 from harness.contract import RunRequest, RunResult, answer_file
 from harness.engines import EngineOptions, get_engine_class
@@ -860,7 +860,7 @@ def _run_fault_cell(
     point = (cell.key, keys["scale"], keys["factor"], params)
     prior = [r for r in config.prior if _point(r) == point]
     controls = [
-        _control_figures(r)
+        _control_figures(r.wall_s, r.metrics)
         for r in prior
         if _fault_role(r) == "control" and not r.is_warmup and r.status == "ok"
     ]
@@ -905,10 +905,10 @@ def _run_fault_cell(
             process.run(data, prepared, prepared_cell.roots, None)
 
 
-def _control_figures(record: RunRecord) -> dict[str, Any]:
-    metrics = record.metrics
+def _control_figures(wall_s: float | None, metrics: dict[str, Any]) -> dict[str, Any]:
+    """What a fault run's slowdown is read against, from one ok control value."""
     return {
-        "wall_s": record.wall_s,
+        "wall_s": wall_s,
         "iteration_s": metrics.get("iteration_s"),
         "recovery": metrics.get("recovery"),
     }
@@ -1248,13 +1248,7 @@ class _Process:
         metrics = fields.setdefault("metrics", {})
         if fault.role == "control":
             if not warm and fields.get("status") == "ok":
-                fault.controls.append(
-                    {
-                        "wall_s": fields.get("wall_s"),
-                        "iteration_s": metrics.get("iteration_s"),
-                        "recovery": metrics.get("recovery"),
-                    }
-                )
+                fault.controls.append(_control_figures(fields.get("wall_s"), metrics))
             return out
         injector = fault.injector
         out["armed"] = not warm
@@ -1264,8 +1258,6 @@ class _Process:
         if injector.killed_node is not None and self.cell in self.batch.restored:
             # Recorded after the process ended (a failed call): the node came back already.
             out["restored_after"] = self.batch.restored[self.cell]
-        from harness import faults
-
         lost = faults.lost_iteration(fault.plan, injector.fired, metrics.get("iteration_s") or [])
         if fields.get("status") == "ok" and not out["injected"]:
             fields["status"] = "failed"
